@@ -1,0 +1,1 @@
+"""The trainer core: device policy, on-device perturbations, training loop, checkpoints."""

@@ -1,0 +1,112 @@
+"""Small reference models and the helpers that wrap them as ART classifiers.
+
+Used by the CLI, the benchmarks and the tests so that every comparison runs on the same net.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+
+class SmallCNN(nn.Module):
+    """Two conv layers and two linear layers; adapts to (C, H, W) inputs of 8x8 and up.
+
+    On MNIST this reaches ~98% test accuracy after a few epochs on 8,000 images.
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), nb_classes: int = 10, width: int = 32) -> None:
+        super().__init__()
+        channels, height, _ = input_shape
+        # 8x8 digits keep their resolution; larger images are pooled twice.
+        pool: nn.Module = nn.Identity() if height <= 8 else nn.MaxPool2d(2)
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1),
+            nn.ReLU(),
+            pool,
+            nn.Conv2d(width, 2 * width, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, *input_shape)).numel()
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, nb_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # type: ignore[no-any-return]
+
+
+def make_classifier(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    nb_classes: int,
+    clip_values: tuple[float, float] = (0.0, 1.0),
+    lr: float = 1e-3,
+    device_type: str = "cpu",
+) -> Any:
+    """Wrap ``model`` in an ART ``PyTorchClassifier`` with cross-entropy and Adam."""
+    from art.estimators.classification import PyTorchClassifier
+
+    return PyTorchClassifier(
+        model=model,
+        loss=nn.CrossEntropyLoss(),
+        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        input_shape=tuple(input_shape),
+        nb_classes=nb_classes,
+        clip_values=clip_values,
+        device_type=device_type,
+    )
+
+
+def train_model(
+    model: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    epochs: int = 5,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> nn.Module:
+    """Plain (non-adversarial) training with Adam, on tensors, deterministic for a seed."""
+    generator = torch.Generator().manual_seed(seed)
+    inputs = torch.as_tensor(x, dtype=torch.float32)
+    labels = torch.as_tensor(y, dtype=torch.long)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(inputs), generator=generator)
+        for start in range(0, len(inputs), batch_size):
+            batch = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    return model
+
+
+def accuracy(classifier: Any, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    """Top-1 accuracy of an ART classifier; ``y`` as indices or one-hot."""
+    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
+    predictions = classifier.predict(x, batch_size=batch_size)
+    return float(np.mean(np.argmax(predictions, axis=1) == labels))
+
+
+def trained_small_cnn(
+    x: np.ndarray, y: np.ndarray, nb_classes: int = 10, *, epochs: int = 5, seed: int = 0, **classifier_kwargs: Any
+) -> Any:
+    """A :class:`SmallCNN` trained on ``(x, y)`` and wrapped as an ART classifier."""
+    torch.manual_seed(seed)
+    model = SmallCNN(x.shape[1:], nb_classes)
+    train_model(model, x, y, epochs=epochs, seed=seed)
+    return make_classifier(model, x.shape[1:], nb_classes, **classifier_kwargs)

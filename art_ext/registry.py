@@ -1,0 +1,172 @@
+"""Typed registries of attacks and trainers, filled by the plugins' hooks."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["attack", "trainer"]
+Modality = Literal["image", "text"]
+MODALITIES: tuple[str, ...] = ("image", "text")
+
+
+class RegistryError(Exception):
+    """Base class of the registry's errors."""
+
+
+class DuplicateNameError(RegistryError, ValueError):
+    """A name is registered twice; the message names both plugins."""
+
+
+class UnknownNameError(RegistryError, KeyError):
+    """Lookup of a name nobody registered; the message lists the known names."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; the message reads better unquoted.
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownAttackError(UnknownNameError):
+    """No attack of that name is registered."""
+
+
+class UnknownTrainerError(UnknownNameError):
+    """No trainer of that name is registered."""
+
+
+def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """Resolve ``"module:attribute"`` to the object, or return a callable unchanged."""
+    if callable(target):
+        return target
+    module_name, _, attribute = target.partition(":")
+    module = importlib.import_module(module_name)
+    obj: Any = module
+    for part in attribute.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered attack or trainer."""
+
+    name: str
+    kind: Kind
+    target: str | Callable[..., Any]
+    plugin: str
+    description: str = ""
+    modality: Modality = "image"
+    cli: str | Callable[..., Any] | None = None
+
+    def load(self) -> Callable[..., Any]:
+        """The class or factory, imported on first use."""
+        return load_target(self.target)
+
+    def load_cli(self) -> Callable[..., Any] | None:
+        """The entry's own CLI runner, if it has one."""
+        return None if self.cli is None else load_target(self.cli)
+
+
+class Register(Protocol):
+    """The callback a hook receives; bound to the registering plugin."""
+
+    def __call__(
+        self,
+        name: str,
+        target: str | Callable[..., Any],
+        *,
+        description: str = "",
+        modality: Modality = "image",
+        cli: str | Callable[..., Any] | None = None,
+    ) -> Entry: ...
+
+
+@dataclass
+class Registry:
+    """Name -> :class:`Entry` for one kind (attacks or trainers).
+
+    ``add`` validates and rejects duplicates; ``registry[name]`` raises a ``KeyError``
+    subclass that lists the known names.
+    """
+
+    kind: Kind
+    _entries: dict[str, Entry] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        target: str | Callable[..., Any],
+        *,
+        plugin: str,
+        description: str = "",
+        modality: Modality = "image",
+        cli: str | Callable[..., Any] | None = None,
+    ) -> Entry:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise ValueError(f"plugin {plugin!r}: {self.kind} name must be a non-empty string without surrounding spaces, got {name!r}")
+        if not (callable(target) or (isinstance(target, str) and ":" in target)):
+            raise TypeError(
+                f"plugin {plugin!r}: {self.kind} {name!r} target must be a callable or a "
+                f"'module:attribute' string, got {target!r}"
+            )
+        if modality not in MODALITIES:
+            raise ValueError(f"plugin {plugin!r}: {self.kind} {name!r} modality must be one of {MODALITIES}, got {modality!r}")
+        if name in self._entries:
+            first = self._entries[name].plugin
+            raise DuplicateNameError(
+                f"{self.kind} {name!r} is registered by both plugin {first!r} and plugin {plugin!r}"
+            )
+        entry = Entry(name, self.kind, target, plugin, description, modality, cli)
+        self._entries[name] = entry
+        logger.debug("plugin %s registered %s %s", plugin, self.kind, name)
+        return entry
+
+    def bound(self, plugin: str) -> Register:
+        """A ``register`` callback that records ``plugin`` as the registrant."""
+
+        def register(
+            name: str,
+            target: str | Callable[..., Any],
+            *,
+            description: str = "",
+            modality: Modality = "image",
+            cli: str | Callable[..., Any] | None = None,
+        ) -> Entry:
+            return self.add(
+                name, target, plugin=plugin, description=description, modality=modality, cli=cli
+            )
+
+        return register
+
+    def __getitem__(self, name: str) -> Entry:
+        try:
+            return self._entries[name]
+        except KeyError:
+            error = UnknownAttackError if self.kind == "attack" else UnknownTrainerError
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise error(f"unknown {self.kind} {name!r}; available: {known}") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> list[Entry]:
+        return [self._entries[name] for name in sorted(self._entries)]
+
+    def by_plugin(self, plugin: str) -> list[str]:
+        return sorted(name for name, entry in self._entries.items() if entry.plugin == plugin)

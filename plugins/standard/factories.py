@@ -1,0 +1,64 @@
+"""Factories that give ART's attacks and trainers art-ext's calling convention
+``factory(estimator, **params)`` with defaults suited to a fair comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def pgd(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 40,
+        num_random_init: int = 1, norm: float | str = np.inf, batch_size: int = 128, **params: Any) -> Any:
+    """ART ``ProjectedGradientDescent``; step defaults to 2.5 * eps / max_iter (Madry et al.)."""
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    step = eps_step if eps_step is not None else 2.5 * eps / max_iter
+    return ProjectedGradientDescent(
+        estimator, norm=norm, eps=eps, eps_step=step, max_iter=max_iter,
+        num_random_init=num_random_init, batch_size=batch_size, **{"verbose": False, **params},
+    )
+
+
+def square(estimator: Any, *, eps: float = 0.3, max_iter: int = 200, norm: float | str = np.inf, **params: Any) -> Any:
+    from art.attacks.evasion import SquareAttack
+
+    return SquareAttack(estimator, norm=norm, eps=eps, max_iter=max_iter, **{"verbose": False, **params})
+
+
+def autoattack(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, norm: float | str = np.inf,
+               batch_size: int = 128, **params: Any) -> Any:
+    from art.attacks.evasion import AutoAttack
+
+    step = eps_step if eps_step is not None else eps / 4
+    return AutoAttack(estimator, norm=norm, eps=eps, eps_step=step, batch_size=batch_size, **params)
+
+
+def madry_pgd_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 7,
+                      nb_epochs: int = 10, batch_size: int = 128, num_random_init: int = 1) -> Any:
+    from art.defences.trainer import AdversarialTrainerMadryPGD
+
+    step = eps_step if eps_step is not None else 2.5 * eps / max_iter
+    return AdversarialTrainerMadryPGD(
+        classifier, nb_epochs=nb_epochs, batch_size=batch_size, eps=eps, eps_step=step,
+        max_iter=max_iter, num_random_init=num_random_init,
+    )
+
+
+def trades_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 7,
+                   beta: float = 6.0, batch_size: int = 128) -> Any:
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.defences.trainer import AdversarialTrainerTRADESPyTorch
+
+    step = eps_step if eps_step is not None else 2.5 * eps / max_iter
+    attack = ProjectedGradientDescent(
+        classifier, eps=eps, eps_step=step, max_iter=max_iter, num_random_init=1,
+        batch_size=batch_size, verbose=False,
+    )
+    return AdversarialTrainerTRADESPyTorch(classifier, attack, beta=beta)
+
+
+def fbf_trainer(classifier: Any, *, eps: float = 0.3, use_amp: bool = False) -> Any:
+    from art.defences.trainer import AdversarialTrainerFBFPyTorch
+
+    return AdversarialTrainerFBFPyTorch(classifier, eps=eps, use_amp=use_amp)
