@@ -1,9 +1,15 @@
-"""Built-in plugin `trainers` (hookimpls only; nothing heavy is imported here)."""
+"""Built-in plugin `trainers`: PGD-AT, TRADES, Free-AT and FBF on the art-ext core.
+
+Hookimpls only; the trainer modules are imported lazily through "module:attr" targets.
+"""
 
 from __future__ import annotations
 
 import art_ext
 from art_ext.registry import Register
+
+_PKG = "art_ext_plugins.trainers"
+_CLI = "art_ext.core.cli:run_train"
 
 
 @art_ext.hookimpl
@@ -13,4 +19,11 @@ def register_attacks(register: Register) -> None:
 
 @art_ext.hookimpl
 def register_trainers(register: Register) -> None:
-    pass
+    register("pgd", f"{_PKG}.pgd:pgd_trainer", cli=_CLI,
+             description="PGD adversarial training (Madry et al. 2018), torch-native core")
+    register("trades", f"{_PKG}.trades:trades_trainer", cli=_CLI,
+             description="TRADES (Zhang et al. 2019) with the paper's KL inner maximisation, beta")
+    register("free", f"{_PKG}.free:free_trainer", cli=_CLI,
+             description="Free adversarial training (Shafahi et al. 2019), minibatch replays")
+    register("fbf", f"{_PKG}.fbf:fbf_trainer", cli=_CLI,
+             description="Fast is better than free (Wong et al. 2020): FGSM, random init, step 1.25 eps")

@@ -1,0 +1,44 @@
+"""``art-ext train`` through the core's runner (``run_train``) and the lead's CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+import torch
+
+
+def _args(tmp_path, **overrides):
+    values = dict(name="fbf", dataset="digits", data_dir=None, model=None, eps=0.2, norm="inf", targeted=False,
+                  epochs=2, batch_size=64, n_train=400, n_test=200, seed=0, out=str(tmp_path / "out"),
+                  device=None, params={"init": "clean", "eval_steps": 10, "eval_restarts": 1},
+                  checkpoint_dir=None, resume=False, json=True)
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def test_run_train_saves_model_and_reports_accuracy(tmp_path, monkeypatch):
+    from art_ext.core.cli import run_train
+
+    monkeypatch.setenv("ART_EXT_CACHE", str(tmp_path / "cache"))
+    result = run_train(_args(tmp_path))
+    assert 0.0 <= result["robust_accuracy"] <= result["clean_accuracy"] <= 1.0
+    assert result["clean_accuracy"] > 0.5
+    state = torch.load(result["model"], weights_only=True)
+    assert "classifier.3.weight" in state
+    saved = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert saved["robust_accuracy"] == result["robust_accuracy"]
+    assert (tmp_path / "out" / "checkpoints" / "last.pt").is_file()
+    # resume a finished run: nothing left to train, same weights
+    again = run_train(_args(tmp_path, resume=True))
+    assert again["clean_accuracy"] == result["clean_accuracy"]
+
+
+def test_run_train_rejects_bad_param(tmp_path):
+    from art_ext.core.cli import run_train
+
+    with pytest.raises(ValueError, match="init"):
+        run_train(_args(tmp_path, params={"init": "pretrained"}))
+    with pytest.raises(ValueError, match="eps"):
+        run_train(_args(tmp_path, eps=-1.0, params={}))
