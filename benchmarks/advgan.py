@@ -1,0 +1,405 @@
+"""AdvGAN benchmark on MNIST: attack success, targeted success, black-box distillation,
+throughput vs ART PGD-40 and Foolbox LinfPGD, and GAN-based vs PGD adversarial training.
+
+    python benchmarks/advgan.py --out benchmarks/results/advgan
+
+Data: ``../shared/data/mnist`` (``--data-dir``), first 8,000 images train, last 2,000 test
+(``art_ext.data.load_mnist``). Model: ``art_ext.models.SmallCNN`` trained 5 epochs (seed 0).
+Threat model: L_inf, eps 0.3, images in [0, 1].
+
+Stages (``--stages``, default all; each writes ``<out>/<stage>.json`` as soon as it is done):
+
+* ``clean``: train the SmallCNN, clean test accuracy;
+* ``untargeted``: AdvGAN (semi-whitebox, default loss weights) fitted on the 8,000 training images,
+  success rate on the 2,000 test images (fraction misclassified, also among the correctly
+  classified ones), perturbation norms, fit time;
+* ``targeted``: one conditional AdvGAN, success rate for each target class t on the test images
+  whose label is not t, averaged over the ten classes;
+* ``throughput``: the fitted AdvGAN's ``generate`` vs ART ``ProjectedGradientDescent`` (40 steps,
+  step 2.5 eps/40, one random start, batch 128) vs Foolbox ``LinfPGD`` (40 steps, its defaults)
+  on the same model and the same ``--n-throughput`` test images, measured side by side;
+* ``blackbox``: AdvGAN in black-box mode (dynamic distillation, SmallCNN surrogate) against the
+  same CNN wrapped as an ART ``BlackBoxClassifier``; success rate and number of target queries;
+* ``trainers``: from the clean CNN, fine-tune one copy with art-ext's ``pgd`` trainer (PGD-7) and
+  one with the ``advgan`` trainer for the same epochs on the same data; clean accuracy, robust
+  accuracy under ART PGD-40 and ART ``AutoAttack`` on ``--n-robust`` / ``--n-autoattack`` test
+  images, training time; then AdvGAN (fitted against the PGD-trained CNN) success on it.
+
+``--threads`` (default 2) sets ``torch.set_num_threads``. Epoch counts are arguments so that the
+run fits a CPU budget; the defaults and the machine's load are recorded in ``results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger("benchmarks.advgan")
+STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "trainers")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="benchmarks/results/advgan")
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default ../shared/data/mnist)")
+    p.add_argument("--stages", default=",".join(STAGES))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--eps", type=float, default=0.3)
+    p.add_argument("--cnn-epochs", type=int, default=5)
+    p.add_argument("--gan-epochs", type=int, default=3, help="AdvGAN fit epochs (untargeted)")
+    p.add_argument("--targeted-epochs", type=int, default=3)
+    p.add_argument("--gan-batch", type=int, default=32, help="AdvGAN fit batch size")
+    p.add_argument("--bb-epochs", type=int, default=2)
+    p.add_argument("--bb-distill-epochs", type=int, default=2)
+    p.add_argument("--n-throughput", type=int, default=500)
+    p.add_argument("--generate-batch", type=int, default=512, help="AdvGAN generate batch size (throughput)")
+    p.add_argument("--trainer-epochs", type=int, default=1)
+    p.add_argument("--trainer-n-train", type=int, default=4000)
+    p.add_argument("--trainer-max-iter", type=int, default=7)
+    p.add_argument("--defended-gan-epochs", type=int, default=2)
+    p.add_argument("--n-robust", type=int, default=500)
+    p.add_argument("--n-autoattack", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse-cnn", action="store_true",
+                   help="load <out>/cnn.pt (written by an earlier run's clean stage) instead of retraining")
+    return p.parse_args(argv)
+
+
+def load_avg() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return []
+
+
+def success(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False) -> float:
+    pred = np.argmax(classifier.predict(x_adv, batch_size=512), axis=1)
+    return float(np.mean(pred == y) if targeted else np.mean(pred != y))
+
+
+def norms(x_adv: np.ndarray, x: np.ndarray) -> dict[str, float]:
+    d = (x_adv - x).reshape(len(x), -1)
+    return {"linf_max": float(np.abs(d).max()), "linf_mean": float(np.abs(d).max(axis=1).mean()),
+            "l2_mean": float(np.linalg.norm(d, axis=1).mean())}
+
+
+def copy_classifier(classifier: Any) -> Any:
+    from art_ext.models import make_classifier
+
+    model = copy.deepcopy(classifier.model)
+    return make_classifier(model, classifier.input_shape, classifier.nb_classes)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from art_ext.data import load_mnist
+
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        data_dir = args.data_dir or str(Path("../shared/data/mnist"))
+        self.data = load_mnist(data_dir)
+        self.results: dict[str, Any] = {
+            "benchmark": "advgan",
+            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "args": vars(args),
+            "data": self.data.split,
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
+                        "torch": torch.__version__, "cuda": torch.cuda.is_available(),
+                        "load_avg_start": load_avg()},
+        }
+        previous = self.out / "results.json"
+        if previous.is_file():  # keep the stages of earlier runs that this run does not repeat
+            old = json.loads(previous.read_text())
+            self.results["earlier_runs"] = [*old.get("earlier_runs", []), {"command": old.get("command"), "machine": old.get("machine"), "total_time_s": old.get("total_time_s")}]
+            for stage in STAGES:
+                if stage in old:
+                    self.results[stage] = old[stage]
+        self.classifier: Any = None
+        self.advgan: Any = None
+        self.pgd_classifier: Any = None
+
+    def save_stage(self, name: str, record: dict[str, Any]) -> None:
+        record["load_avg"] = load_avg()
+        self.results[name] = record
+        (self.out / f"{name}.json").write_text(json.dumps(record, indent=2))
+        logger.info("%s: %s", name, json.dumps(record))
+
+    # -------------------------------------------------------------- stages
+    def clean(self) -> None:
+        from art_ext.models import SmallCNN, accuracy, make_classifier, trained_small_cnn
+
+        d = self.data
+        cache = self.out / "cnn.pt"
+        if self.args.reuse_cnn and cache.is_file():
+            model = SmallCNN(d.input_shape, 10)
+            model.load_state_dict(torch.load(cache, weights_only=True))
+            model.eval()
+            self.classifier = make_classifier(model, d.input_shape, 10)
+            earlier = self.out / "clean.json"
+            record = json.loads(earlier.read_text()) if earlier.is_file() else {}
+            record["reused"] = str(cache)
+            record["clean_acc"] = accuracy(self.classifier, d.x_test, d.y_test)
+            self.save_stage("clean", record)
+            return
+        t = time.perf_counter()
+        self.classifier = trained_small_cnn(d.x_train, d.y_train, epochs=self.args.cnn_epochs, seed=self.args.seed)
+        record = {"epochs": self.args.cnn_epochs, "train_time_s": time.perf_counter() - t,
+                  "clean_acc": accuracy(self.classifier, d.x_test, d.y_test)}
+        torch.save(self.classifier.model.state_dict(), cache)
+        self.save_stage("clean", record)
+
+    def _fit_advgan(self, classifier: Any, epochs: int, **params: Any) -> Any:
+        import art_ext
+
+        attack = art_ext.get_attack("advgan", classifier, eps=self.args.eps, nb_epochs=epochs,
+                                    batch_size=self.args.gan_batch, seed=self.args.seed, verbose=False, **params)
+        attack.fit(self.data.x_train, self.data.y_train)
+        return attack
+
+    def untargeted(self) -> None:
+        d = self.data
+        attack = self._fit_advgan(self.classifier, self.args.gan_epochs)
+        self.advgan = attack
+        t = time.perf_counter()
+        x_adv = attack.generate(d.x_test)
+        gen_time = time.perf_counter() - t
+        correct = np.argmax(self.classifier.predict(d.x_test), axis=1) == d.y_test
+        record = {
+            "epochs": self.args.gan_epochs, "batch_size": self.args.gan_batch, "fit_time_s": attack.fit_time_s,
+            "success_rate": success(self.classifier, x_adv, d.y_test),
+            "success_rate_on_correct": success(self.classifier, x_adv[correct], d.y_test[correct]),
+            "generate_time_s": gen_time, **norms(x_adv, d.x_test),
+            "train_success_per_epoch": attack.history["success"],
+            "params": {k: getattr(attack, k) for k in ("eps", "alpha", "beta", "c", "kappa", "learning_rate")},
+        }
+        attack.save(self.out / "advgan_untargeted.safetensors")
+        self.save_stage("untargeted", record)
+
+    def targeted(self) -> None:
+        d = self.data
+        attack = self._fit_advgan(self.classifier, self.args.targeted_epochs, targeted=True)
+        per_class: dict[str, float] = {}
+        for t in range(10):
+            keep = d.y_test != t
+            targets = np.full(int(keep.sum()), t, dtype=np.int64)
+            x_adv = attack.generate(d.x_test[keep], targets)
+            per_class[str(t)] = success(self.classifier, x_adv, targets, targeted=True)
+        record = {"epochs": self.args.targeted_epochs, "fit_time_s": attack.fit_time_s,
+                  "success_rate_mean": float(np.mean(list(per_class.values()))), "per_target": per_class,
+                  "train_success_per_epoch": attack.history["success"]}
+        self.save_stage("targeted", record)
+
+    def throughput(self) -> None:
+        import foolbox as fb
+
+        import art_ext
+
+        d = self.data
+        n = min(self.args.n_throughput, len(d.x_test))
+        x, y = d.x_test[:n], d.y_test[:n]
+        attack = self.advgan
+        if attack is None:
+            from art_ext_plugins.gan.advgan import AdvGAN
+
+            attack = AdvGAN.load(self.out / "advgan_untargeted.safetensors", self.classifier)
+            attack.fit_time_s = float(self.results["untargeted"]["fit_time_s"])
+        attack.batch_size = self.args.generate_batch
+        attack.generate(x[:64])  # warm-up
+        times = []
+        for _ in range(5):  # the generator's pass is short: median of 5 against load noise
+            t = time.perf_counter()
+            x_gan = attack.generate(x)
+            times.append(time.perf_counter() - t)
+        t_gan = float(np.median(times))
+
+        pgd = art_ext.get_attack("art.pgd", self.classifier, eps=self.args.eps, max_iter=40, batch_size=128)
+        t = time.perf_counter()
+        x_pgd = pgd.generate(x, y=y)
+        t_pgd = time.perf_counter() - t
+
+        model = self.classifier.model.eval()
+        fmodel = fb.PyTorchModel(model, bounds=(0.0, 1.0), device="cpu")
+        fpgd = fb.attacks.LinfPGD(steps=40)
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        t = time.perf_counter()
+        fb_adv = []
+        for start in range(0, n, 128):
+            _, clipped, _ = fpgd(fmodel, xt[start : start + 128], yt[start : start + 128], epsilons=self.args.eps)
+            fb_adv.append(clipped)
+        t_fb = time.perf_counter() - t
+        x_fb = torch.cat(fb_adv).numpy()
+        record = {
+            "n": n,
+            "advgan": {"examples_per_s": n / t_gan, "time_s": t_gan, "timing": "median of 5 runs",
+                       "generate_batch": self.args.generate_batch, "success_rate": success(self.classifier, x_gan, y),
+                       "fit_time_s": attack.fit_time_s},
+            "art_pgd40": {"examples_per_s": n / t_pgd, "time_s": t_pgd, "success_rate": success(self.classifier, x_pgd, y)},
+            "foolbox_linfpgd40": {"examples_per_s": n / t_fb, "time_s": t_fb, "success_rate": success(self.classifier, x_fb, y)},
+        }
+        record["speedup_vs_art_pgd40"] = record["advgan"]["examples_per_s"] / record["art_pgd40"]["examples_per_s"]
+        record["speedup_vs_foolbox_pgd40"] = record["advgan"]["examples_per_s"] / record["foolbox_linfpgd40"]["examples_per_s"]
+        record["break_even_examples_vs_art_pgd40"] = attack.fit_time_s / max(t_pgd / n - t_gan / n, 1e-12)
+        self.save_stage("throughput", record)
+
+    def blackbox(self) -> None:
+        from art.estimators.classification import BlackBoxClassifier
+
+        d = self.data
+        target = self.classifier
+        oracle = BlackBoxClassifier(lambda x: target.predict(x.astype(np.float32), batch_size=512),
+                                    target.input_shape, target.nb_classes, clip_values=(0.0, 1.0))
+        attack = self._fit_advgan(oracle, self.args.bb_epochs, mode="black-box",
+                                  distill_epochs=self.args.bb_distill_epochs)
+        x_adv = attack.generate(d.x_test)
+        record = {"epochs": self.args.bb_epochs, "distill_epochs": self.args.bb_distill_epochs,
+                  "fit_time_s": attack.fit_time_s, "queries": attack.n_queries,
+                  "success_rate": success(target, x_adv, d.y_test),
+                  "surrogate_agreement_per_epoch": attack.history["surrogate_agreement"],
+                  "target_success_per_epoch_train": attack.history["target_success"], **norms(x_adv, d.x_test)}
+        self.save_stage("blackbox", record)
+
+    def _robust(self, classifier: Any) -> dict[str, Any]:
+        from art.attacks.evasion import AutoAttack, AutoProjectedGradientDescent
+
+        import art_ext
+        from art_ext.models import accuracy
+
+        d, a = self.data, self.args
+        out: dict[str, Any] = {"clean_acc": accuracy(classifier, d.x_test, d.y_test)}
+        x, y = d.x_test[: a.n_robust], d.y_test[: a.n_robust]
+        t = time.perf_counter()
+        pgd = art_ext.get_attack("art.pgd", classifier, eps=a.eps, max_iter=40, batch_size=128)
+        out["pgd40_robust_acc"] = accuracy(classifier, pgd.generate(x, y=y), y)
+        out["pgd40_n"] = len(x)
+        out["pgd40_time_s"] = time.perf_counter() - t
+        xa, ya = d.x_test[: a.n_autoattack], d.y_test[: a.n_autoattack]
+        apgd = [AutoProjectedGradientDescent(classifier, norm=np.inf, eps=a.eps, eps_step=a.eps / 4, max_iter=100,
+                                             nb_random_init=1, batch_size=128, loss_type=loss, verbose=False)
+                for loss in ("cross_entropy", "difference_logits_ratio")]
+        t = time.perf_counter()
+        auto = AutoAttack(classifier, norm=np.inf, eps=a.eps, eps_step=a.eps / 4, attacks=apgd, batch_size=128)
+        out["autoattack_robust_acc"] = accuracy(classifier, auto.generate(xa, y=ya), ya)
+        out["autoattack_n"] = len(xa)
+        out["autoattack_attacks"] = "APGD-CE + APGD-DLR, 100 steps, 1 restart each (ART AutoAttack with attacks=[...])"
+        out["autoattack_time_s"] = time.perf_counter() - t
+        return out
+
+    def trainers(self) -> None:
+        import art_ext
+
+        d, a = self.data, self.args
+        n = min(a.trainer_n_train, len(d.x_train))
+        x_tr, y_tr = d.x_train[:n], d.y_train[:n]
+        record: dict[str, Any] = {"start": "fine-tuned from the clean SmallCNN", "n_train": n, "epochs": a.trainer_epochs}
+        common = {"eps": a.eps, "nb_epochs": a.trainer_epochs, "batch_size": 128, "seed": a.seed, "verbose": False,
+                  "eval_max_iter": 0}
+        for name, params in (("pgd", {"max_iter": a.trainer_max_iter}), ("advgan", {})):
+            classifier = copy_classifier(self.classifier)
+            trainer = art_ext.get_trainer(name, classifier, **common, **params)
+            t = time.perf_counter()
+            trainer.fit(x_tr, y_tr)
+            entry = {"train_time_s": time.perf_counter() - t, "trainer_params": {**common, **params}}
+            entry.update(self._robust(classifier))
+            record[name] = entry
+            if name == "pgd":
+                self.pgd_classifier = classifier
+            self.save_stage("trainers", record)
+        # AdvGAN against the PGD-trained CNN
+        attack = self._fit_advgan(self.pgd_classifier, a.defended_gan_epochs)
+        x_adv = attack.generate(d.x_test)
+        record["advgan_vs_pgd_trained"] = {"epochs": a.defended_gan_epochs, "fit_time_s": attack.fit_time_s,
+                                           "success_rate": success(self.pgd_classifier, x_adv, d.y_test)}
+        self.save_stage("trainers", record)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    r = results
+    lines = ["# AdvGAN benchmark (MNIST, L_inf eps 0.3)", "", f"Command: `{r['command']}`  ",
+             f"Data: {r['data']}  ", f"Machine: {r['machine']}", ""]
+    lines += ["| measurement | value | target |", "|---|---|---|"]
+
+    def row(name: str, value: str, target: str = "") -> None:
+        lines.append(f"| {name} | {value} | {target} |")
+
+    if "clean" in r:
+        row("SmallCNN clean test accuracy", f"{r['clean']['clean_acc']:.4f}", ">= 0.98")
+    if "untargeted" in r:
+        u = r["untargeted"]
+        row(f"AdvGAN untargeted success ({u['epochs']} epochs, fit {u['fit_time_s']:.0f} s)", f"{u['success_rate']:.4f}", ">= 0.95")
+        row("  mean L_inf / L2 of the perturbation", f"{u['linf_mean']:.3f} / {u['l2_mean']:.3f}")
+    if "targeted" in r:
+        t = r["targeted"]
+        row(f"AdvGAN targeted success, mean over 10 targets ({t['epochs']} epochs)", f"{t['success_rate_mean']:.4f}", ">= 0.90")
+    if "throughput" in r:
+        t = r["throughput"]
+        row(f"throughput AdvGAN generate (n={t['n']})", f"{t['advgan']['examples_per_s']:.0f} ex/s")
+        row("throughput ART PGD-40", f"{t['art_pgd40']['examples_per_s']:.1f} ex/s (success {t['art_pgd40']['success_rate']:.3f})")
+        row("throughput Foolbox LinfPGD-40", f"{t['foolbox_linfpgd40']['examples_per_s']:.1f} ex/s (success {t['foolbox_linfpgd40']['success_rate']:.3f})")
+        row("AdvGAN speed-up vs ART PGD-40", f"{t['speedup_vs_art_pgd40']:.0f}x", ">= 100x")
+        row("AdvGAN speed-up vs Foolbox LinfPGD-40", f"{t['speedup_vs_foolbox_pgd40']:.0f}x")
+    if "blackbox" in r:
+        b = r["blackbox"]
+        row(f"black-box (distillation) success ({b['epochs']} epochs)", f"{b['success_rate']:.4f}")
+        row("  target queries", f"{b['queries']}")
+    if "trainers" in r:
+        tr = r["trainers"]
+        for name in ("pgd", "advgan"):
+            if name in tr:
+                e = tr[name]
+                row(f"trainer `{name}` ({tr['epochs']} epoch(s), {tr['n_train']} images): clean / PGD-40 / AutoAttack",
+                    f"{e['clean_acc']:.3f} / {e['pgd40_robust_acc']:.3f} / {e['autoattack_robust_acc']:.3f}")
+                row(f"trainer `{name}` training time", f"{e['train_time_s']:.0f} s")
+        if "advgan_vs_pgd_trained" in tr:
+            row("AdvGAN success vs the `pgd`-trained CNN", f"{tr['advgan_vs_pgd_trained']['success_rate']:.4f}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    bench = Bench(args)
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()]
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        raise SystemExit(f"unknown stages {sorted(unknown)}; choose from {STAGES}")
+    start = time.perf_counter()
+    for stage in STAGES:
+        if stage in stages or (stage == "clean" and bench.classifier is None):
+            t = time.perf_counter()
+            getattr(bench, stage)()
+            logger.info("stage %s done in %.0f s", stage, time.perf_counter() - t)
+    bench.results["total_time_s"] = time.perf_counter() - start
+    bench.results["machine"]["load_avg_end"] = load_avg()
+    bench.results["stages_run"] = stages
+    previous = bench.out / "results.json"
+    if previous.is_file():  # runs of other stages (possibly concurrent) finished meanwhile: merge
+        old = json.loads(previous.read_text())
+        for stage in STAGES:
+            if stage in old and stage not in stages:
+                bench.results[stage] = old[stage]
+        runs = [r for r in old.get("earlier_runs", []) if r not in bench.results.get("earlier_runs", [])]
+        runs.append({k: old.get(k) for k in ("command", "machine", "total_time_s", "stages_run")})
+        bench.results["earlier_runs"] = [*bench.results.get("earlier_runs", []), *runs]
+    (bench.out / "results.json").write_text(json.dumps(bench.results, indent=2))
+    (bench.out / "results.md").write_text(markdown(bench.results))
+    print(markdown(bench.results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

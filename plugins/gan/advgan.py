@@ -1,0 +1,705 @@
+"""AdvGAN: adversarial examples from a trained generator, as an ART evasion attack.
+
+Paper: Chaowei Xiao, Bo Li, Jun-Yan Zhu, Warren He, Mingyan Liu, Dawn Song, "Generating
+Adversarial Examples with Adversarial Networks", IJCAI 2018 (arXiv:1801.02610).
+
+Distance: ``norm=inf`` (default) or ``norm=2``; every output satisfies
+``||x_adv - x|| <= eps`` and lies within the classifier's ``clip_values``.
+
+A generator ``G`` learns a perturbation for each input; a discriminator ``D`` keeps
+``x + G(x)`` close to the data distribution. ``G`` minimises (paper, eq. 4, with the weights
+placed as in the public PyTorch reference implementation)::
+
+    L_G = L_GAN + alpha * L_adv + beta * L_hinge
+    L_GAN   = E (D(x + G(x)) - 1)^2                          (least-squares GAN)
+    L_adv   = E max(Z(x')_y - max_{i != y} Z(x')_i, -kappa)     (untargeted, C&W margin on logits)
+            = E max(max_{i != t} Z(x')_i - Z(x')_t, -kappa)     (targeted at class t)
+    L_hinge = E max(0, ||G(x)||_2 - c)
+
+and ``D`` minimises ``E (D(x) - 1)^2 + E D(x')^2``. The generator's ``tanh`` output is scaled by
+``eps`` (the reference clamps to ``+/-0.3`` on MNIST: the same bound; scaling keeps the gradient
+alive at the bound), projected onto the L2 ball for ``norm=2``, added to ``x`` and clipped to
+``clip_values``. Once trained, :meth:`AdvGAN.generate` is one batched forward pass.
+
+Modes:
+
+* ``mode="semi-whitebox"`` (default): ``G`` is trained against the gradients of the frozen
+  target model (needs an ART ``PyTorchClassifier``); at attack time the target is not needed.
+* ``mode="black-box"``: the paper's dynamic distillation. A surrogate is first distilled from the
+  target's ``predict`` labels on the training inputs, then each epoch alternates one epoch of
+  ``G``/``D`` against the surrogate with one epoch of surrogate training on the clean inputs and
+  the current adversarial examples, labelled by the target's ``predict``. The target is only
+  ever called through ``predict``; ``n_queries`` counts the examples sent to it.
+
+Targeted mode (``targeted=True``): the default generator is conditional on a one-hot target
+class, so one generator serves all classes. ``fit`` samples a target different from each
+example's label on every batch; ``generate(x, y)`` takes the targets as indices or one-hot.
+
+Defaults reproduce the paper's MNIST setting as implemented by the public reference:
+``eps=0.3`` (L_inf), ``alpha=10``, ``beta=1``, ``c=0.1``, ``kappa=0``, Adam with learning rate
+``1e-3``, batch size 128. The reference trains 60 epochs on 60,000 MNIST images; the default
+here is ``nb_epochs=30``. Fewer epochs already give a strong attack (``benchmarks/advgan.py``
+records success rate against epochs on a CPU budget); on a CPU pass ``nb_epochs`` to match your
+budget.
+
+Example::
+
+    import art_ext
+    attack = art_ext.get_attack("advgan", classifier, eps=0.3)
+    history = attack.fit(x_train)               # trains G and D, returns per-epoch losses
+    x_adv = attack.generate(x_test)             # one forward pass
+    attack.save("advgan.safetensors")
+    attack = AdvGAN.load("advgan.safetensors", classifier)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from art.attacks.attack import EvasionAttack
+from art.estimators.classification.classifier import ClassifierMixin
+from art.estimators.estimator import BaseEstimator
+from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator, default_surrogate
+from torch import nn
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MODES", "AdvGAN", "NotFittedError"]
+
+MODES = ("semi-whitebox", "black-box")
+_FORMAT_VERSION = "1"
+
+
+class NotFittedError(RuntimeError):
+    """``generate`` (or ``save``) was called before the generator was trained or loaded."""
+
+
+def _parse_norm(norm: Any) -> float:
+    if isinstance(norm, str):
+        key = norm.strip().lower()
+        if key in ("inf", "np.inf", "linf"):
+            return float("inf")
+        if key in ("2", "l2"):
+            return 2.0
+    elif (isinstance(norm, (int, float, np.integer, np.floating)) and not isinstance(norm, bool)
+          and float(norm) in (2.0, float("inf"))):
+        return float(norm)
+    raise ValueError(f"norm must be inf (np.inf or 'inf') or 2, got {norm!r}")
+
+
+def _project(perturbation: torch.Tensor, eps: float, norm: float) -> torch.Tensor:
+    """Bound a perturbation: element-wise clamp for L_inf, projection onto the L2 ball for L2."""
+    if math.isinf(norm):
+        return perturbation.clamp(-eps, eps)
+    flat = perturbation.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
+    factor = (eps / flat).clamp(max=1.0)
+    return perturbation * factor.view(-1, *([1] * (perturbation.dim() - 1)))
+
+
+def _margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
+    """C&W margin per example: untargeted ``Z_y - max_{i!=y} Z_i``, targeted ``max_{i!=t} Z_i - Z_t``."""
+    one_hot = nn.functional.one_hot(labels, logits.shape[1]).to(torch.bool)
+    own = logits.masked_select(one_hot)
+    other = logits.masked_fill(one_hot, float("-inf")).amax(dim=1)
+    margin = other - own if targeted else own - other
+    return margin.clamp_min(-kappa)
+
+
+class AdvGAN(EvasionAttack):
+    """AdvGAN (Xiao et al., IJCAI 2018): a generator trained to output adversarial perturbations.
+
+    :param classifier: the target, an ART classifier. ``mode="semi-whitebox"`` needs an ART
+        ``PyTorchClassifier`` (its model's gradients); ``mode="black-box"`` needs only ``predict``.
+    :param eps: bound on the perturbation under ``norm`` (default 0.3, the paper's MNIST L_inf).
+    :param norm: ``np.inf`` / ``"inf"`` (default) or ``2``.
+    :param targeted: train a conditional generator that steers inputs to target classes.
+    :param mode: ``"semi-whitebox"`` (default) or ``"black-box"`` (dynamic distillation).
+    :param alpha: weight of the adversarial (C&W margin) loss (default 10).
+    :param beta: weight of the hinge on the perturbation's L2 norm (default 1).
+    :param c: bound of that hinge (default 0.1).
+    :param kappa: confidence of the margin loss (default 0, as in the paper).
+    :param nb_epochs: training epochs of ``fit`` (default 30).
+    :param batch_size: batch size of ``fit`` and ``generate`` (default 128).
+    :param learning_rate: Adam learning rate of G, D and the surrogate (default 1e-3).
+    :param generator: own generator module (see :mod:`art_ext_plugins.gan.networks`); its output
+        must have the input's shape. Default: :class:`AdvGANGenerator` for the input shape.
+    :param discriminator: own discriminator module (one score per example).
+    :param surrogate: black-box mode's surrogate model (default: art-ext ``SmallCNN``).
+    :param distill_epochs: epochs of the static distillation before G training (black-box, default 5).
+    :param device_type: ``"cpu"``, ``"cuda"`` or ``None`` (the classifier's device, else CUDA if present).
+    :param seed: seed of the default networks' initialisation and of the batch order.
+    :param verbose: show a tqdm progress bar during ``fit``.
+    """
+
+    attack_params = [
+        *EvasionAttack.attack_params,
+        "eps",
+        "norm",
+        "targeted",
+        "mode",
+        "alpha",
+        "beta",
+        "c",
+        "kappa",
+        "nb_epochs",
+        "batch_size",
+        "learning_rate",
+        "distill_epochs",
+        "verbose",
+    ]
+    _estimator_requirements = (BaseEstimator, ClassifierMixin)
+
+    def __init__(
+        self,
+        classifier: Any,
+        eps: float = 0.3,
+        norm: float | str = np.inf,
+        targeted: bool = False,
+        mode: str = "semi-whitebox",
+        alpha: float = 10.0,
+        beta: float = 1.0,
+        c: float = 0.1,
+        kappa: float = 0.0,
+        nb_epochs: int = 30,
+        batch_size: int = 128,
+        learning_rate: float = 1e-3,
+        generator: nn.Module | None = None,
+        discriminator: nn.Module | None = None,
+        surrogate: nn.Module | None = None,
+        distill_epochs: int = 5,
+        device_type: str | None = None,
+        seed: int = 0,
+        verbose: bool = True,
+    ) -> None:
+        super().__init__(estimator=classifier)
+        self.eps = eps
+        self.norm = norm
+        self._targeted = targeted
+        self.mode = mode
+        self.alpha = alpha
+        self.beta = beta
+        self.c = c
+        self.kappa = kappa
+        self.nb_epochs = nb_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.distill_epochs = distill_epochs
+        self.device_type = device_type
+        self.seed = seed
+        self.verbose = verbose
+        self._check_params()
+
+        self.input_shape: tuple[int, ...] = tuple(int(v) for v in classifier.input_shape)
+        self.nb_classes = int(classifier.nb_classes)
+        if len(self.input_shape) != 3:
+            raise ValueError(f"classifier: AdvGAN attacks images (C, H, W); input_shape is {self.input_shape}")
+        self.device = self._resolve_device(device_type)
+        if self.mode == "semi-whitebox":
+            self._check_gradient_access()
+
+        torch.manual_seed(seed)
+        self._custom_generator = generator is not None
+        if generator is None:
+            generator = AdvGANGenerator(self.input_shape, self.nb_classes if targeted else None)
+        if discriminator is None:
+            discriminator = AdvGANDiscriminator(self.input_shape)
+        if surrogate is None and self.mode == "black-box":
+            surrogate = default_surrogate(self.input_shape, self.nb_classes)
+        self.generator = generator.to(self.device)
+        self.discriminator = discriminator.to(self.device)
+        self.surrogate = surrogate.to(self.device) if surrogate is not None else None
+        self._check_networks()
+        self.fitted = False
+        self.n_queries = 0
+        self.history: dict[str, list[float]] = {}
+        self.fit_time_s = 0.0
+
+    # ------------------------------------------------------------------ checks
+    @property
+    def norm_value(self) -> float:
+        return _parse_norm(self.norm)
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        norm = _parse_norm(self.norm)
+        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float, np.integer, np.floating)):
+            raise TypeError(f"eps must be a positive number, got {self.eps!r}")
+        if not self.eps > 0 or not math.isfinite(self.eps):
+            raise ValueError(f"eps must be positive and finite, got {self.eps!r}")
+        clip_values = self.estimator.clip_values
+        if clip_values is not None:
+            span = float(np.max(np.asarray(clip_values[1]) - np.asarray(clip_values[0])))
+            shape = self.estimator.input_shape
+            bound = span if math.isinf(norm) else span * math.sqrt(float(np.prod(shape)))
+            if self.eps > bound:
+                raise ValueError(
+                    f"eps={self.eps} is above the input range: clip_values {tuple(clip_values)} allow at most "
+                    f"{bound:g} under norm {self.norm!r}"
+                )
+        if not isinstance(self._targeted, bool):
+            raise ValueError(f"targeted must be a bool, got {self._targeted!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        for name in ("alpha", "beta", "c", "kappa", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
+                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
+        for name in ("nb_epochs", "batch_size", "distill_epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (0 if name == "distill_epochs" else 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.verbose, bool):
+            raise ValueError(f"verbose must be a bool, got {self.verbose!r}")
+
+    def _resolve_device(self, device_type: str | None) -> torch.device:
+        if device_type is not None:
+            if device_type not in ("cpu", "cuda") and not str(device_type).startswith("cuda:"):
+                raise ValueError(f"device_type must be 'cpu', 'cuda' or None, got {device_type!r}")
+            if str(device_type).startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError("device_type='cuda' but CUDA is not available")
+            return torch.device(device_type)
+        device = getattr(self.estimator, "device", None)
+        if isinstance(device, torch.device):
+            return device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def _check_gradient_access(self) -> None:
+        from art.estimators.classification import PyTorchClassifier
+
+        if not isinstance(self.estimator, PyTorchClassifier):
+            raise TypeError(
+                f"classifier: mode='semi-whitebox' needs the target's gradients (an ART PyTorchClassifier); "
+                f"got {type(self.estimator).__name__}. Use mode='black-box' for a classifier known only "
+                "through predict()."
+            )
+        if self.estimator.preprocessing_operations and not self.estimator.all_framework_preprocessing:
+            raise TypeError(
+                "classifier: mode='semi-whitebox' needs differentiable (PyTorch) preprocessing; this "
+                "classifier's preprocessing runs in numpy. Use mode='black-box'."
+            )
+
+    def _check_networks(self) -> None:
+        x = torch.zeros(2, *self.input_shape, device=self.device)
+        target = torch.zeros(2, self.nb_classes, device=self.device) if self.targeted else None
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            with torch.no_grad():
+                out = self.generator(x, target) if target is not None else self.generator(x)
+        except Exception as error:
+            raise ValueError(
+                f"generator failed on an input of shape {tuple(x.shape)}"
+                + (" with a one-hot target of shape (N, nb_classes)" if target is not None else "")
+                + f": {error}"
+            ) from error
+        finally:
+            self.generator.train(was_training)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(x.shape):
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(
+                f"generator output shape {shape} does not match the input shape {tuple(x.shape)} "
+                f"(classifier input_shape {self.input_shape})"
+            )
+        with torch.no_grad():
+            score = self.discriminator(x)
+        if not isinstance(score, torch.Tensor) or score.numel() != 2:
+            raise ValueError(f"discriminator must return one score per example, got shape {tuple(getattr(score, 'shape', ()))}")
+
+    def _check_x(self, x: np.ndarray, name: str = "x") -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 1 + len(self.input_shape) or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}")
+        if len(x) == 0:
+            raise ValueError(f"{name} is empty")
+        return x
+
+    def _labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        """Class indices from indices or one-hot, checked against ``nb_classes``."""
+        y = np.asarray(y)
+        if y.ndim == 2:
+            if y.shape[1] != self.nb_classes:
+                raise ValueError(f"{name} one-hot has {y.shape[1]} columns, classifier has {self.nb_classes} classes")
+            y = np.argmax(y, axis=1)
+        elif y.ndim != 1:
+            raise ValueError(f"{name} must be class indices (N,) or one-hot (N, {self.nb_classes}), got shape {y.shape}")
+        if len(y) != n:
+            raise ValueError(f"{name} has {len(y)} entries for {n} inputs")
+        if not np.issubdtype(y.dtype, np.integer):
+            if not np.all(np.equal(np.mod(y, 1), 0)):
+                raise ValueError(f"{name} must hold integer class indices")
+            y = y.astype(np.int64)
+        if len(y) and (y.min() < 0 or y.max() >= self.nb_classes):
+            raise ValueError(f"{name}: class indices must be in [0, {self.nb_classes - 1}], got range [{y.min()}, {y.max()}]")
+        return y.astype(np.int64)
+
+    # ------------------------------------------------------------------ tensors
+    def _clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        clip_values = self.estimator.clip_values
+        if clip_values is None:
+            return None
+        low = torch.as_tensor(np.asarray(clip_values[0], dtype=np.float32), device=self.device)
+        high = torch.as_tensor(np.asarray(clip_values[1], dtype=np.float32), device=self.device)
+        return low, high
+
+    def perturb(
+        self,
+        x: torch.Tensor,
+        target: torch.Tensor | None = None,
+        eps: float | None = None,
+        bounds: tuple[Any, Any] | None = None,
+    ) -> torch.Tensor:
+        """``x + G(x)`` on ``x``'s device, bounded by ``eps`` (default: the trained eps) and clipped.
+
+        Differentiable with respect to the generator's weights; used by :meth:`generate`, the
+        Foolbox attack and the GAN-based trainer. ``target`` holds class indices (targeted mode).
+        """
+        eps = self.eps if eps is None else min(float(eps), float(self.eps))
+        if self.targeted:
+            if target is None:
+                raise ValueError("y: targeted AdvGAN needs target classes")
+            raw = self.generator(x, nn.functional.one_hot(target, self.nb_classes).to(x.dtype))
+        else:
+            raw = self.generator(x)
+        delta = _project(raw * float(self.eps), eps, self.norm_value)
+        x_adv = x + delta
+        if bounds is None:
+            bounds = self._clip_bounds()
+        if bounds is not None:
+            low, high = bounds
+            if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):
+                x_adv = torch.max(torch.min(x_adv, torch.as_tensor(high, device=x.device)), torch.as_tensor(low, device=x.device))
+            else:
+                x_adv = x_adv.clamp(float(low), float(high))
+        if math.isinf(self.norm_value):
+            # guard the bound against float rounding of x + delta
+            x_adv = torch.max(torch.min(x_adv, x + eps), x - eps)
+        return x_adv
+
+    def _target_model(self) -> nn.Module:
+        return self.estimator.model  # type: ignore[no-any-return]
+
+    def _logits(self, model: nn.Module, x: torch.Tensor, preprocess: bool) -> torch.Tensor:
+        if preprocess and self.estimator.preprocessing_operations:
+            x, _ = self.estimator._apply_preprocessing(x, None, fit=False, no_grad=False)
+        out = model(x)
+        if isinstance(out, (list, tuple)):
+            out = out[-1]
+        return out  # type: ignore[no-any-return]
+
+    def _query(self, x: torch.Tensor) -> torch.Tensor:
+        """Labels from the target's ``predict`` (black-box); counts the queries."""
+        predictions = self.estimator.predict(x.detach().cpu().numpy(), batch_size=max(self.batch_size, 256))
+        self.n_queries += len(x)
+        return torch.as_tensor(np.argmax(predictions, axis=1), dtype=torch.long, device=self.device)
+
+    # ------------------------------------------------------------------ training
+    def fit(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> dict[str, list[float]]:
+        """Train G and D against the frozen target (semi-whitebox) or a distilled surrogate.
+
+        :param x: training inputs ``(N, C, H, W)`` within ``clip_values``.
+        :param y: true labels (indices or one-hot). Default: the target's own predictions. In
+            targeted mode, targets are sampled uniformly among the other classes on each batch.
+        :param nb_epochs: optional override of the ``nb_epochs`` attribute.
+        :return: per-epoch history: ``loss_d``, ``loss_gan``, ``loss_adv``, ``loss_hinge``,
+            ``success`` (training batches, against the model G is trained on), ``time_s``; black-box
+            adds ``surrogate_agreement``, ``target_success`` and ``queries``.
+        """
+        nb_epochs = int(kwargs.pop("nb_epochs", self.nb_epochs))
+        if kwargs:
+            raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)}")
+        x = self._check_x(x)
+        start = time.perf_counter()
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        inputs = torch.as_tensor(x, dtype=torch.float32).to(self.device)
+        history: dict[str, list[float]] = {
+            k: [] for k in ("loss_d", "loss_gan", "loss_adv", "loss_hinge", "success", "time_s")
+        }
+        black_box = self.mode == "black-box"
+        if black_box:
+            history.update(surrogate_agreement=[], target_success=[], queries=[])
+            model = self.surrogate
+            assert model is not None
+            clean_labels = self._query(inputs)
+            labels = clean_labels if y is None else torch.as_tensor(self._labels(y, len(x)), device=self.device)
+            self._train_surrogate(inputs, clean_labels, self.distill_epochs, gen, "distilling surrogate")
+        else:
+            model = self._target_model()
+            if y is None:
+                labels = self._predict_labels(model, inputs)
+            else:
+                labels = torch.as_tensor(self._labels(y, len(x)), device=self.device)
+
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.learning_rate)
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
+        frozen = [p for p in model.parameters() if p.requires_grad]
+        model_was_training = model.training
+        bar = tqdm(total=nb_epochs * math.ceil(len(x) / self.batch_size), desc="AdvGAN fit", disable=not self.verbose)
+        try:
+            for epoch in range(nb_epochs):
+                epoch_start = time.perf_counter()
+                for p in frozen:
+                    p.requires_grad_(False)
+                model.eval()
+                sums = self._train_epoch(inputs, labels, model, not black_box, opt_g, opt_d, gen, bar)
+                for p in frozen:
+                    p.requires_grad_(True)
+                stats = {k: float(v) for k, v in zip(("loss_d", "loss_gan", "loss_adv", "loss_hinge", "success"), (sums / len(x)).tolist())}
+                if black_box:
+                    stats.update(self._distill_step(inputs, clean_labels, labels, gen))
+                stats["time_s"] = time.perf_counter() - epoch_start
+                for key, value in stats.items():
+                    history[key].append(value)
+                bar.set_postfix(success=f"{stats['success']:.3f}", adv=f"{stats['loss_adv']:.3f}")
+                logger.info("AdvGAN epoch %d/%d: %s", epoch + 1, nb_epochs, stats)
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+            model.train(model_was_training)
+            bar.close()
+        self.generator.eval()
+        self.fitted = True
+        self.fit_time_s = time.perf_counter() - start
+        self.history = history
+        return history
+
+    def _predict_labels(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            labels = torch.cat([
+                self._logits(model, inputs[i : i + 512], True).argmax(1) for i in range(0, len(inputs), 512)
+            ])
+        model.train(was_training)
+        return labels
+
+    def _sample_targets(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        shift = torch.randint(1, self.nb_classes, (len(labels),), generator=gen).to(labels.device)
+        return (labels + shift) % self.nb_classes
+
+    def _train_epoch(
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        model: nn.Module,
+        preprocess: bool,
+        opt_g: torch.optim.Optimizer,
+        opt_d: torch.optim.Optimizer,
+        gen: torch.Generator,
+        bar: Any,
+    ) -> torch.Tensor:
+        """One epoch of D and G updates; returns summed statistics as one tensor (no host sync)."""
+        self.generator.train()
+        self.discriminator.train()
+        order = torch.randperm(len(inputs), generator=gen).to(self.device)
+        sums = torch.zeros(5, device=self.device)
+        for start in range(0, len(inputs), self.batch_size):
+            index = order[start : start + self.batch_size]
+            x_b, y_b = inputs[index], labels[index]
+            t_b = self._sample_targets(y_b, gen) if self.targeted else None
+            x_adv = self.perturb(x_b, t_b)
+
+            opt_d.zero_grad(set_to_none=True)
+            real, fake = self.discriminator(x_b), self.discriminator(x_adv.detach())
+            loss_d = (real - 1).pow(2).mean() + fake.pow(2).mean()
+            loss_d.backward()
+            opt_d.step()
+
+            opt_g.zero_grad(set_to_none=True)
+            loss_gan = (self.discriminator(x_adv) - 1).pow(2).mean()
+            logits = self._logits(model, x_adv, preprocess)
+            goal = t_b if t_b is not None else y_b
+            loss_adv = _margin(logits, goal, self.targeted, self.kappa).mean()
+            loss_hinge = ((x_adv - x_b).flatten(1).norm(p=2, dim=1) - self.c).clamp_min(0).mean()
+            loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
+            loss_g.backward()
+            opt_g.step()
+
+            with torch.no_grad():
+                hit = logits.argmax(1) == goal if self.targeted else logits.argmax(1) != goal
+                n = len(index)
+                sums += torch.stack([loss_d * n, loss_gan * n, loss_adv * n, loss_hinge * n, hit.sum()]).detach()
+            bar.update(1)
+        return sums
+
+    def _train_surrogate(
+        self, inputs: torch.Tensor, labels: torch.Tensor, epochs: int, gen: torch.Generator, desc: str
+    ) -> None:
+        model = self.surrogate
+        assert model is not None
+        if not hasattr(self, "_opt_s"):
+            self._opt_s = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
+        model.train()
+        for _ in tqdm(range(epochs), desc=desc, disable=not self.verbose or epochs < 2, leave=False):
+            order = torch.randperm(len(inputs), generator=gen).to(self.device)
+            for start in range(0, len(inputs), self.batch_size):
+                index = order[start : start + self.batch_size]
+                self._opt_s.zero_grad(set_to_none=True)
+                loss = nn.functional.cross_entropy(model(inputs[index]), labels[index])
+                loss.backward()
+                self._opt_s.step()
+        model.eval()
+
+    def _distill_step(
+        self, inputs: torch.Tensor, clean_labels: torch.Tensor, labels: torch.Tensor, gen: torch.Generator
+    ) -> dict[str, float]:
+        """Dynamic distillation: query the target on the current adversarial examples and refit."""
+        assert self.surrogate is not None
+        self.generator.eval()
+        targets = self._sample_targets(labels, gen) if self.targeted else None
+        with torch.no_grad():
+            x_adv = torch.cat([
+                self.perturb(inputs[i : i + 512], None if targets is None else targets[i : i + 512])
+                for i in range(0, len(inputs), 512)
+            ])
+        adv_labels = self._query(x_adv)
+        with torch.no_grad():
+            surrogate_labels = torch.cat([self.surrogate(x_adv[i : i + 512]).argmax(1) for i in range(0, len(x_adv), 512)])
+        agreement = (surrogate_labels == adv_labels).float().mean()
+        success = (adv_labels == targets).float().mean() if targets is not None else (adv_labels != labels).float().mean()
+        self._train_surrogate(
+            torch.cat([inputs, x_adv]), torch.cat([clean_labels, adv_labels]), 1, gen, "distillation"
+        )
+        return {"surrogate_agreement": float(agreement), "target_success": float(success), "queries": float(self.n_queries)}
+
+    # ------------------------------------------------------------------ attack
+    def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
+        """Adversarial examples in one batched forward pass of the trained generator.
+
+        :param x: inputs ``(N, C, H, W)``.
+        :param y: targeted mode: target classes (indices or one-hot), required. Untargeted: ignored.
+        :raises NotFittedError: if neither :meth:`fit` nor :meth:`load` has trained the generator.
+        """
+        if not self.fitted:
+            raise NotFittedError("AdvGAN.generate called before fit(): train the generator with fit(x) or load one with AdvGAN.load(path, classifier)")
+        x = self._check_x(x)
+        targets: torch.Tensor | None = None
+        if self.targeted:
+            if y is None:
+                raise ValueError("y: targeted AdvGAN needs target classes (indices or one-hot)")
+            targets = torch.as_tensor(self._labels(y, len(x)), device=self.device)
+        inputs = torch.as_tensor(x, dtype=torch.float32)
+        self.generator.eval()
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, len(inputs), self.batch_size):
+                batch = inputs[start : start + self.batch_size].to(self.device, non_blocking=True)
+                t = None if targets is None else targets[start : start + self.batch_size]
+                outputs.append(self.perturb(batch, t))
+        return torch.cat(outputs).cpu().numpy().astype(x.dtype, copy=False)
+
+    # ------------------------------------------------------------------ persistence
+    def _metadata(self) -> dict[str, str]:
+        generator = self.generator
+        arch: dict[str, Any] = {"custom": self._custom_generator}
+        if isinstance(generator, AdvGANGenerator) and not self._custom_generator:
+            arch.update(width=generator.width, n_residual=generator.n_residual)
+        return {
+            "format": "art_ext.advgan",
+            "version": _FORMAT_VERSION,
+            "input_shape": json.dumps(list(self.input_shape)),
+            "nb_classes": str(self.nb_classes),
+            "eps": repr(float(self.eps)),
+            "norm": "inf" if math.isinf(self.norm_value) else "2",
+            "targeted": json.dumps(self.targeted),
+            "mode": self.mode,
+            "generator": json.dumps(arch),
+            "clip_values": json.dumps(
+                None if self.estimator.clip_values is None else np.asarray(self.estimator.clip_values, dtype=float).tolist()
+            ),
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Save the trained generator (safetensors; configuration in the file's metadata)."""
+        from safetensors.torch import save_file
+
+        if not self.fitted:
+            raise NotFittedError("AdvGAN.save called before fit(): nothing trained to save")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
+        save_file(state, str(path), metadata=self._metadata())
+        return path
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        classifier: Any,
+        *,
+        eps: float | None = None,
+        generator: nn.Module | None = None,
+        **params: Any,
+    ) -> AdvGAN:
+        """Load a generator saved by :meth:`save` for ``classifier``.
+
+        :param eps: if given, must equal the saved eps (a generator is trained for one bound).
+        :param generator: the module to load the weights into when a custom generator was saved.
+        :raises ValueError: if the classifier's input shape or classes, or ``eps``, differ from the file.
+        """
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"path: no AdvGAN file at {path}")
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        if meta.get("format") != "art_ext.advgan":
+            raise ValueError(f"path: {path} is not an art-ext AdvGAN file")
+        saved_shape = tuple(json.loads(meta["input_shape"]))
+        if tuple(int(v) for v in classifier.input_shape) != saved_shape:
+            raise ValueError(
+                f"classifier: input_shape {tuple(classifier.input_shape)} does not match the saved generator's {saved_shape}"
+            )
+        if int(classifier.nb_classes) != int(meta["nb_classes"]):
+            raise ValueError(f"classifier: {classifier.nb_classes} classes, the saved generator has {meta['nb_classes']}")
+        saved_eps = float(meta["eps"])
+        if eps is not None and not math.isclose(float(eps), saved_eps, rel_tol=1e-6, abs_tol=1e-9):
+            raise ValueError(f"eps={eps} does not match the saved generator's eps={saved_eps}")
+        arch = json.loads(meta["generator"])
+        targeted = bool(json.loads(meta["targeted"]))
+        if arch.get("custom") and generator is None:
+            raise ValueError("generator: the file holds a custom generator; pass the module to load it into")
+        if generator is None:
+            nb = int(meta["nb_classes"]) if targeted else None
+            generator = AdvGANGenerator(saved_shape, nb, width=arch["width"], n_residual=arch["n_residual"])
+        state = load_file(str(path))
+        generator.load_state_dict(state)
+        params.setdefault("mode", meta["mode"])
+        params.setdefault("verbose", False)
+        if params["mode"] == "semi-whitebox":
+            from art.estimators.classification import PyTorchClassifier
+
+            if not isinstance(classifier, PyTorchClassifier):
+                params["mode"] = "black-box"  # generation never needs the target's gradients
+        attack = cls(classifier, eps=saved_eps, norm=meta["norm"], targeted=targeted, generator=generator, **params)
+        attack._custom_generator = bool(arch.get("custom"))
+        attack.generator.eval()
+        attack.fitted = True
+        return attack
+
+    def __repr__(self) -> str:
+        return (
+            f"AdvGAN(eps={self.eps}, norm={self.norm!r}, targeted={self.targeted}, mode={self.mode!r}, "
+            f"alpha={self.alpha}, beta={self.beta}, c={self.c}, kappa={self.kappa}, nb_epochs={self.nb_epochs}, "
+            f"fitted={self.fitted})"
+        )
+
+
+def success_rate(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False, batch_size: int = 512) -> float:
+    """Fraction misclassified (untargeted, ``y`` true labels) or classified as ``y`` (targeted)."""
+    labels = np.argmax(y, axis=1) if np.asarray(y).ndim == 2 else np.asarray(y)
+    predicted = np.argmax(classifier.predict(x_adv, batch_size=batch_size), axis=1)
+    hits = predicted == labels if targeted else predicted != labels
+    return float(np.mean(hits))
+
