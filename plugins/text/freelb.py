@@ -1,0 +1,104 @@
+"""FreeLB adversarial training for text classifiers, on the art-ext trainer core.
+
+Paper: Zhu, Cheng, Gan, Sun, Goldstein and Liu, "FreeLB: Enhanced Adversarial Training for Natural
+Language Understanding", ICLR 2020.
+
+Per batch: start from a random perturbation ``delta`` on the real tokens' input embeddings
+(uniform in [-1, 1], scaled to Frobenius size ``adv_init_mag / sqrt(n_real * D)`` per element, as in
+the reference code); then K times: forward ``embed(ids) + delta``, backward ``CE / K`` (parameter
+gradients **accumulate** over the K ascent steps), ascend ``delta += adv_lr * g / ||g||_F`` and clip
+``||delta||_F <= adv_max_norm`` per sentence (0 = no bound); finally **one** optimizer step.
+Special tokens and padding are never perturbed.
+
+Defaults are the paper's SST-2 / RoBERTa values: ``adv_steps=2`` (K), ``adv_lr=0.1``,
+``adv_init_mag=1.0``, ``adv_max_norm=0.6``, absolute units (``relative=False``). With
+``relative=True`` the three magnitudes are multiplied by the model's embedding scale (mean L2
+norm of a vocabulary embedding), for models whose embeddings are much smaller or larger than
+RoBERTa's.
+
+Example::
+
+    trainer = FreeLBTrainer(classifier, adv_steps=2, nb_epochs=1, batch_size=32, lr=2e-5)
+    trainer.fit(train_texts, train_labels)
+    # or: art_ext.get_trainer("freelb", classifier, adv_steps=2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.trainers import TextTrainer
+from torch import Tensor, nn
+
+__all__ = ["FreeLBTrainer"]
+
+
+class FreeLBTrainer(TextTrainer):
+    """FreeLB (see the module docstring); keyword arguments of :class:`TextTrainer` also apply."""
+
+    def __init__(self, estimator: HuggingFaceTextClassifier, *, adv_steps: int = 2, adv_lr: float = 0.1,
+                 adv_init_mag: float = 1.0, adv_max_norm: float = 0.6, relative: bool = False,
+                 **kwargs: Any) -> None:
+        self.adv_steps = adv_steps
+        self.adv_lr = adv_lr
+        self.adv_init_mag = adv_init_mag
+        self.adv_max_norm = adv_max_norm
+        self.relative = relative
+        super().__init__(estimator, **kwargs)
+        if not isinstance(adv_steps, int) or adv_steps < 1:
+            raise ValueError(f"adv_steps must be a positive int, got {adv_steps!r}")
+        for name in ("adv_lr", "adv_init_mag", "adv_max_norm"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        if not isinstance(relative, bool):
+            raise ValueError(f"relative must be a bool, got {relative!r}")
+
+    def _unit(self) -> float:
+        return self.text_estimator.embedding_scale if self.relative else 1.0
+
+    def train_step(self, batch: Any) -> dict[str, Tensor]:
+        ids, mask, y = batch
+        unit = self._unit()
+        real = self.text_estimator.real_token_mask(ids, mask).unsqueeze(-1)
+        realf = real.float()
+        hidden = self.text_estimator.hidden_size
+        n_real = real.sum(dim=(1, 2)).clamp(min=1).float()
+        with torch.no_grad():
+            if self.adv_init_mag > 0:
+                dims = n_real * hidden
+                mag = self.adv_init_mag * unit / dims.sqrt()
+                delta = (torch.rand((*ids.shape, hidden), device=ids.device) * 2 - 1) * realf * mag.view(-1, 1, 1)
+            else:
+                delta = torch.zeros((*ids.shape, hidden), device=ids.device)
+        self.optimizer.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=ids.device)
+        for step in range(self.adv_steps):
+            delta.requires_grad_(True)
+            with self.autocast():
+                emb = self.embed(ids)
+                logits = self.logits(emb + delta.to(emb.dtype), mask)
+                loss = nn.functional.cross_entropy(logits.float(), y) / self.adv_steps
+            self.backward(loss)  # parameter gradients accumulate over the K steps
+            total = total + loss.detach()
+            if step == 0:
+                first_acc = (logits.detach().argmax(1) == y).float().mean()
+            if step == self.adv_steps - 1:
+                break
+            grad = delta.grad
+            assert grad is not None
+            with torch.no_grad():
+                grad = grad.float() * realf
+                if self.scaler is not None and self.scaler.is_enabled():
+                    grad = grad / self.scaler.get_scale()
+                norm = grad.flatten(1).norm(dim=1).clamp(min=1e-8).view(-1, 1, 1)
+                delta = (delta.detach() + self.adv_lr * unit * grad / norm) * realf
+                if self.adv_max_norm > 0:
+                    bound = self.adv_max_norm * unit
+                    dnorm = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
+                    delta = delta * torch.clamp(bound / (dnorm + 1e-12), max=1.0)
+        self.step()
+        last_acc = (logits.detach().argmax(1) == y).float().mean()
+        return {"loss": total, "acc": first_acc, "adv_acc": last_acc}

@@ -1,0 +1,214 @@
+"""Embedding FGM/PGD and HotFlip on a tiny BERT trained on real MR sentences: they lower accuracy,
+respect every constraint, and never touch special tokens or padding."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
+
+from art.attacks.attack import EvasionAttack
+from art_ext_plugins.text._embedding import budget
+from art_ext_plugins.text.embedding_fgm import EmbeddingFGM
+from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
+from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS, HotFlip
+from text_helpers import FALLBACK_CORPUS, accuracy, tiny_bert
+
+import art_ext
+
+
+@pytest.fixture(scope="module")
+def eval_set(mr_trained, mr_split):
+    texts, labels = mr_split[2][:100], mr_split[3][:100]
+    clean = accuracy(mr_trained, texts, labels)
+    assert clean > 0.58, f"the in-test MR model should beat chance clearly, got {clean:.3f}"
+    return texts, labels, clean
+
+
+# ---------------------------------------------------------------- embedding attacks
+
+@pytest.mark.parametrize("attack_cls,kwargs", [
+    (EmbeddingFGM, {"eps": 0.25}),
+    (EmbeddingPGD, {"eps": 0.25, "max_iter": 3}),
+    (EmbeddingPGD, {"eps": 0.5, "max_iter": 3, "norm": "inf"}),
+    (EmbeddingPGD, {"eps": 0.25, "max_iter": 3, "per": "sequence"}),
+])
+def test_embedding_attacks_lower_accuracy_and_respect_budget(mr_trained, eval_set, attack_cls, kwargs):
+    texts, labels, clean = eval_set
+    attack = attack_cls(mr_trained, **kwargs)
+    emb = attack.generate(np.array(texts, dtype=object), labels)
+    r = attack.last_result
+    robust = float((mr_trained.predict(emb, attention_mask=r.attention_mask).argmax(1) == labels).mean())
+    assert robust < clean - 0.2, f"{attack_cls.__name__} {kwargs}: clean {clean:.3f} robust {robust:.3f}"
+    np.testing.assert_array_equal(r.adv_pred, mr_trained.predict(emb, attention_mask=r.attention_mask).argmax(1))
+
+    clean_emb = mr_trained.embed(torch.as_tensor(r.original_ids)).detach().numpy()
+    delta = emb - clean_emb
+    # never special tokens or padding
+    assert np.abs(delta[~r.real_mask]).max() == 0.0
+    eps_abs = budget(kwargs["eps"], mr_trained.embedding_scale, attack.norm, mr_trained.hidden_size)
+    tol = 1e-4
+    if attack.norm == "inf":
+        assert np.abs(delta).max() <= eps_abs + tol
+    elif attack.per == "token":
+        assert np.linalg.norm(delta, axis=-1).max() <= eps_abs + tol
+    else:
+        n_real = r.real_mask.sum(axis=1)
+        assert np.all(np.linalg.norm(delta.reshape(len(delta), -1), axis=1) <= eps_abs * np.sqrt(n_real) + tol)
+    # the attack actually uses its budget somewhere
+    assert np.abs(delta).max() > 0.5 * (eps_abs if attack.norm == "inf" else eps_abs / math.sqrt(mr_trained.hidden_size))
+
+
+def test_nearest_token_projection_keeps_special_tokens_and_padding(mr_trained, eval_set):
+    texts, labels, _ = eval_set
+    attack = EmbeddingPGD(mr_trained, eps=1.0, max_iter=3)
+    r = attack.generate_result(texts[:40], labels[:40])
+    assert len(r.projected_texts) == 40
+    np.testing.assert_array_equal(r.projected_ids[~r.real_mask], r.original_ids[~r.real_mask])
+    assert set(np.unique(r.projected_ids[r.real_mask])).isdisjoint(set(mr_trained.special_ids.tolist()))
+    assert r.tokens_changed.sum() > 0  # eps 1.0 moves some tokens to another nearest token
+    assert 0.0 <= r.projected_success_rate <= 1.0
+
+
+def test_embedding_attack_is_art_attack_and_checks_params(mr_trained):
+    attack = art_ext.get_attack("text-embedding-pgd", mr_trained, eps=0.1)
+    assert isinstance(attack, EvasionAttack)
+    for bad in ({"eps": 0}, {"max_iter": 0}, {"norm": "1"}, {"per": "word"}, {"num_random_init": -1}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            EmbeddingPGD(mr_trained, **bad)
+    with pytest.raises(ValueError, match="random_init"):
+        EmbeddingFGM(mr_trained, random_init="yes")
+    with pytest.raises(ValueError, match="targeted"):
+        EmbeddingPGD(mr_trained, targeted=True).generate(np.array(["a film"]))
+
+
+def test_targeted_embedding_pgd_reaches_targets(mr_trained, eval_set):
+    texts, labels, _ = eval_set
+    targets = 1 - labels[:60]
+    attack = EmbeddingPGD(mr_trained, eps=0.5, max_iter=3, targeted=True)
+    attack.generate(np.array(texts[:60], dtype=object), targets)
+    assert (attack.last_result.adv_pred == targets).mean() > 0.8
+
+
+# ---------------------------------------------------------------- HotFlip
+
+@pytest.fixture(scope="module")
+def hotflip_results(mr_trained, eval_set):
+    texts, labels, _ = eval_set
+    return HotFlip(mr_trained).attack_text(texts, labels)
+
+
+def _word_tokens(clf, text):
+    enc = clf.tokenizer([text], truncation=True, max_length=clf.max_length)
+    return [clf.tokenizer.decode([t]) for t in enc["input_ids"][0]]
+
+
+def test_hotflip_lowers_accuracy_on_real_text(mr_trained, eval_set, hotflip_results):
+    _texts, labels, clean = eval_set
+    r = hotflip_results
+    after = accuracy(mr_trained, r.adversarial_texts, labels)  # re-tokenized strings, re-classified
+    assert after < clean - 0.25, f"clean {clean:.3f} after HotFlip {after:.3f}"
+    assert r.success_rate > 0.6
+    summary = r.summary()
+    assert summary["queries_per_sentence"] > 1 and summary["mean_words_changed"] >= 1
+    for i, ok in enumerate(r.success):
+        if ok:
+            assert r.adversarial_pred[i] != labels[i]
+            assert r.adversarial_texts[i] != r.original_texts[i]
+        if r.status[i] == "skipped":
+            assert r.adversarial_texts[i] == r.original_texts[i] and r.words_changed[i] == 0
+
+
+def test_hotflip_respects_word_budget_and_stopwords(hotflip_results):
+    r = hotflip_results
+    for orig, adv, changed, n_words in zip(r.original_texts, r.adversarial_texts, r.words_changed, r.n_words):
+        assert changed <= math.floor(0.2 * n_words + 1e-9)
+        o, a = orig.split(), adv.split()
+        # substitutions are in place: whitespace words align one to one
+        assert len(o) == len(a)
+        differing = [(x, y) for x, y in zip(o, a) if x != y]
+        assert len(differing) <= changed
+        for x, _ in differing:
+            core = [w for w in x.replace("'", " ").replace("-", " ").split() if w.isalpha()]
+            assert not (len(core) == 1 and core[0] in ENGLISH_STOPWORDS and x == core[0]), f"stop word {x!r} changed"
+
+
+def test_hotflip_min_cosine_similarity(mr_trained, eval_set):
+    texts, labels, _ = eval_set
+    attack = HotFlip(mr_trained, min_cos_sim=0.2, protect_stopwords=False)
+    r = attack.attack_text(texts[:50], labels[:50])
+    matrix = mr_trained.embedding_matrix
+    tok = mr_trained.tokenizer
+    checked = 0
+    for orig, adv in zip(r.original_texts, r.adversarial_texts):
+        for x, y in zip(orig.split(), adv.split()):
+            if x != y and x.isalpha() and y.isalpha():
+                xi = tok(x, add_special_tokens=False)["input_ids"]
+                yi = tok(y, add_special_tokens=False)["input_ids"]
+                assert len(yi) == 1, "a substitute is one whole-word token"
+                cos = torch.nn.functional.cosine_similarity(matrix[xi].mean(0), matrix[yi[0]], dim=0)
+                assert float(cos) >= 0.2 - 1e-5
+                checked += 1
+    assert checked > 0
+
+
+def test_hotflip_on_token_ids_never_touches_special_tokens_or_padding(mr_trained, eval_set):
+    texts, labels, _ = eval_set
+    clf = mr_trained
+    ids, _mask = clf.encode(texts[:40], max_length=48, padding="max_length")
+    attack = HotFlip(clf, search="beam", beam_width=2)
+    adv = attack.generate(ids, labels[:40])
+    assert adv.shape == ids.shape and adv.dtype == ids.dtype
+    cls_id, sep_id, pad_id = clf.tokenizer.cls_token_id, clf.tokenizer.sep_token_id, clf.pad_token_id
+    specials = set(clf.special_ids.tolist())
+    for row_in, row_out in zip(ids, adv):
+        n_in = int((row_in != pad_id).sum())
+        n_out = int((row_out != pad_id).sum())
+        assert row_out[0] == cls_id and row_out[n_out - 1] == sep_id
+        assert np.all(row_out[n_out:] == pad_id) and n_out <= n_in  # whole-word replacement only shortens
+        assert not specials & set(row_out[1 : n_out - 1].tolist())
+    res = attack.last_results
+    assert res is not None and sum(res.success) > 8
+    # success flags on ids agree with a fresh prediction
+    np.testing.assert_array_equal(np.array(res.adversarial_pred), clf.predict(adv).argmax(1))
+
+
+def test_hotflip_bad_input_and_params(mr_trained):
+    for bad in ({"max_perturb_ratio": 0}, {"max_perturb_ratio": 1.5}, {"search": "random"}, {"beam_width": 0},
+                {"top_k": 0}, {"min_cos_sim": 2.0}, {"batch_size": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            HotFlip(mr_trained, **bad)
+    attack = HotFlip(mr_trained)
+    r = attack.attack_text(["", "good", "the film is a gorgeous , witty , seductive and moving delight"], labels=[1, 1, 1])
+    assert r.status[0] == "skipped" and r.adversarial_texts[0] == ""
+    assert r.status[1] == "skipped"  # one word: 20% of it rounds down to 0 words
+    with pytest.raises(TypeError, match="string"):
+        attack.attack_text([1, 2, 3])
+    with pytest.warns(UserWarning, match="truncated"):
+        attack.attack_text([" ".join(["gorgeous"] * 100)])
+    assert isinstance(art_ext.get_attack("text-hotflip", mr_trained), EvasionAttack)
+
+
+def test_attacks_reject_non_text_estimators():
+    from art.estimators.classification import PyTorchClassifier
+
+    image_clf = PyTorchClassifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10)),
+                                  loss=torch.nn.CrossEntropyLoss(), input_shape=(1, 8, 8), nb_classes=10)
+    for cls in (HotFlip, EmbeddingPGD, EmbeddingFGM):
+        with pytest.raises(TypeError):
+            cls(image_clf)
+
+
+def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
+    from text_helpers import tiny_distilbert
+
+    for model in (tiny_distilbert(len(small_tokenizer)), tiny_bert(len(small_tokenizer))):
+        clf = HuggingFaceTextClassifier(model, small_tokenizer, max_length=32)
+        r = HotFlip(clf, protect_stopwords=False).attack_text(FALLBACK_CORPUS[:8])
+        assert len(r.adversarial_texts) == 8
+        assert all(c <= math.floor(0.2 * n) for c, n in zip(r.words_changed, r.n_words))

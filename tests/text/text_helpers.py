@@ -1,0 +1,92 @@
+"""Helpers of the text tests: a WordPiece tokenizer trained in-test, tiny random models, a tiny
+BERT trained on real MR sentences on the trainer core. Nothing downloads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+FALLBACK_CORPUS = [
+    "a gorgeous , witty , seductive movie .",
+    "the film is dull and lifeless , a tedious waste of time .",
+    "an absolute delight from start to finish",
+    "bad acting and a boring plot make it unbearable",
+    "one of the best films of the year , smart and moving",
+    "it's so laddish and juvenile , only teenage boys could possibly find it funny .",
+    "unbelievably beautiful photography and a great score",
+    "predictable , clumsy and painfully slow",
+] * 4
+
+
+def make_tokenizer(corpus: list[str], vocab_size: int = 2000) -> Any:
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=1)
+    tok.train_from_iterator(corpus, trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tok.decoder = decoders.WordPiece()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+
+
+def tiny_bert(vocab_size: int, hidden: int = 32, layers: int = 2, seed: int = 0, max_pos: int = 128) -> Any:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=2 * hidden, max_position_embeddings=max_pos, num_labels=2,
+        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.0, pad_token_id=0,
+    )
+    return BertForSequenceClassification(config)
+
+
+def tiny_distilbert(vocab_size: int, hidden: int = 32, layers: int = 2, seed: int = 0) -> Any:
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = DistilBertConfig(
+        vocab_size=vocab_size, dim=hidden, n_layers=layers, n_heads=2, hidden_dim=2 * hidden,
+        max_position_embeddings=128, num_labels=2, dropout=0.1, attention_dropout=0.0, pad_token_id=0,
+        seq_classif_dropout=0.1,
+    )
+    return DistilBertForSequenceClassification(config)
+
+
+
+def train_mr_model(tokenizer, split, trainer: str = "standard", **params):
+    """A 1-layer BERT (hidden 48) trained 4 epochs on the split's 1,600 sentences on the core."""
+    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.freelb import FreeLBTrainer
+    from art_ext_plugins.text.trainers import TextTrainer
+
+    model = tiny_bert(len(tokenizer), hidden=48, layers=1, seed=0)
+    clf = HuggingFaceTextClassifier(model, tokenizer, max_length=48, batch_size=64)
+    cls = TextTrainer if trainer == "standard" else FreeLBTrainer
+    cls(clf, lr=2e-3, nb_epochs=4, batch_size=32, seed=0, verbose=False, **params).fit(split[0], split[1])
+    return clf
+
+
+
+def accuracy(clf, texts, labels) -> float:
+    return float((clf.predict(texts).argmax(1) == np.asarray(labels)).mean())
