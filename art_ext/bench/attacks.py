@@ -1,0 +1,354 @@
+"""Running attacks for the benchmark: selection by name or glob, the eps grid, timing, queries.
+
+Attacks come from the plugin registry (``art_ext.get_plugin_manager().attacks``, so plugin and
+third-party attacks appear without code changes) plus two Foolbox attacks run directly:
+``foolbox.linf_pgd`` (``LinfPGD``) and ``foolbox.cw_l2`` (``L2CarliniWagnerAttack``).
+
+Fixed-budget attacks (ART ``attack_params`` containing ``eps``) run once per eps of the grid of
+their norm. Minimal-perturbation attacks (DeepFool, C&W) run once; their robust accuracy at each
+eps of the grid is read from the per-example perturbation norms ("threshold" rows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import importlib.util
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from art_ext.bench.config import BenchConfig
+from art_ext.bench.metrics import (
+    attack_metrics,
+    normalize_norm,
+    perturbation_norms,
+    threshold_metrics,
+)
+from art_ext.bench.setup import BenchTarget
+
+logger = logging.getLogger(__name__)
+
+FOOLBOX_SOURCE = "foolbox"
+
+
+@dataclass(frozen=True)
+class FoolboxSpec:
+    cls: str
+    norm: str
+    minimal: bool
+    description: str
+
+
+FOOLBOX_ATTACKS: dict[str, FoolboxSpec] = {
+    "foolbox.linf_pgd": FoolboxSpec("LinfPGD", "inf", False, "Foolbox LinfPGD (Madry et al. 2018)"),
+    "foolbox.cw_l2": FoolboxSpec("L2CarliniWagnerAttack", "2", True, "Foolbox L2CarliniWagnerAttack (Carlini & Wagner 2017)"),
+}
+
+# Norm of minimal-perturbation attacks that do not carry a ``norm`` attribute.
+MINIMAL_NORMS: dict[str, str] = {"art.deepfool": "2", "art.cw_l2": "2"}
+
+ROW_KEYS = (
+    "attack", "source", "threat", "norm", "eps", "eps_mode", "n", "clean_accuracy",
+    "robust_accuracy", "success_rate", "linf_mean", "linf_max", "l2_mean", "l2_max",
+    "time_s", "cpu_time_s", "time_per_example_s", "examples_per_s", "queries_per_example", "fit_time_s",
+    "flags", "error", "params",
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An attack the suite can run."""
+
+    name: str
+    source: str
+    modality: str
+    description: str
+
+
+def available_attacks() -> dict[str, Candidate]:
+    """Registered attacks (all modalities) and the directly-run Foolbox attacks, by name."""
+    import art_ext
+
+    found: dict[str, Candidate] = {}
+    for entry in art_ext.get_plugin_manager().attacks.entries():
+        found[entry.name] = Candidate(entry.name, entry.plugin, entry.modality, entry.description)
+    if importlib.util.find_spec("foolbox") is not None:
+        for name, spec in FOOLBOX_ATTACKS.items():
+            found.setdefault(name, Candidate(name, FOOLBOX_SOURCE, "image", spec.description))
+    return found
+
+
+def select(patterns: list[str], candidates: dict[str, Candidate], kind: str = "attack") -> list[str]:
+    """Names matching ``patterns`` (exact names or globs), in pattern order, without repeats.
+
+    :raises UnknownAttackError: (or ``UnknownTrainerError``) for a pattern that matches nothing,
+        listing the available names.
+    """
+    from art_ext.registry import UnknownAttackError, UnknownTrainerError
+
+    names = sorted(candidates)
+    chosen: list[str] = []
+    for raw in patterns:
+        pattern = raw.strip()
+        if not pattern:
+            continue
+        matches = fnmatch.filter(names, pattern) if any(c in pattern for c in "*?[") else (
+            [pattern] if pattern in candidates else []
+        )
+        if not matches:
+            error = UnknownAttackError if kind == "attack" else UnknownTrainerError
+            what = "matches no" if any(c in pattern for c in "*?[") else "is not a registered"
+            raise error(f"{pattern!r} {what} {kind}; available: {', '.join(names) or '(none)'}")
+        chosen.extend(m for m in matches if m not in chosen)
+    if not chosen:
+        raise ValueError(f"no {kind}s selected")
+    return chosen
+
+
+def threat_model(attack: Any) -> str:
+    """The attack's ``threat_model`` attribute if it declares one; "ensemble" for attack lists
+    (AutoAttack); a ``mode`` naming white/black box (AdvGAN); else "white-box" when ART's
+    ``_estimator_requirements`` ask for gradients and "black-box" when they do not."""
+    from art.estimators.classification.classifier import ClassGradientsMixin
+    from art.estimators.estimator import LossGradientsMixin
+
+    declared = getattr(attack, "threat_model", None)
+    if isinstance(declared, str):
+        return declared
+    if isinstance(getattr(attack, "attacks", None), (list, tuple)):
+        return "ensemble"
+    mode = str(getattr(attack, "mode", "")).lower()
+    if "white" in mode:  # e.g. AdvGAN's semi-whitebox: gradients while training, none at attack time
+        return "semi-white-box"
+    if "black" in mode:
+        return "black-box"
+    requirements: list[Any] = []
+    for req in getattr(attack, "_estimator_requirements", ()) or ():
+        requirements.extend(req if isinstance(req, tuple) else (req,))
+    if any(inspect.isclass(r) and issubclass(r, (LossGradientsMixin, ClassGradientsMixin)) for r in requirements):
+        return "white-box"
+    return "black-box"
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _empty_row(name: str, source: str) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(ROW_KEYS)
+    row.update({"attack": name, "source": source, "flags": []})
+    return row
+
+
+def _eps_grid(config: BenchConfig, norm: str | None, eps_inf: list[float], eps_l2: list[float]) -> list[float] | None:
+    if norm == "inf":
+        return eps_inf
+    if norm == "2":
+        return eps_l2
+    return None
+
+
+def _fit_if_needed(attack: Any, x_train: np.ndarray, y_train: np.ndarray) -> float | None:
+    fit = getattr(attack, "fit", None)
+    if not callable(fit):
+        return None
+    kwargs: dict[str, Any] = {}
+    with contextlib.suppress(TypeError, ValueError):
+        if "y" in inspect.signature(fit).parameters:
+            kwargs["y"] = y_train
+    start = time.perf_counter()
+    fit(x_train, **kwargs)
+    return time.perf_counter() - start
+
+
+def autoattack_fast_list(classifier: Any, eps: float, norm: Any = np.inf, batch_size: int = 128) -> list[Any]:
+    """The bench's "fast" AutoAttack list: APGD-CE and APGD-DLR (100 iterations, 1 restart
+    each) and Square (1,000 queries, 1 restart). ART's standard list adds 5 restarts to each
+    APGD, DeepFool and Square with 5,000 queries x 5 restarts: tens of minutes on a CPU for the
+    examples that resist. Rows record which list ran (``params.aa_version``)."""
+    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+
+    apgd = [
+        AutoProjectedGradientDescent(classifier, norm=norm, eps=eps, eps_step=eps / 4, max_iter=100, targeted=False,
+                                     nb_random_init=1, batch_size=batch_size, loss_type=loss, verbose=False)
+        for loss in ("cross_entropy", "difference_logits_ratio")
+    ]
+    return [*apgd, SquareAttack(classifier, norm=norm, eps=eps, max_iter=1000, p_init=0.8, nb_restarts=1,
+                                batch_size=batch_size, verbose=False)]
+
+
+def autoattack(classifier: Any, eps: float, version: str, batch_size: int = 128) -> Any:
+    """ART ``AutoAttack`` at ``eps`` (Linf) with the "fast" or the "standard" attack list."""
+    from art.attacks.evasion import AutoAttack
+
+    attacks = autoattack_fast_list(classifier, eps, batch_size=batch_size) if version == "fast" else None
+    return AutoAttack(classifier, norm=np.inf, eps=eps, eps_step=eps / 4, attacks=attacks, batch_size=batch_size)
+
+
+def _build(name: str, classifier: Any, params: dict[str, Any], eps: float | None, aa_version: str | None = None) -> Any:
+    import art_ext
+
+    if aa_version == "fast" and eps is not None and "attacks" not in params:
+        batch_size = int(params.get("batch_size", 128))
+        params = {**params, "attacks": autoattack_fast_list(classifier, eps, params.get("norm", np.inf), batch_size)}
+    if eps is None:
+        return art_ext.get_attack(name, classifier, **params)
+    try:
+        return art_ext.get_attack(name, classifier, **{**params, "eps": eps})
+    except TypeError as error:
+        if "eps" not in str(error):
+            raise
+        attack = art_ext.get_attack(name, classifier, **params)
+        attack.set_params(eps=eps)
+        return attack
+
+
+def _timed(target: BenchTarget, run: Callable[[], np.ndarray]) -> tuple[np.ndarray, tuple[float, float], int]:
+    target.counter.reset()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    x_adv = run()
+    elapsed = (time.perf_counter() - start, time.process_time() - cpu_start)
+    return np.asarray(x_adv, dtype=np.float32), elapsed, target.counter.count
+
+
+def _fill(row: dict[str, Any], n: int, times: tuple[float, float], queries: int) -> None:
+    """Wall-clock time drives time/example and examples/s; CPU time (all threads of this
+    process) is kept beside it, since on a loaded machine wall time overstates the cost."""
+    elapsed, cpu = times
+    row["time_s"] = elapsed
+    row["cpu_time_s"] = cpu
+    row["time_per_example_s"] = elapsed / n
+    row["examples_per_s"] = n / elapsed if elapsed > 0 else None
+    row["queries_per_example"] = queries / n
+
+
+def _minimal_rows(base: dict[str, Any], x: np.ndarray, y: np.ndarray, clean_pred: np.ndarray,
+                  x_adv: np.ndarray, adv_pred: np.ndarray, grid: list[float] | None) -> list[dict[str, Any]]:
+    rows = []
+    unbounded = {**base, **attack_metrics(y, clean_pred, adv_pred, x, x_adv), "eps": None, "eps_mode": "minimal"}
+    rows.append(unbounded)
+    if grid:
+        linf, l2 = perturbation_norms(x, x_adv)
+        norms = linf if base["norm"] == "inf" else l2
+        for eps in grid:
+            row = {**unbounded, "eps": eps, "eps_mode": "threshold", "flags": []}
+            row.update(threshold_metrics(y, clean_pred, adv_pred, norms, eps))
+            rows.append(row)
+    return rows
+
+
+def run_registry_attack(
+    name: str, candidate: Candidate, target: BenchTarget, data: dict[str, np.ndarray],
+    config: BenchConfig, eps_inf: list[float], eps_l2: list[float],
+) -> list[dict[str, Any]]:
+    """All rows of one registered attack over its eps grid."""
+    classifier = target.classifier
+    params = config.constructor_params(name)
+    n = config.example_cap(name)
+    x, y, clean_pred = data["x"][:n], data["y"][:n], data["clean_pred"][:n]
+    base = _empty_row(name, candidate.source)
+    base["params"] = params
+    seed_everything(config.seed)
+    probe = _build(name, classifier, params, None)
+    fixed = "eps" in (getattr(probe, "attack_params", None) or [])
+    norm = normalize_norm(getattr(probe, "norm", None)) or MINIMAL_NORMS.get(name, "2")
+    base.update({"threat": threat_model(probe), "norm": norm})
+    grid = _eps_grid(config, norm, eps_inf, eps_l2)
+    low, high = classifier.clip_values
+    grid = config.eps_override(name, float(high - low)) or grid
+    rows: list[dict[str, Any]] = []
+    if fixed:
+        if grid is None:
+            return [{**base, "error": f"norm {norm} is not benchmarked (grids exist for Linf and L2)"}]
+        aa_version = config.attack_params(name).get("aa_version") if isinstance(getattr(probe, "attacks", None), list) else None
+        if aa_version is not None:
+            base["params"] = {**params, "aa_version": aa_version}
+        for eps in grid:
+            seed_everything(config.seed)
+            attack = _build(name, classifier, params, eps, aa_version)
+            fit_time = _fit_if_needed(attack, data["x_train"], data["y_train"])
+            x_adv, elapsed, queries = _timed(target, lambda a=attack: a.generate(x, y=y))  # type: ignore[misc]
+            adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
+            row = {**base, **attack_metrics(y, clean_pred, adv_pred, x, x_adv), "eps": eps,
+                   "eps_mode": "fixed", "fit_time_s": fit_time, "flags": []}
+            _fill(row, n, elapsed, queries)
+            rows.append(row)
+        return rows
+    fit_time = _fit_if_needed(probe, data["x_train"], data["y_train"])
+    x_adv, elapsed, queries = _timed(target, lambda: probe.generate(x, y=y))
+    adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
+    base["fit_time_s"] = fit_time
+    _fill(base, n, elapsed, queries)
+    return _minimal_rows(base, x, y, clean_pred, x_adv, adv_pred, grid)
+
+
+def run_foolbox_attack(
+    name: str, target: BenchTarget, data: dict[str, np.ndarray], config: BenchConfig,
+    eps_inf: list[float], eps_l2: list[float],
+) -> list[dict[str, Any]]:
+    """All rows of a Foolbox attack, run on a ``foolbox.PyTorchModel`` of the same network."""
+    import foolbox as fb
+
+    spec = FOOLBOX_ATTACKS[name]
+    params = config.constructor_params(name)
+    n = config.example_cap(name)
+    x, y, clean_pred = data["x"][:n], data["y"][:n], data["clean_pred"][:n]
+    device = target.model_info.get("device", "cpu")
+    low, high = target.classifier.clip_values
+    if x.min() < low or x.max() > high:  # Foolbox would fail with a bare AssertionError
+        raise ValueError(f"inputs outside the clip values [{low}, {high}]")
+    target.counter.eval()
+    fmodel = fb.PyTorchModel(target.counter, bounds=(float(low), float(high)), device=device)
+    xt = torch.as_tensor(x, device=device)
+    yt = torch.as_tensor(y, device=device)
+    attack = getattr(fb.attacks, spec.cls)(**params)
+    base = _empty_row(name, FOOLBOX_SOURCE)
+    base.update({"threat": "white-box", "norm": spec.norm, "params": params})
+    classifier = target.classifier
+
+    def call(epsilon: float | None) -> np.ndarray:
+        _, clipped, _ = attack(fmodel, xt, yt, epsilons=epsilon)
+        return clipped.detach().cpu().numpy()  # type: ignore[no-any-return]
+
+    grid = config.eps_override(name, float(high - low)) or (eps_inf if spec.norm == "inf" else eps_l2)
+    if not spec.minimal:
+        rows = []
+        for eps in grid:
+            seed_everything(config.seed)
+            x_adv, elapsed, queries = _timed(target, lambda e=eps: call(e))  # type: ignore[misc]
+            adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
+            row = {**base, **attack_metrics(y, clean_pred, adv_pred, x, x_adv), "eps": eps, "eps_mode": "fixed", "flags": []}
+            _fill(row, n, elapsed, queries)
+            rows.append(row)
+        return rows
+    seed_everything(config.seed)
+    x_adv, elapsed, queries = _timed(target, lambda: call(None))
+    adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
+    _fill(base, n, elapsed, queries)
+    return _minimal_rows(base, x, y, clean_pred, x_adv, adv_pred, grid)
+
+
+def run_attack(
+    name: str, candidate: Candidate, target: BenchTarget, data: dict[str, np.ndarray],
+    config: BenchConfig, eps_inf: list[float], eps_l2: list[float],
+) -> list[dict[str, Any]]:
+    """Rows of one attack; an attack that raises gives one row with ``error`` set instead."""
+    try:
+        if candidate.source == FOOLBOX_SOURCE and name in FOOLBOX_ATTACKS:
+            return run_foolbox_attack(name, target, data, config, eps_inf, eps_l2)
+        return run_registry_attack(name, candidate, target, data, config, eps_inf, eps_l2)
+    except Exception as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        logger.warning("attack %s failed: %s: %s", name, type(error).__name__, first)
+        row = _empty_row(name, candidate.source)
+        row["error"] = f"{type(error).__name__}: {first}"
+        row["flags"] = ["error"]
+        return [row]

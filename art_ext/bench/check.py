@@ -1,0 +1,125 @@
+"""``art-ext bench --check results.json``: rerun the recorded suite and report drift.
+
+Accuracies and success rates are compared row by row (attack, norm, eps); a difference above
+``tolerance`` (default 1 point) is drift, as is a row or a sanity-check verdict that changed.
+Timings are reported as ratios, never as drift (machines and load differ); version changes are
+listed so a drift can be traced.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from art_ext.bench.config import BenchConfig
+
+logger = logging.getLogger(__name__)
+
+COMPARED = ("clean_accuracy", "robust_accuracy", "success_rate")
+TRAINER_COMPARED = ("clean_accuracy", "pgd40_accuracy", "autoattack_accuracy")
+CHECK_JSON = "check.json"
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    file = Path(path)
+    if file.is_dir():
+        file = file / "results.json"
+    if not file.is_file():
+        raise FileNotFoundError(f"--check {path}: no such file")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--check {path}: not JSON ({error})") from error
+    if not isinstance(data, dict) or "config" not in data:
+        raise ValueError(f"--check {path}: not an art-ext bench results.json (no 'config')")
+    return data
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row.get("attack"), row.get("norm"), row.get("eps"), row.get("eps_mode"))
+
+
+def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01) -> dict[str, Any]:
+    """Drift between two results dicts."""
+    drift: list[str] = []
+    timing: list[dict[str, Any]] = []
+    old_rows = {_key(r): r for r in old.get("attacks", []) or []}
+    new_rows = {_key(r): r for r in new.get("attacks", []) or []}
+    for key in sorted(set(old_rows) | set(new_rows), key=str):
+        label = f"{key[0]} {key[1] or ''} eps={key[2]}".replace("  ", " ")
+        if key not in new_rows or key not in old_rows:
+            drift.append(f"{label}: row {'missing from the rerun' if key not in new_rows else 'new in the rerun'}")
+            continue
+        a, b = old_rows[key], new_rows[key]
+        if (a.get("error") is None) != (b.get("error") is None):
+            drift.append(f"{label}: error status changed ({a.get('error')!r} -> {b.get('error')!r})")
+            continue
+        for metric in COMPARED:
+            x, y = a.get(metric), b.get(metric)
+            if x is None or y is None:
+                if (x is None) != (y is None):
+                    drift.append(f"{label}: {metric} {x} -> {y}")
+                continue
+            if abs(x - y) > tolerance:
+                drift.append(f"{label}: {metric} {100 * x:.1f}% -> {100 * y:.1f}% ({100 * (y - x):+.1f} points)")
+        if sorted(a.get("flags") or []) != sorted(b.get("flags") or []):
+            drift.append(f"{label}: flags {a.get('flags')} -> {b.get('flags')}")
+        if a.get("time_s") and b.get("time_s"):
+            timing.append({"row": label, "old_s": a["time_s"], "new_s": b["time_s"], "ratio": b["time_s"] / a["time_s"]})
+    old_checks = {c["name"]: c["passed"] for c in old.get("checks", [])}
+    new_checks = {c["name"]: c["passed"] for c in new.get("checks", [])}
+    for name in sorted(set(old_checks) | set(new_checks)):
+        if old_checks.get(name) != new_checks.get(name):
+            drift.append(f"sanity check {name}: passed {old_checks.get(name)} -> {new_checks.get(name)}")
+    old_tr = {r["trainer"]: r for r in old.get("trainers", []) or []}
+    new_tr = {r["trainer"]: r for r in new.get("trainers", []) or []}
+    for name in sorted(set(old_tr) | set(new_tr)):
+        if name not in old_tr or name not in new_tr:
+            drift.append(f"trainer {name}: {'missing from the rerun' if name not in new_tr else 'new in the rerun'}")
+            continue
+        for metric in TRAINER_COMPARED:
+            x, y = old_tr[name].get(metric), new_tr[name].get(metric)
+            if x is not None and y is not None and abs(x - y) > tolerance:
+                drift.append(f"trainer {name}: {metric} {100 * x:.1f}% -> {100 * y:.1f}%")
+    old_v = old.get("environment", {}).get("versions", {})
+    new_v = new.get("environment", {}).get("versions", {})
+    versions = {k: [old_v.get(k), new_v.get(k)] for k in sorted(set(old_v) | set(new_v)) if old_v.get(k) != new_v.get(k)}
+    ratios = [t["ratio"] for t in timing]
+    return {
+        "ok": not drift,
+        "tolerance": tolerance,
+        "drift": drift,
+        "rows_compared": len(set(old_rows) & set(new_rows)),
+        "version_changes": versions,
+        "timing": timing,
+        "time_ratio_median": sorted(ratios)[len(ratios) // 2] if ratios else None,
+        "wall_time_s": [old.get("wall_time_s"), new.get("wall_time_s")],
+    }
+
+
+def config_for_rerun(old: dict[str, Any], out: str | None, results_path: str | Path) -> BenchConfig:
+    config = BenchConfig.from_dict(old["config"])
+    base = Path(results_path)
+    base = base if base.is_dir() else base.parent
+    config.out = out if out is not None else str(base / "check-rerun")
+    return config
+
+
+def format_check(report: dict[str, Any]) -> str:
+    lines = [f"--check: {report['rows_compared']} rows compared, tolerance {100 * report['tolerance']:.1f} points: "
+             + ("no drift" if report["ok"] else f"{len(report['drift'])} DRIFT")]
+    lines.extend(f"  drift: {d}" for d in report["drift"])
+    for name, (a, b) in report["version_changes"].items():
+        lines.append(f"  version {name}: {a} -> {b}")
+    if report["time_ratio_median"] is not None:
+        lines.append(f"  timing (not drift): median new/old time ratio {report['time_ratio_median']:.2f}")
+    return "\n".join(lines)
+
+
+def write_check(report: dict[str, Any], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / CHECK_JSON
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path

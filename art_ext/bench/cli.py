@@ -1,0 +1,193 @@
+"""``art-ext bench [attacks|trainers|text] [options]``: the benchmark's command line.
+
+``art_ext.cli`` hands everything after ``bench`` to :func:`configure_parser` and :func:`main`.
+Also runnable alone: ``python -m art_ext.bench ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from art_ext.bench.config import DATASETS, BenchConfig
+
+SUITE_CHOICES = ("attacks", "trainers", "text")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,28,28, got {text!r}") from None
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def parse_param(text: str) -> tuple[str, str, Any]:
+    """``NAME:KEY=VALUE`` (VALUE literal-eval'd, else kept as a string)."""
+    name, sep, rest = text.partition(":")
+    key, eq, raw = rest.partition("=")
+    if not sep or not eq or not name or not key:
+        raise ValueError(f"--param {text!r}: expected ATTACK:KEY=VALUE, e.g. art.square:max_iter=100")
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), key.strip(), value
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the bench options to ``parser`` (the lead's ``bench`` sub-parser or a fresh one)."""
+    parser.description = (
+        "Compare attacks and adversarial trainers (art-ext plugins, ART, Foolbox, third-party plugins) "
+        "on a dataset and model: terminal table, results.json/csv, report.md and plots, with "
+        "gradient-masking sanity checks. With no suite: the embedded default (digits, SmallCNN, every attack)."
+    )
+    parser.add_argument("suite", nargs="?", choices=SUITE_CHOICES, default=None,
+                        help="attacks, trainers or text; none: the default suite (the attacks suite on the embedded digits model)")
+    data = parser.add_argument_group("data and model")
+    data.add_argument("--dataset", choices=DATASETS, default=None,
+                      help="digits (bundled, default), mnist or mr (text suite) ")
+    data.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, mr)")
+    data.add_argument("--model", default=None,
+                      help="TorchScript file, or module:factory (with --state-dict); default: a SmallCNN trained and cached")
+    data.add_argument("--state-dict", default=None, help="weights for --model module:factory (loaded with weights_only=True)")
+    data.add_argument("--input-shape", type=_ints, default=None, help="C,H,W of one input, e.g. 1,28,28 (checked against the data)")
+    data.add_argument("--nb-classes", type=int, default=None, help="number of classes (checked against the model's output)")
+    data.add_argument("--clip-values", type=_floats, default=None, help="MIN,MAX of the inputs, default 0,1")
+    data.add_argument("--n-train", type=int, default=None, help="use only the first N training examples")
+    sel = parser.add_argument_group("what to run")
+    sel.add_argument("--attacks", type=_names, default=None,
+                     help="comma-separated names or globs, e.g. 'advgan,art.*' (default: all image attacks)")
+    sel.add_argument("--trainers", type=_names, default=None, help="comma-separated names or globs (default: all image trainers)")
+    sel.add_argument("--eps", type=_floats, default=None, help="Linf eps grid, e.g. 0.05,0.1,0.2")
+    sel.add_argument("--eps-l2", type=_floats, default=None, help="L2 eps grid, e.g. 0.5,1,2")
+    sel.add_argument("--param", action="append", default=[], metavar="ATTACK:KEY=VALUE",
+                     help="attack or trainer parameter, repeatable; n_examples caps an attack's examples")
+    sel.add_argument("--n-test", type=int, default=200, help="test examples attacked (default 200)")
+    sel.add_argument("--n-check", type=int, default=100, help="examples for the sanity checks and trainer evaluation (default 100)")
+    sel.add_argument("--epochs", type=int, default=10, help="epochs of the default model's training (default 10)")
+    sel.add_argument("--trainer-epochs", type=int, default=None, help="epochs per trainer (default 3)")
+    sel.add_argument("--trainer-eps", type=float, default=None, help="trainers' Linf eps (default 0.1 digits, 0.3 mnist)")
+    sel.add_argument("--batch-size", type=int, default=128)
+    sel.add_argument("--no-checks", action="store_true", help="skip the model-level sanity checks (not recommended)")
+    sel.add_argument("--autoattack", choices=("fast", "standard", "none"), default="fast",
+                     help="AutoAttack in the trainer evaluation: fast (APGD-CE, APGD-DLR, Square-1000; default), "
+                          "standard (ART's full list, slow on CPU) or none")
+    run = parser.add_argument_group("run")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    run.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: 1 for the embedded digits model, else torch's default)")
+    run.add_argument("--out", default=None, help="output folder (default ./art-ext-bench)")
+    run.add_argument("--cache-dir", default=None, help="model cache (default $ART_EXT_CACHE or ~/.cache/art-ext)")
+    run.add_argument("--check", default=None, metavar="RESULTS_JSON",
+                     help="rerun the suite recorded in RESULTS_JSON and report drift")
+    run.add_argument("--tolerance", type=float, default=0.01, help="--check: allowed accuracy drift (default 0.01)")
+    run.add_argument("--list", action="store_true", help="list the attacks and trainers that can be selected, then exit")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """A validated :class:`BenchConfig` from parsed arguments (ValueError on bad values)."""
+    suite = args.suite or "default"
+    params: dict[str, dict[str, Any]] = {}
+    for text in args.param or []:
+        name, key, value = parse_param(text)
+        params.setdefault(name, {})[key] = value
+    dataset = args.dataset or ("mr" if suite == "text" else "digits")
+    if suite == "text" and dataset != "mr":
+        raise ValueError("`art-ext bench text` runs on --dataset mr")
+    if suite != "text" and dataset == "mr":
+        raise ValueError("dataset 'mr' is text: use `art-ext bench text`")
+    clip = tuple(args.clip_values) if args.clip_values is not None else None
+    if clip is not None and len(clip) != 2:
+        raise ValueError(f"--clip-values must be MIN,MAX, got {args.clip_values}")
+    trainer_epochs = args.trainer_epochs if args.trainer_epochs is not None else 3
+    return BenchConfig(
+        suite=suite, dataset=dataset, data_dir=args.data_dir, model=args.model, state_dict=args.state_dict,
+        input_shape=args.input_shape, nb_classes=args.nb_classes, clip_values=clip,  # type: ignore[arg-type]
+        attacks=args.attacks or ["*"], trainers=args.trainers or ["*"], eps=args.eps, eps_l2=args.eps_l2,
+        n_test=args.n_test, n_check=args.n_check, epochs=args.epochs, trainer_epochs=trainer_epochs,
+        trainer_eps=args.trainer_eps, n_train=args.n_train, batch_size=args.batch_size, seed=args.seed,
+        params=params, device=args.device, threads=args.threads, checks=not args.no_checks, autoattack=args.autoattack,
+        out=args.out or "art-ext-bench", cache_dir=args.cache_dir,
+    )
+
+
+def _list_available() -> str:
+    import art_ext
+    from art_ext.bench.attacks import available_attacks
+
+    lines = ["attacks:"]
+    for name, c in sorted(available_attacks().items()):
+        lines.append(f"  {name:24s} [{c.modality}] {c.source}: {c.description}")
+    lines.append("trainers:")
+    for entry in art_ext.get_plugin_manager().trainers.entries():
+        lines.append(f"  {entry.name:24s} [{entry.modality}] {entry.plugin}: {entry.description}")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the bench; prints the table and where the outputs are. 0 = done (1 = --check drift)."""
+    import logging
+
+    from art_ext.bench import suite
+    from art_ext.bench.report import terminal_summary
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "list", False):
+        print(_list_available())
+        return 0
+    argv = getattr(args, "_argv", None)
+    if argv is None and sys.argv[1:2] == ["bench"]:  # called through art_ext.cli
+        argv = sys.argv[2:]
+    command = "art-ext bench " + " ".join(shlex.quote(a) for a in argv or [])
+    if args.check is not None:
+        from art_ext.bench import check
+
+        old = check.load_results(args.check)
+        config = check.config_for_rerun(old, args.out, args.check)
+        new = suite.run(config, command=command.strip(), progress=not args.quiet)
+        print(terminal_summary(new))
+        report = check.compare(old, new, tolerance=args.tolerance)
+        path = check.write_check(report, Path(config.out))
+        print(check.format_check(report))
+        print(f"rerun written to {config.out}/ (drift report {path})")
+        return 0 if report["ok"] else 1
+    config = config_from_args(args)
+    results = suite.run(config, command=command.strip(), progress=not args.quiet)
+    print(terminal_summary(results))
+    outputs = results.get("outputs", {})
+    print(f"outputs in {config.out}/: {', '.join([outputs.get('json', ''), *outputs.get('csv', []), outputs.get('report', ''), *outputs.get('plots', [])])}")
+    if results.get("flagged"):
+        print("WARNING: some results are flagged (failed sanity checks or errors): see the flags column and report.md")
+    return 0
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run; for ``python -m art_ext.bench``."""
+    parser = argparse.ArgumentParser(prog="art-ext bench")
+    configure_parser(parser)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    args._argv = argv
+    try:
+        return main(args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, ImportError) as error:
+        message = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+        print(f"art-ext bench: error: {message}", file=sys.stderr)
+        return 2

@@ -1,0 +1,396 @@
+"""Outputs of a benchmark run: terminal table, results.json, results.csv, report.md, PNG plots.
+
+Flagged results (failed sanity checks) are marked in every output: a ``flags`` field in JSON
+and CSV, ``(!)`` plus the flag names in the tables, dashed lines and "FLAGGED" in the plots.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from art_ext.bench.attacks import ROW_KEYS
+from art_ext.bench.metrics import norm_label
+
+logger = logging.getLogger(__name__)
+
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+TRAINERS_CSV = "trainers.csv"
+REPORT_MD = "report.md"
+PLOT_EPS = "robust_accuracy_vs_eps.png"
+PLOT_COST = "time_vs_success.png"
+PLOT_TRAINERS = "trainers.png"
+
+TRAINER_KEYS = (
+    "trainer", "source", "epochs", "eps", "time_s", "cpu_time_s", "time_per_epoch_s", "clean_accuracy",
+    "pgd40_accuracy", "autoattack_accuracy", "huge_eps_accuracy", "accepted_params", "flags", "error",
+)
+
+
+def _pct(value: Any) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.{digits}g}"
+
+
+def _eps(row: dict[str, Any]) -> str:
+    if row.get("eps") is None:
+        return "min" if row.get("eps_mode") == "minimal" else "-"
+    return f"{row['eps']:g}"
+
+
+def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows shown in the tables: fixed-eps runs and minimal-attack runs (not threshold rows)."""
+    return [r for r in results.get("attacks", []) if r.get("eps_mode") != "threshold"]
+
+
+ATTACK_HEADER = ["attack", "threat", "norm", "eps", "n", "robust acc %", "success %", "mean Linf", "mean L2",
+                 "ms/example", "examples/s", "queries/ex", "fit s", "flags"]
+
+
+def _attack_cells(row: dict[str, Any]) -> list[str]:
+    if row.get("error"):
+        return [row["attack"], row.get("threat") or "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                f"error: {row['error']}"]
+    flags = ", ".join(row.get("flags") or [])
+    return [
+        ("(!) " if flags else "") + row["attack"], row["threat"] or "-", norm_label(row["norm"]), _eps(row),
+        str(row["n"]), _pct(row["robust_accuracy"]), _pct(row["success_rate"]), _num(row["linf_mean"]), _num(row["l2_mean"]),
+        _num(None if row["time_per_example_s"] is None else 1000 * row["time_per_example_s"]),
+        _num(row["examples_per_s"]), _num(row["queries_per_example"], 4),
+        _num(row["fit_time_s"]), flags or "-",
+    ]
+
+
+TRAINER_HEADER = ["trainer", "source", "epochs", "s/epoch", "clean acc %", "PGD-40 acc %", "AutoAttack acc %", "flags"]
+
+
+def _trainer_cells(row: dict[str, Any]) -> list[str]:
+    if row.get("error"):
+        return [row["trainer"], row.get("source") or "-", "-", "-", "-", "-", "-", f"error: {row['error']}"]
+    return [row["trainer"], row["source"], str(row["epochs"]), _num(row["time_per_epoch_s"]),
+            _pct(row["clean_accuracy"]), _pct(row["pgd40_accuracy"]), _pct(row["autoattack_accuracy"]),
+            ", ".join(row.get("flags") or []) or "-"]
+
+
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    """A plain-text table with aligned columns."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out.extend("  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows)
+    return "\n".join(out)
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out.extend("| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in rows)
+    return "\n".join(out)
+
+
+def _wall_line(results: dict[str, Any]) -> str:
+    load = results.get("load_average")
+    text = f"wall time {results.get('wall_time_s', 0):.1f} s, CPU time {results.get('cpu_time_s', 0):.1f} s"
+    if load:
+        text += f", load average {load[0]:.1f} on {results.get('environment', {}).get('cpu_count')} CPUs"
+    return text
+
+
+def terminal_summary(results: dict[str, Any]) -> str:
+    """What ``art-ext bench`` prints."""
+    parts: list[str] = []
+    model = results.get("model", {})
+    if results.get("attacks"):
+        parts.append(f"Attacks on {results['config']['dataset']} ({model.get('source', '?')}, clean accuracy "
+                     f"{_pct(model.get('clean_accuracy'))}% on {results.get('n_eval', '?')} test examples)")
+        parts.append(format_table(ATTACK_HEADER, [_attack_cells(r) for r in table_rows(results)]))
+    if results.get("trainers"):
+        parts.append(f"Trainers ({results['trainer_settings']})")
+        parts.append(format_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
+    if results.get("text"):
+        parts.append("Text suite: " + json.dumps(results["text"].get("summary", {}), default=str))
+    for skipped in results.get("skipped", []):
+        parts.append(f"skipped {skipped['name']}: {skipped['reason']}")
+    checks = results.get("checks", [])
+    if checks:
+        failed = [c for c in checks if not c["passed"]]
+        parts.append("Sanity checks: " + ("all passed" if not failed else f"{len(failed)} FAILED"))
+        parts.extend(f"  [{'ok' if c['passed'] else 'FAIL'}] {c['name']}: {c['detail']}" for c in checks)
+    parts.append(_wall_line(results))
+    return "\n".join(parts)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
+        return None if math.isnan(value) else str(value)
+    if hasattr(value, "item") and callable(value.item):
+        try:
+            return _jsonable(value.item())
+        except (ValueError, TypeError):
+            pass
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def write_json(results: dict[str, Any], out: Path) -> Path:
+    path = out / RESULTS_JSON
+    path.write_text(json.dumps(_jsonable(results), indent=2) + "\n")
+    return path
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(_jsonable(value), sort_keys=True)
+    return "" if value is None else value
+
+
+def write_csv(results: dict[str, Any], out: Path) -> list[Path]:
+    paths = []
+    if results.get("attacks") is not None:
+        path = out / RESULTS_CSV
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(ROW_KEYS)
+            for row in results["attacks"]:
+                writer.writerow([_csv_value(row.get(k)) for k in ROW_KEYS])
+        paths.append(path)
+    if results.get("trainers"):
+        path = out / TRAINERS_CSV
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(TRAINER_KEYS)
+            for row in results["trainers"]:
+                writer.writerow([_csv_value(row.get(k)) for k in TRAINER_KEYS])
+        paths.append(path)
+    return paths
+
+
+def _flagged_attacks(results: dict[str, Any]) -> set[str]:
+    return {r["attack"] for r in results.get("attacks", []) if r.get("flags")}
+
+
+def plot_robust_accuracy(results: dict[str, Any], path: Path) -> Path | None:
+    """Robust accuracy (%) vs eps, one panel per norm, one line per attack."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results.get("attacks", []) if r.get("error") is None and r.get("eps") is not None]
+    norms = [n for n in ("inf", "2") if any(r["norm"] == n for r in rows)]
+    if not norms:
+        return None
+    flagged = _flagged_attacks(results)
+    low, high = results["model"].get("clip_values", [0.0, 1.0])
+    fig, axes = plt.subplots(1, len(norms), figsize=(6.5 * len(norms), 5.2), squeeze=False)
+    cmap = plt.get_cmap("tab10")
+    attacks = sorted({r["attack"] for r in rows})
+    colors = {a: cmap(i % 10) for i, a in enumerate(attacks)}
+    markers = {a: "osD^v<>ph*"[i % 10] for i, a in enumerate(attacks)}
+    clean = results["model"].get("clean_accuracy")
+    for ax, norm in zip(axes[0], norms):
+        for attack in attacks:
+            points = sorted((r["eps"], 100 * r["robust_accuracy"], r["eps_mode"]) for r in rows
+                            if r["attack"] == attack and r["norm"] == norm)
+            if not points:
+                continue
+            is_flagged = attack in flagged
+            mode = " (from minimal norms)" if points[0][2] == "threshold" else ""
+            n_attack = next(r["n"] for r in rows if r["attack"] == attack)
+            if n_attack != results.get("n_eval"):
+                mode += f" n={n_attack}"
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=markers[attack], color=colors[attack],
+                    markerfacecolor="none", markersize=7,
+                    linestyle="--" if is_flagged else "-",
+                    label=f"{attack}{mode}" + ("  FLAGGED" if is_flagged else ""))
+        if clean is not None:
+            ax.axhline(100 * clean, color="grey", linestyle=":", label=f"clean accuracy ({100 * clean:.1f}%)")
+        ax.set_xlabel(f"ε, {norm_label(norm)} norm (input range [{low:g}, {high:g}])")
+        ax.set_ylabel("robust accuracy (% of test examples)")
+        ax.set_ylim(-2, 102)
+        ax.set_title(f"{norm_label(norm)} attacks")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    cfg = results["config"]
+    fig.suptitle(f"Robust accuracy vs ε: {cfg['dataset']}, {results['model'].get('source', 'model')}, "
+                 f"n={results.get('n_eval')} (dashed = flagged by sanity checks)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_cost(results: dict[str, Any], path: Path) -> Path | None:
+    """Time per example (ms, log) vs success rate (%), one marker per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in table_rows(results) if r.get("error") is None and r.get("time_per_example_s")]
+    if not rows:
+        return None
+    flagged = _flagged_attacks(results)
+    cmap = plt.get_cmap("tab10")
+    attacks = sorted({r["attack"] for r in rows})
+    markers = "osD^v<>ph*"
+    fig, ax = plt.subplots(figsize=(10.5, 5.6))
+    for i, attack in enumerate(attacks):
+        mine = sorted((r for r in rows if r["attack"] == attack), key=lambda r: r["eps"] or 0)
+        xs = [100 * (r["success_rate"] or 0.0) for r in mine]
+        ys = [1000 * r["time_per_example_s"] for r in mine]
+        label = attack + ("  FLAGGED" if attack in flagged else "")
+        ax.plot(xs, ys, marker=markers[i % len(markers)], color=cmap(i % 10), linestyle=":" if len(mine) > 1 else "",
+                markersize=7, label=label, markerfacecolor="none" if attack in flagged else cmap(i % 10))
+        for r, x_val, y_val in zip(mine, xs, ys):
+            ax.annotate(_eps(r), (x_val, y_val), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                        color=cmap(i % 10))
+    ax.set_yscale("log")
+    ax.set_xlabel("attack success rate (% of correctly classified examples)")
+    ax.set_ylabel("time per example (ms, log scale)")
+    ax.set_xlim(-3, 103)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.set_title(f"Cost vs strength: {results['config']['dataset']}, one point per eps (labels: ε; "
+                 "'min' = minimal attack)", fontsize=10)
+    fig.text(0.01, 0.01, "time = wall-clock attack generation per example on this machine; fit time "
+             "(e.g. AdvGAN's generator training) is not included, see the table", fontsize=7, color="dimgray")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_trainers(results: dict[str, Any], path: Path) -> Path | None:
+    """Time per epoch and clean / PGD-40 / AutoAttack accuracy per trainer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    rows = [r for r in results.get("trainers", []) if r.get("error") is None]
+    if not rows:
+        return None
+    names = [r["trainer"] + ("  (!) FLAGGED" if r.get("flags") else "") for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
+    left.barh(names, [r["time_per_epoch_s"] for r in rows], color="tab:blue")
+    left.set_xlabel("time per epoch (s, wall clock)")
+    left.set_title("Training cost")
+    left.invert_yaxis()
+    pos = np.arange(len(rows))
+    width = 0.27
+    aa_label = f"AutoAttack ({results['trainer_settings'].get('autoattack', 'fast')})"
+    for k, (key, label) in enumerate([("clean_accuracy", "clean"), ("pgd40_accuracy", "PGD-40"),
+                                      ("autoattack_accuracy", aa_label)]):
+        values = [100 * (r[key] if r[key] is not None else float("nan")) for r in rows]
+        right.barh(pos + (k - 1) * width, values, height=width, label=label)
+    right.set_yticks(pos, names)
+    right.invert_yaxis()
+    right.set_xlabel("accuracy on test examples (%)")
+    right.set_xlim(0, 100)
+    right.set_title(f"Accuracy (attacks at ε={results['trainer_settings'].get('eps')}, Linf)")
+    right.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"Adversarial trainers at equal settings: {results['config']['dataset']}, "
+                 f"{results['trainer_settings'].get('epochs')} epochs, n={results['trainer_settings'].get('n_eval')} "
+                 "((!) = flagged by sanity checks, see report.md)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_markdown(results: dict[str, Any], out: Path, plots: list[Path]) -> Path:
+    cfg = results["config"]
+    env = results["environment"]
+    model = results.get("model", {})
+    lines = [f"# art-ext benchmark: {cfg['suite']} suite on {cfg['dataset']}", ""]
+    lines.append(f"Command: `{results.get('command', 'art-ext bench')}`  ")
+    lines.append(f"{'W' + _wall_line(results)[1:]}; {env.get('machine')}, torch threads "
+                 f"{env.get('torch_threads')}, device {env.get('device')}  ")
+    lines.append(f"Seed {cfg['seed']}; data split: {results.get('data', {}).get('split', '-')}  ")
+    lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in env.get("versions", {}).items()))
+    lines.append("")
+    if results.get("attacks"):
+        lines.append(f"## Attacks ({model.get('source', 'model')}, clean accuracy {_pct(model.get('clean_accuracy'))}% "
+                     f"on {results.get('n_eval')} test examples)")
+        lines.append("")
+        lines.append(markdown_table(ATTACK_HEADER, [_attack_cells(r) for r in table_rows(results)]))
+        lines.append("")
+        lines.append("Robust accuracy counts clean mistakes as non-robust; success rate is over the "
+                     "correctly classified examples; norms are over the successful ones. "
+                     "`eps = min`: a minimal-perturbation attack run once, its robust accuracy at each ε of "
+                     "the grid is in results.csv (`eps_mode = threshold`) and in the plot. Queries = "
+                     "examples forwarded through the model per attacked example, gradients included. "
+                     "`(!)` marks rows flagged by the sanity checks.")
+        capped = sorted({(r['attack'], r['n']) for r in results['attacks'] if r.get('n') and r['n'] < results.get('n_eval', 0)})
+        if capped:
+            lines.append("")
+            lines.append("Attacks run on fewer examples for time: " + ", ".join(f"{a} (n={n})" for a, n in capped) + ".")
+        lines.append("")
+    if results.get("trainers"):
+        lines.append(f"## Trainers ({results['trainer_settings']})")
+        lines.append("")
+        lines.append(markdown_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
+        lines.append("")
+    if results.get("text"):
+        lines.append("## Text suite")
+        lines.append("")
+        lines.append("```json")
+        lines.append(json.dumps(_jsonable(results["text"]), indent=2)[:20000])
+        lines.append("```")
+        lines.append("")
+    if results.get("checks"):
+        lines.append("## Sanity checks (gradient masking and broken attacks)")
+        lines.append("")
+        for check in results["checks"]:
+            lines.append(f"- **{'passed' if check['passed'] else 'FAILED'}** `{check['name']}`: {check['detail']}")
+        lines.append("")
+    if results.get("skipped"):
+        lines.append("## Skipped")
+        lines.append("")
+        lines.extend(f"- {s['name']}: {s['reason']}" for s in results["skipped"])
+        lines.append("")
+    if plots:
+        lines.append("## Plots")
+        lines.append("")
+        lines.extend(f"![{p.stem}]({p.name})" for p in plots)
+        lines.append("")
+    path = out / REPORT_MD
+    path.write_text("\n".join(lines))
+    return path
+
+
+def write_all(results: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Write every output under ``out``; returns name -> path."""
+    out.mkdir(parents=True, exist_ok=True)
+    plots: list[Path] = []
+    try:
+        for maker, name in ((plot_robust_accuracy, PLOT_EPS), (plot_cost, PLOT_COST), (plot_trainers, PLOT_TRAINERS)):
+            made = maker(results, out / name)
+            if made is not None:
+                plots.append(made)
+    except ImportError:
+        logger.warning("matplotlib is not installed (pip install 'art-ext[bench]'): no plots written")
+    written: dict[str, Any] = {"plots": [str(p) for p in plots]}
+    results["outputs"] = {"json": RESULTS_JSON, "csv": [p.name for p in write_csv(results, out)],
+                          "report": REPORT_MD, "plots": [p.name for p in plots]}
+    written["report"] = str(write_markdown(results, out, plots))
+    written["json"] = str(write_json(results, out))
+    return written

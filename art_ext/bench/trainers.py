@@ -1,0 +1,164 @@
+"""``art-ext bench trainers``: every selected registered trainer at equal settings.
+
+Each trainer gets a freshly initialised copy of the same network (same seed), the same
+training data, epochs, batch size, optimizer (Adam, lr 1e-3) and perturbation budget (eps,
+step 2.5 * eps / steps, 7 steps for the multi-step trainers). A trainer's factory gets the
+settings its signature accepts; the accepted ones are recorded per row, so a single-step
+trainer (FBF) is visibly not given ``max_iter``. Evaluation: clean accuracy, robust accuracy
+under ART PGD-40 and ART AutoAttack (standard attack list) at the same eps.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from art_ext.bench.config import BenchConfig
+from art_ext.bench.sanity import tolerance
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TRAINER_EPS = {"digits": 0.1, "mnist": 0.3}
+TRAINER_STEPS = 7
+
+
+def _accepts(fn: Any) -> tuple[set[str], bool]:
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return set(), True
+    names = {p.name for p in parameters}
+    var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return names, var_kw
+
+
+def _filtered(fn: Any, values: dict[str, Any]) -> dict[str, Any]:
+    names, var_kw = _accepts(fn)
+    return {k: v for k, v in values.items() if k in names or var_kw}
+
+
+def fresh_model(config: BenchConfig, template: nn.Module | None, input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
+    """The same initial network for every trainer."""
+    from art_ext.bench.setup import load_user_model
+    from art_ext.models import SmallCNN
+
+    torch.manual_seed(config.seed)
+    if config.model is None:
+        return SmallCNN(input_shape, nb_classes)
+    if ":" in config.model and template is None:
+        model, _ = load_user_model(config)
+        return model
+    assert template is not None
+    return copy.deepcopy(template)
+
+
+def evaluate_trained(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, config: BenchConfig) -> dict[str, Any]:
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    from art_ext.bench.attacks import autoattack, seed_everything
+
+    bs = config.batch_size
+
+    clean_ok = np.argmax(classifier.predict(x, batch_size=bs), axis=1) == y
+
+    def acc(inputs: np.ndarray) -> float:
+        """Correct on the attacked input and on the clean one (clean mistakes are not robust)."""
+        return float(np.mean(clean_ok & (np.argmax(classifier.predict(inputs, batch_size=bs), axis=1) == y)))
+
+    seed_everything(config.seed)
+    pgd = ProjectedGradientDescent(classifier, eps=eps, eps_step=2.5 * eps / 40, max_iter=40,
+                                   num_random_init=1, batch_size=bs, verbose=False)
+    result: dict[str, Any] = {"clean_accuracy": acc(x), "pgd40_accuracy": acc(pgd.generate(x, y=y))}
+    low, high = classifier.clip_values
+    huge = float(high - low)
+    seed_everything(config.seed)
+    huge_pgd = ProjectedGradientDescent(classifier, eps=huge, eps_step=2.5 * huge / 40, max_iter=40,
+                                        num_random_init=1, batch_size=bs, verbose=False)
+    result["huge_eps_accuracy"] = acc(huge_pgd.generate(x, y=y))
+    result["autoattack_accuracy"] = None
+    if config.autoattack != "none":
+        seed_everything(config.seed)
+        result["autoattack_accuracy"] = acc(autoattack(classifier, eps, config.autoattack, bs).generate(x, y=y))
+    return result
+
+
+def run_trainers(
+    config: BenchConfig, dataset: Any, names: list[str], template: nn.Module | None, nb_classes: int, progress: Any = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows (one per trainer) and the shared settings."""
+    import art_ext
+    from art_ext.models import make_classifier
+
+    input_shape = tuple(dataset.input_shape)
+    low, high = dataset.clip_values
+    eps = config.trainer_eps if config.trainer_eps is not None else DEFAULT_TRAINER_EPS.get(config.dataset, 0.3) * (high - low)
+    epochs = config.trainer_epochs
+    settings = {
+        "epochs": epochs, "eps": eps, "eps_step": 2.5 * eps / TRAINER_STEPS, "max_iter": TRAINER_STEPS,
+        "batch_size": config.batch_size, "optimizer": "Adam lr 1e-3", "n_train": len(dataset.x_train),
+        "n_eval": min(config.n_check, len(dataset.x_test)), "seed": config.seed,
+        "autoattack": config.autoattack,
+    }
+    x_eval = dataset.x_test[: settings["n_eval"]]
+    y_eval = dataset.y_test[: settings["n_eval"]]
+    common = {"eps": eps, "eps_step": settings["eps_step"], "max_iter": TRAINER_STEPS,
+              "nb_epochs": epochs, "batch_size": config.batch_size}
+    registry = art_ext.get_plugin_manager().trainers
+    device = "cuda" if (config.device or "").startswith("cuda") else "cpu"
+    rows: list[dict[str, Any]] = []
+    for name in names:
+        entry = registry[name]
+        row: dict[str, Any] = {"trainer": name, "source": entry.plugin, "epochs": epochs, "eps": eps, "flags": [],
+                               "error": None, "accepted_params": None, "time_s": None, "cpu_time_s": None, "time_per_epoch_s": None,
+                               "clean_accuracy": None, "pgd40_accuracy": None, "autoattack_accuracy": None}
+        if progress is not None:
+            progress.set_postfix_str(name)
+        try:
+            model = fresh_model(config, template, input_shape, nb_classes).to(device)
+            classifier = make_classifier(model, input_shape, nb_classes, clip_values=(float(low), float(high)),
+                                         device_type=device)
+            kwargs = _filtered(entry.load(), common)
+            trainer = None
+            while trainer is None:
+                try:
+                    trainer = art_ext.get_trainer(name, classifier, **kwargs)
+                except TypeError as error:  # a trainer that fixes a setting itself (FBF: 1 step)
+                    rejected = [k for k in kwargs if f"'{k}'" in str(error)]
+                    if not rejected:
+                        raise
+                    logger.info("trainer %s does not take %s", name, rejected)
+                    kwargs = {k: v for k, v in kwargs.items() if k not in rejected}
+            fit_kwargs = _filtered(trainer.fit, {"nb_epochs": epochs, "batch_size": config.batch_size})
+            row["accepted_params"] = {**kwargs, **{f"fit.{k}": v for k, v in fit_kwargs.items()}}
+            torch.manual_seed(config.seed)
+            np.random.seed(config.seed)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            # one-hot, ART's convention (its FBF trainer fails on index labels)
+            trainer.fit(dataset.x_train, np.eye(nb_classes, dtype=np.float32)[dataset.y_train], **fit_kwargs)
+            row["time_s"] = time.perf_counter() - start
+            row["cpu_time_s"] = time.process_time() - cpu_start
+            row["time_per_epoch_s"] = row["time_s"] / epochs
+            trained = trainer.get_classifier() if hasattr(trainer, "get_classifier") else classifier
+            trained.model.eval()
+            row.update(evaluate_trained(trained, x_eval, y_eval, eps, config))
+            tol = tolerance(len(y_eval))
+            if row["huge_eps_accuracy"] > max(0.01, 1.0 / len(y_eval)):
+                row["flags"].append("gradient-masking:huge-eps")
+            if row["autoattack_accuracy"] is not None and row["pgd40_accuracy"] < row["autoattack_accuracy"] - tol:
+                row["flags"].append("autoattack-weaker-than-pgd")
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [""])[0]
+            logger.warning("trainer %s failed: %s: %s", name, type(error).__name__, first)
+            row["error"] = f"{type(error).__name__}: {first}"
+            row["flags"].append("error")
+        rows.append(row)
+        if progress is not None:
+            progress.update(1)
+    return rows, settings
