@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stages", default=",".join(STAGES))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eps", type=float, default=0.3)
+    p.add_argument("--kappa", type=float, default=0.0,
+                   help="AdvGAN margin confidence for every AdvGAN fit (paper and default: 0)")
     p.add_argument("--cnn-epochs", type=int, default=5)
     p.add_argument("--gan-epochs", type=int, default=3, help="AdvGAN fit epochs (untargeted)")
     p.add_argument("--targeted-epochs", type=int, default=3)
@@ -132,6 +134,7 @@ class Bench:
 
     def save_stage(self, name: str, record: dict[str, Any]) -> None:
         record["load_avg"] = load_avg()
+        record.setdefault("kappa", self.args.kappa)
         self.results[name] = record
         (self.out / f"{name}.json").write_text(json.dumps(record, indent=2))
         logger.info("%s: %s", name, json.dumps(record))
@@ -163,7 +166,7 @@ class Bench:
     def _fit_advgan(self, classifier: Any, epochs: int, **params: Any) -> Any:
         import art_ext
 
-        attack = art_ext.get_attack("advgan", classifier, eps=self.args.eps, nb_epochs=epochs,
+        attack = art_ext.get_attack("advgan", classifier, eps=self.args.eps, nb_epochs=epochs, kappa=self.args.kappa,
                                     batch_size=self.args.gan_batch, seed=self.args.seed, verbose=False, **params)
         attack.fit(self.data.x_train, self.data.y_train)
         return attack

@@ -118,6 +118,7 @@ def terminal_summary(results: dict[str, Any]) -> str:
         parts.append(format_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
     if results.get("text"):
         parts.append("Text suite: " + json.dumps(results["text"].get("summary", {}), default=str))
+        parts.extend(str(line) for line in results["text"].get("markdown", []))
     for skipped in results.get("skipped", []):
         parts.append(f"skipped {skipped['name']}: {skipped['reason']}")
     checks = results.get("checks", [])
@@ -351,6 +352,8 @@ def write_markdown(results: dict[str, Any], out: Path, plots: list[Path]) -> Pat
         lines.append("")
     if results.get("text"):
         lines.append("## Text suite")
+        lines.append("")
+        lines.extend(str(line) for line in results["text"].get("markdown", []))
         lines.append("")
         lines.append("```json")
         lines.append(json.dumps(_jsonable(results["text"]), indent=2)[:20000])

@@ -53,3 +53,32 @@ def test_cli_bad_input(saved_model, mr_dir):
         run_attack(_args(data_dir=str(mr_dir), model=str(mr_dir / "missing")))
     with pytest.raises(ValueError, match="dataset"):
         run_attack(_args(dataset="mnist", data_dir=str(mr_dir), model=str(saved_model)))
+
+
+def test_bench_text_runs_both_stages_and_writes_outputs(saved_model, mr_dir, tmp_path):
+    """`art-ext bench text` end to end on a reduced setting: the trained models are evaluated,
+    HotFlip keeps its 20% budget, the report carries the per-stage table."""
+    from art_ext.cli import main
+
+    out = tmp_path / "bench"
+    code = main(["bench", "text", "--data-dir", str(mr_dir), "--model", str(saved_model), "--n-train", "160",
+                 "--n-test", "16", "--out", str(out), "--quiet", "--param", "text:pgd_steps=2",
+                 "--param", "text:max_length=32", "--param", "text:pgd_eps=(0.5,)"])
+    assert code == 0
+    results = json.loads((out / "results.json").read_text())
+    stages = results["text"]["stages"]
+    assert set(stages) == {"standard", "freelb"}
+    for stage in stages.values():
+        assert stage["n_train"] == 160 and stage["clean_acc"] > 0.55  # the saved model is ~64%
+        assert stage["hotflip"]["n_sentences"] == 16 and stage["hotflip"]["max_fraction_changed"] <= 0.2 + 1e-9
+        assert stage["hotflip"]["accuracy_after_attack"] < stage["hotflip"]["clean_acc_on_subset"]
+    assert "| freelb |" in (out / "report.md").read_text()
+
+
+def test_bench_text_rejects_unknown_setting(saved_model, mr_dir, tmp_path, capsys):
+    from art_ext.cli import main
+
+    code = main(["bench", "text", "--data-dir", str(mr_dir), "--model", str(saved_model), "--out", str(tmp_path),
+                 "--quiet", "--param", "text:nope=1"])
+    assert code == 2
+    assert "text:nope" in capsys.readouterr().err
