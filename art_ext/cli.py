@@ -178,6 +178,8 @@ def _default_runner(kind: str) -> Callable[[argparse.Namespace], dict[str, Any]]
 
 
 def print_results(results: dict[str, Any], as_json: bool) -> None:
+    if not results:  # e.g. a torchrun worker rank: rank 0 reports
+        return
     if as_json:
         print(json.dumps(results, indent=2, default=str))
         return

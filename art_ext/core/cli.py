@@ -115,6 +115,10 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
                        stop.checkpoint, checkpoint_dir)
         raise SystemExit(128 + stop.signum) from None
     train_time = time.perf_counter() - start
+    rank = int(os.environ.get("RANK", "0") or 0)
+    if rank != 0:  # under torchrun every rank holds the same weights: rank 0 evaluates, saves, reports
+        logger.info("rank %d finished training; rank 0 evaluates and saves", rank)
+        return {}
 
     steps, restarts = int(run.get("eval_steps", 40)), int(run.get("eval_restarts", 2))
     clean, robust = robust_accuracy(classifier, data.x_test, data.y_test, eps=eps, norm=norm, steps=steps,
@@ -138,6 +142,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         "model": str(model_path),
         "checkpoint_dir": checkpoint_dir,
         "device": str(getattr(trainer, "device", "cpu")),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
     }
     if history:
         last = history[-1]

@@ -42,3 +42,22 @@ def test_run_train_rejects_bad_param(tmp_path):
         run_train(_args(tmp_path, params={"init": "pretrained"}))
     with pytest.raises(ValueError, match="eps"):
         run_train(_args(tmp_path, eps=-1.0, params={}))
+
+
+@pytest.mark.slow
+def test_train_cli_under_torchrun_reports_once(tmp_path):
+    """`torchrun -m art_ext train`: both ranks train, only rank 0 evaluates, saves and prints."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "art_ext",
+           "train", "--trainer", "fbf", "--epochs", "1", "--eps", "0.1", "--n-train", "400", "--n-test", "100",
+           "--out", str(out), "--json"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count('"clean_accuracy"') == 1
+    result = json.loads((out / "results.json").read_text())
+    assert result["world_size"] == 2 and (out / "model.pt").is_file()
