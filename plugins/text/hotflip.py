@@ -94,6 +94,19 @@ class _State:
         return sum(w.changed for w in self.words)
 
 
+#: token ids, real-token flags, character offsets (strings only), whether truncation cut the last word
+_Row = tuple[list[int], list[bool], list[tuple[int, int]] | None, bool]
+
+
+def _last_word_cut(text: str, real: Sequence[bool], offsets: Sequence[tuple[int, int]] | None) -> bool:
+    """Whether truncation ended the tokens inside a word (its rest was dropped, so never swap it)."""
+    positions = [i for i, r in enumerate(real) if r]
+    if offsets is None or not positions or positions[-1] >= len(offsets):
+        return False
+    end = offsets[positions[-1]][1]
+    return 0 < end < len(text) and text[end - 1].isalnum() and text[end].isalnum()
+
+
 @dataclass
 class HotFlipResults:
     """Per-sentence outcome of :meth:`HotFlip.attack_text` (lists aligned with the input).
@@ -221,11 +234,29 @@ class HotFlip(EvasionAttack):
                     inner_ids.append(i)
             elif tok.startswith("\u2581") and tok[1:].isalpha() and len(tok) >= 3:
                 start_ids.append(i)
+        # A token whose text re-tokenizes differently (e.g. an accented token the normalizer strips)
+        # would put a different word into the output than the one scored: drop it.
+        start_ids = self._round_trips(start_ids, spaced=self.scheme == "bpe")
+        inner_ids = self._round_trips(inner_ids, spaced=False)
         if not start_ids:
             raise ValueError("tokenizer: no whole-word alphabetic tokens found to use as substitutes")
         self._cand_spaced = torch.as_tensor(start_ids, dtype=torch.long)
         # BPE text starting without a space (first word of a RoBERTa sentence) uses unspaced tokens
         self._cand_plain = torch.as_tensor(inner_ids or start_ids, dtype=torch.long)
+
+    def _round_trips(self, token_ids: list[int], *, spaced: bool) -> list[int]:
+        """The ids whose surface text tokenizes back to exactly that one token."""
+        if not token_ids:
+            return token_ids
+        prefix = " " if spaced else ""
+        texts = [prefix + self._surface(i) for i in token_ids]
+        encoded = self.estimator.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        kept = [i for i, ids in zip(token_ids, encoded) if list(ids) == [i]]
+        if len(kept) < len(token_ids):
+            dropped = sorted(set(token_ids) - set(kept))
+            logger.debug("HotFlip: %d substitute tokens do not re-tokenize to themselves and are not used, e.g. %s",
+                         len(dropped), [self._tokens[i] for i in dropped[:5]])
+        return kept
 
     def _surface(self, token_id: int) -> str:
         tok = self._tokens[token_id]
@@ -245,7 +276,8 @@ class HotFlip(EvasionAttack):
         return not (core[:1].isalnum() and prev_core[-1:].isalnum())
 
     def _split_words(self, ids: Sequence[int], real: Sequence[bool],
-                     offsets: Sequence[tuple[int, int]] | None = None) -> _State:
+                     offsets: Sequence[tuple[int, int]] | None = None, cut_last: bool = False) -> _State:
+        """Group the real tokens into words; ``cut_last``: truncation cut the last word, keep it."""
         positions = [i for i, r in enumerate(real) if r]
         first = positions[0] if positions else len(ids)
         last = positions[-1] + 1 if positions else len(ids)
@@ -266,6 +298,8 @@ class HotFlip(EvasionAttack):
             counts = any(c.isalnum() for c in text)
             modifiable = text.isalpha() and len(text) >= 2 and not (
                 self.protect_stopwords and text.lower() in self.stopwords)
+            if cut_last and span is spans[-1]:
+                modifiable = False
             char_span = (offsets[span[0]][0], offsets[span[-1]][1]) if offsets is not None else None
             words.append(_Word(toks, text, modifiable, counts, char_span))
         return _State(prefix, words, suffix)
@@ -396,15 +430,15 @@ class HotFlip(EvasionAttack):
     def _is_success(self, pred: int, label: int) -> bool:
         return pred == label if self.targeted else pred != label
 
-    def _run(self, rows: list[tuple[list[int], list[bool], list[tuple[int, int]] | None]], labels: np.ndarray,
+    def _run(self, rows: list[_Row], labels: np.ndarray,
              clean_preds: np.ndarray) -> list[tuple[_State, _State, str, int, float]]:
         out = []
         clf: HuggingFaceTextClassifier = self.estimator
         self._tables = self._candidate_tables()
         with clf.eval_mode():
-            for i, (ids, real, offsets) in enumerate(tqdm(rows, disable=not self.verbose, desc="HotFlip")):
+            for i, (ids, real, offsets, cut_last) in enumerate(tqdm(rows, disable=not self.verbose, desc="HotFlip")):
                 t0 = time.perf_counter()
-                state = self._split_words(ids, real, offsets)
+                state = self._split_words(ids, real, offsets, cut_last)
                 label = int(labels[i])
                 n_words = sum(w.counts for w in state.words)
                 budget = math.floor(self.max_perturb_ratio * n_words + 1e-9)
@@ -436,10 +470,10 @@ class HotFlip(EvasionAttack):
         else:
             labels = clf._labels_to_index(y, len(ids))
         real = clf.real_token_mask(torch.as_tensor(ids), torch.as_tensor(mask)).numpy()
-        rows: list[tuple[list[int], list[bool], list[tuple[int, int]] | None]] = []
+        rows: list[_Row] = []
         for r in range(len(ids)):
             length = int(mask[r].sum())
-            rows.append((ids[r, :length].tolist(), real[r, :length].tolist(), None))
+            rows.append((ids[r, :length].tolist(), real[r, :length].tolist(), None, False))
         outcome = self._run(rows, labels, preds)
         pad = clf.pad_token_id if clf.pad_token_id is not None else 0
         adv = np.full_like(ids, pad)
@@ -478,10 +512,11 @@ class HotFlip(EvasionAttack):
         if getattr(clf.tokenizer, "is_fast", False):
             enc = clf.tokenizer(strings, truncation=True, max_length=clf.max_length, return_offsets_mapping=True)
             offsets = [list(map(tuple, o)) for o in enc["offset_mapping"]]
-        rows: list[tuple[list[int], list[bool], list[tuple[int, int]] | None]] = []
+        rows: list[_Row] = []
         for r in range(len(strings)):
             length = int(mask[r].sum())
-            rows.append((ids[r, :length].tolist(), real[r, :length].tolist(), offsets[r]))
+            row_real = real[r, :length].tolist()
+            rows.append((ids[r, :length].tolist(), row_real, offsets[r], _last_word_cut(strings[r], row_real, offsets[r])))
         outcome = self._run(rows, y, preds)
         adv_texts = []
         for text, (orig, state, _, _, _) in zip(strings, outcome):

@@ -150,7 +150,7 @@ def test_hotflip_min_cosine_similarity(mr_trained, eval_set):
             if x != y and x.isalpha() and y.isalpha():
                 xi = tok(x, add_special_tokens=False)["input_ids"]
                 yi = tok(y, add_special_tokens=False)["input_ids"]
-                assert len(yi) == 1, "a substitute is one whole-word token"
+                assert len(yi) == 1, f"a substitute is one whole-word token: {x!r} -> {y!r} {tok.convert_ids_to_tokens(yi)} in {adv!r}"
                 cos = torch.nn.functional.cosine_similarity(matrix[xi].mean(0), matrix[yi[0]], dim=0)
                 assert float(cos) >= 0.2 - 1e-5
                 checked += 1
@@ -212,3 +212,16 @@ def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
         r = HotFlip(clf, protect_stopwords=False).attack_text(FALLBACK_CORPUS[:8])
         assert len(r.adversarial_texts) == 8
         assert all(c <= math.floor(0.2 * n) for c, n in zip(r.words_changed, r.n_words))
+
+
+def test_hotflip_never_swaps_a_word_cut_by_truncation():
+    from art_ext_plugins.text.hotflip import _last_word_cut
+
+    text = "the show has infiltrated every corner"
+    # tokens: [CLS] the show has in ##fil | truncated here
+    offsets = [(0, 0), (0, 3), (4, 8), (9, 12), (13, 15), (15, 18)]
+    real = [False, True, True, True, True, True]
+    assert _last_word_cut(text, real, offsets)
+    whole = [(0, 0), (0, 3), (4, 8), (9, 12), (13, 24)]
+    assert not _last_word_cut(text, real[:5], whole)
+    assert not _last_word_cut(text, real, None)
