@@ -38,6 +38,11 @@ def make_tokenizer(corpus: list[str], vocab_size: int = 2000) -> Any:
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=1)
     tok.train_from_iterator(corpus, trainer)
+    # The trainer's token ids depend on Rust hash-map order, which changes from process to process:
+    # renumber the (stable) token set so every run builds the same model.
+    learned = tok.get_vocab()
+    order = SPECIALS + sorted(t for t in learned if t not in SPECIALS)
+    tok.model = models.WordPiece({t: i for i, t in enumerate(order)}, unk_token="[UNK]")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
