@@ -234,29 +234,11 @@ class HotFlip(EvasionAttack):
                     inner_ids.append(i)
             elif tok.startswith("\u2581") and tok[1:].isalpha() and len(tok) >= 3:
                 start_ids.append(i)
-        # A token whose text re-tokenizes differently (e.g. an accented token the normalizer strips)
-        # would put a different word into the output than the one scored: drop it.
-        start_ids = self._round_trips(start_ids, spaced=self.scheme == "bpe")
-        inner_ids = self._round_trips(inner_ids, spaced=False)
         if not start_ids:
             raise ValueError("tokenizer: no whole-word alphabetic tokens found to use as substitutes")
         self._cand_spaced = torch.as_tensor(start_ids, dtype=torch.long)
         # BPE text starting without a space (first word of a RoBERTa sentence) uses unspaced tokens
         self._cand_plain = torch.as_tensor(inner_ids or start_ids, dtype=torch.long)
-
-    def _round_trips(self, token_ids: list[int], *, spaced: bool) -> list[int]:
-        """The ids whose surface text tokenizes back to exactly that one token."""
-        if not token_ids:
-            return token_ids
-        prefix = " " if spaced else ""
-        texts = [prefix + self._surface(i) for i in token_ids]
-        encoded = self.estimator.tokenizer(texts, add_special_tokens=False)["input_ids"]
-        kept = [i for i, ids in zip(token_ids, encoded) if list(ids) == [i]]
-        if len(kept) < len(token_ids):
-            dropped = sorted(set(token_ids) - set(kept))
-            logger.debug("HotFlip: %d substitute tokens do not re-tokenize to themselves and are not used, e.g. %s",
-                         len(dropped), [self._tokens[i] for i in dropped[:5]])
-        return kept
 
     def _surface(self, token_id: int) -> str:
         tok = self._tokens[token_id]
