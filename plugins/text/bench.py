@@ -9,7 +9,11 @@ budget:
 * ``standard``: clean fine-tuning (:class:`~art_ext_plugins.text.trainers.TextTrainer`);
 * ``freelb``: FreeLB (:class:`~art_ext_plugins.text.freelb.FreeLBTrainer`) with the paper's
   defaults (K=2 ascent steps, step 0.1, init magnitude 1, Frobenius bound 0.6);
-* ``freelb-strong``: K=3, step 0.3, bound 2.0 (about two token-embedding norms per sentence).
+* ``freelb-strong``: K=3, step 0.3, bound 2.0 (about two token-embedding norms per sentence);
+* ``freelb-swap``: the paper's FreeLB plus up to 2 first-order HotFlip word swaps per sentence
+  (``adv_swaps=2``), the swapped sentence used in the second ascent step; ``freelb-swap1``: 1 swap;
+* ``freelb-large``: K=2, init 1, step and bound 1.5 (one word swap moves a MiniLM token embedding
+  by about 1.0-1.6), the magnitudes ramped up over the first 267 steps (one epoch of MR).
 
 Every trained model is evaluated on MR test: clean accuracy on all sentences; HotFlip (greedy,
 at most 20% of words, stop words protected) and embedding PGD (L2 per token, eps relative to the
@@ -30,13 +34,15 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("standard", "freelb", "freelb-strong", "freelb-swap", "freelb-large")
+STAGES = ("standard", "freelb", "freelb-strong", "freelb-swap", "freelb-swap1", "freelb-large")
 FREELB_PARAMS: dict[str, dict[str, Any]] = {
     "freelb": {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False},
     "freelb-strong": {"adv_steps": 3, "adv_lr": 0.3, "adv_init_mag": 1.0, "adv_max_norm": 2.0, "relative": False},
     # the paper's FreeLB plus up to 2 first-order HotFlip word swaps per sentence
     "freelb-swap": {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False,
                     "adv_swaps": 2},
+    "freelb-swap1": {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False,
+                     "adv_swaps": 1},
     # a bound that covers one word swap (~1.0-1.6 for MiniLM), ramped up over the first epoch of MR
     "freelb-large": {"adv_steps": 2, "adv_lr": 1.5, "adv_init_mag": 1.0, "adv_max_norm": 1.5, "relative": False,
                      "adv_warmup_steps": 267},
@@ -186,18 +192,20 @@ def run_stage(stage: str, data: Any, settings: TextBenchSettings) -> dict[str, A
 def compare(stages: dict[str, Any]) -> dict[str, tuple[Any, str, bool]]:
     """The issue's targets, ``{name: (measured, target, met)}``, where the stages allow."""
     out: dict[str, tuple[Any, str, bool]] = {}
-    standard, freelb = stages.get("standard"), stages.get("freelb")
+    standard = stages.get("standard")
     if standard:
         out["standard clean acc"] = (round(standard["clean_acc"], 4), "about 0.80 or more", standard["clean_acc"] >= 0.80)
         rate = standard["hotflip"]["success_rate"]
         out["standard HotFlip success"] = (round(rate, 3), ">= 0.80", rate >= 0.80)
-    if standard and freelb:
-        gap = freelb["clean_acc"] - standard["clean_acc"]
-        out["freelb clean acc - standard"] = (round(gap, 4), "within 1 point", gap >= -0.01)
-        drop = standard["hotflip"]["success_rate"] - freelb["hotflip"]["success_rate"]
-        out["HotFlip success standard - freelb"] = (round(drop, 3), ">= 0.10", drop >= 0.10)
-        ratio = freelb["train_seconds"] / standard["train_seconds"]
-        out["training time freelb / standard"] = (round(ratio, 2), "reported", True)
+    for name, variant in stages.items():
+        if not (standard and name.startswith("freelb")):
+            continue
+        gap = variant["clean_acc"] - standard["clean_acc"]
+        out[f"{name} clean acc - standard"] = (round(gap, 4), "within 1 point", gap >= -0.01)
+        drop = standard["hotflip"]["success_rate"] - variant["hotflip"]["success_rate"]
+        out[f"HotFlip success standard - {name}"] = (round(drop, 3), ">= 0.10", drop >= 0.10)
+        ratio = variant["train_seconds"] / standard["train_seconds"]
+        out[f"training time {name} / standard"] = (round(ratio, 2), "reported", True)
     return out
 
 

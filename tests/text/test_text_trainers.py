@@ -12,7 +12,9 @@ pytest.importorskip("transformers", reason="the text plugin needs transformers (
 from art.defences.trainer import Trainer
 from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text._token_swaps import TokenSwapper
 from art_ext_plugins.text.freelb import FreeLBTrainer
+from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS
 from art_ext_plugins.text.trainers import EmbeddingFGMTrainer, EmbeddingPGDTrainer, TextTrainer
 from text_helpers import FALLBACK_CORPUS, accuracy, tiny_bert, train_mr_model
 
@@ -40,6 +42,50 @@ def test_freelb_raises_robust_accuracy(mr_trained, mr_tokenizer, mr_split):
     robust_std, robust_flb = _robust(mr_trained, texts, labels, eps_abs), _robust(freelb, texts, labels, eps_abs)
     print(f"robust accuracy under embedding PGD: standard {robust_std:.3f}, FreeLB {robust_flb:.3f}")
     assert robust_flb >= robust_std + 0.04, f"standard {robust_std:.3f} vs FreeLB {robust_flb:.3f}"
+
+
+def _swap_batch(clf, texts, labels, n_swaps):
+    ids, mask = (torch.as_tensor(a) for a in clf.to_ids(texts))
+    y = torch.as_tensor(np.asarray(labels))
+    emb = clf.embed(ids).detach().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(clf.logits_from_embeddings(emb, mask), y)
+    (grad,) = torch.autograd.grad(loss, emb)
+    swapper = TokenSwapper(clf, ENGLISH_STOPWORDS, max_ratio=0.2)
+    real = clf.real_token_mask(ids, mask)
+    new, n_made = swapper.swap(ids, real, clf.embedding_matrix, grad, n_swaps)
+    return ids, mask, y, real, swapper, new, int(n_made)
+
+
+def test_token_swaps_respect_constraints_and_raise_the_loss(mr_classifier, mr_split):
+    """FreeLB's first-order swaps: only eligible whole words, within the budget, never special
+    tokens or padding, and (on the trained MR model) they raise the loss of the batch."""
+    clf = mr_classifier
+    texts, labels = mr_split[2][:64], mr_split[3][:64]
+    ids, mask, y, real, swapper, new, n_made = _swap_batch(clf, texts, labels, n_swaps=2)
+    changed = new != ids
+    assert int(changed.sum()) == n_made > 32
+    assert not changed[~real].any()  # special tokens and padding
+    assert swapper.eligible(ids, real)[changed].all()
+    assert torch.isin(new[changed], swapper.candidates).all()
+    surfaces = [clf.tokenizer.convert_ids_to_tokens(int(t)) for t in ids[changed]]
+    assert not set(surfaces) & ENGLISH_STOPWORDS
+    per_sentence = changed.sum(dim=1)
+    budget = (real.sum(dim=1) * 0.2).floor().clamp(min=1, max=2)
+    assert (per_sentence <= budget).all()
+    with torch.no_grad():
+        before = torch.nn.functional.cross_entropy(clf.logits_from_ids(ids, mask), y)
+        after = torch.nn.functional.cross_entropy(clf.logits_from_ids(new, mask), y)
+    assert after > before + 0.05, (float(before), float(after))
+
+
+def test_freelb_swaps_and_warmup_train(small_tokenizer):
+    clf = HuggingFaceTextClassifier(tiny_bert(len(small_tokenizer)), small_tokenizer, max_length=32)
+    trainer = FreeLBTrainer(clf, lr=1e-3, nb_epochs=2, batch_size=4, seed=0, verbose=False, adv_swaps=1,
+                            adv_warmup_steps=4)
+    assert trainer._unit() == pytest.approx(0.25)  # before the first step: 1/4 of the magnitudes
+    trainer.fit(FALLBACK_CORPUS, np.arange(len(FALLBACK_CORPUS)) % 2)
+    assert trainer._unit() == pytest.approx(1.0)
+    assert all(h["train_swaps"] > 0 for h in trainer.history)
 
 
 @pytest.mark.parametrize("cls,params", [
@@ -106,6 +152,14 @@ def test_bad_trainer_parameters(small_tokenizer):
         FreeLBTrainer(clf, adv_steps=0)
     with pytest.raises(ValueError, match="adv_max_norm"):
         FreeLBTrainer(clf, adv_max_norm=-1)
+    with pytest.raises(ValueError, match="adv_swaps"):
+        FreeLBTrainer(clf, adv_swaps=-1)
+    with pytest.raises(ValueError, match="adv_swaps needs adv_steps >= 2"):
+        FreeLBTrainer(clf, adv_swaps=1, adv_steps=1)
+    with pytest.raises(ValueError, match="adv_swap_ratio"):
+        FreeLBTrainer(clf, adv_swaps=1, adv_swap_ratio=0)
+    with pytest.raises(ValueError, match="adv_warmup_steps"):
+        FreeLBTrainer(clf, adv_warmup_steps=True)
     with pytest.raises(ValueError, match="eps"):
         EmbeddingFGMTrainer(clf, eps=0)
     with pytest.raises(ValueError, match="clean_weight"):
