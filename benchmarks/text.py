@@ -14,7 +14,8 @@ Stages (``--stages standard,freelb``), each on the trainer core with the same ep
 ``--out`` (each keeps the command that produced it) without training anything.
 
 Each trained model is evaluated on MR test: clean accuracy (all 1,066 sentences), HotFlip
-(greedy, <= 20% of words, stop words protected) on ``--n-attack`` test sentences drawn with seed 0,
+(greedy, <= 20% of words, stop words protected) on ``--n-attack`` test sentences drawn with seed 0
+(the first ``--n-beam`` of them also with beam search: width 4, 20 candidates per step),
 and embedding PGD (L2 per token, eps relative to the embedding scale) on ``--n-pgd`` sentences.
 Results: ``<out>/results.json`` and ``<out>/results.md`` (each stage also writes
 ``<out>/<stage>.json`` as soon as it is done, so a partial run still leaves numbers).
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-train", type=int, default=8530)
     parser.add_argument("--n-attack", type=int, default=1066)
     parser.add_argument("--n-pgd", type=int, default=1066)
+    parser.add_argument("--n-beam", type=int, default=200, help="HotFlip sentences also attacked with beam search")
     parser.add_argument("--pgd-eps", default="0.02,0.05,0.1")
     parser.add_argument("--pgd-steps", type=int, default=10)
     parser.add_argument("--max-length", type=int, default=64)
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown stage {stage!r}")
     settings = TextBenchSettings(
         data_dir=args.data_dir, model=args.model, stages=stage_names or ("standard",), epochs=args.epochs,
-        n_train=args.n_train, n_attack=args.n_attack, n_pgd=args.n_pgd,
+        n_train=args.n_train, n_attack=args.n_attack, n_pgd=args.n_pgd, n_beam=args.n_beam,
         pgd_eps=tuple(float(e) for e in args.pgd_eps.split(",")), pgd_steps=args.pgd_steps,
         max_length=args.max_length, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     torch.set_num_threads(args.threads)

@@ -14,7 +14,7 @@ from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from art_ext_plugins.text._token_swaps import TokenSwapper
 from art_ext_plugins.text.freelb import FreeLBTrainer
-from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS
+from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS, HotFlip
 from art_ext_plugins.text.trainers import EmbeddingFGMTrainer, EmbeddingPGDTrainer, TextTrainer
 from text_helpers import FALLBACK_CORPUS, accuracy, tiny_bert, train_mr_model
 
@@ -76,6 +76,18 @@ def test_token_swaps_respect_constraints_and_raise_the_loss(mr_classifier, mr_sp
         before = torch.nn.functional.cross_entropy(clf.logits_from_ids(ids, mask), y)
         after = torch.nn.functional.cross_entropy(clf.logits_from_ids(new, mask), y)
     assert after > before + 0.05, (float(before), float(after))
+
+
+def test_freelb_swaps_lower_hotflip_success(mr_trained, mr_tokenizer, mr_split):
+    """The discrete option does what it is for: fewer successful word swaps at the same budget."""
+    texts, labels = mr_split[2], mr_split[3]
+    swapped = train_mr_model(mr_tokenizer, mr_split, trainer="freelb", **FREELB_TEST_PARAMS, adv_swaps=2)
+    clean_std, clean_swp = accuracy(mr_trained, texts, labels), accuracy(swapped, texts, labels)
+    assert clean_swp >= clean_std - 0.05, (clean_std, clean_swp)
+    rate_std = HotFlip(mr_trained, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
+    rate_swp = HotFlip(swapped, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
+    print(f"HotFlip success: standard {rate_std:.3f}, FreeLB with swaps {rate_swp:.3f}")
+    assert rate_swp <= rate_std - 0.08, (rate_std, rate_swp)
 
 
 def test_freelb_swaps_and_warmup_train(small_tokenizer):
