@@ -102,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = load_mr(args.data_dir, seed=0)
-    command = "python benchmarks/text.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    words = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in words:  # the note is printed under the tables, not in the command
+        del words[words.index("--note") : words.index("--note") + 2]
+    command = "python benchmarks/text.py " + " ".join(words)
     stages: dict[str, Any] = {}
     for stage in () if args.report_only else stage_names:
         stages[stage] = run_stage(stage, data, settings)

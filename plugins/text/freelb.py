@@ -23,7 +23,7 @@ Two options beyond the paper, both off by default:
   first-order HotFlip substitutes, computed from the gradient FreeLB already has (no extra pass;
   see :mod:`art_ext_plugins.text._token_swaps`); the remaining K - 1 steps run on the swapped
   sentence plus the continuous perturbation. The paper's bound (0.6 over a whole sentence) is
-  smaller than the distance between two word embeddings (about 1.0 to 1.6 for MiniLM), so
+  smaller than the distance between two word embeddings (0.8 to 1.6 for MiniLM), so
   continuous FreeLB alone never sees a word swap; this adds discrete adversarial examples
   (Ebrahimi et al. 2018 trained on HotFlip examples the same way) at FreeLB's cost. Stop words are
   protected, as in the attack.

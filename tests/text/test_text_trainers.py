@@ -10,9 +10,9 @@ import torch
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
 from art.defences.trainer import Trainer
+from art_ext_plugins.text._token_swaps import TokenSwapper
 from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text._token_swaps import TokenSwapper
 from art_ext_plugins.text.freelb import FreeLBTrainer
 from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS, HotFlip
 from art_ext_plugins.text.trainers import EmbeddingFGMTrainer, EmbeddingPGDTrainer, TextTrainer
