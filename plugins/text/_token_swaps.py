@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from art_ext_plugins.text._vocabulary import BPE_SPACE, SP_SPACE, word_vocabulary
+from art_ext_plugins.text._vocabulary import word_vocabulary
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from torch import Tensor
 
@@ -34,13 +34,8 @@ class TokenSwapper:
         self.swappable = torch.zeros(n_rows, dtype=torch.bool)
         keep = [i for i in vocab.spaced.tolist() if i < n_rows and vocab.surface(i).lower() not in stop]
         self.swappable[torch.as_tensor(keep, dtype=torch.long)] = True
-        self.continues = torch.zeros(n_rows, dtype=torch.bool)
-        for i, tok in enumerate(vocab.tokens[:n_rows]):
-            if vocab.scheme == "wordpiece":
-                self.continues[i] = tok.startswith("##")
-            else:
-                marker = BPE_SPACE if vocab.scheme == "bpe" else SP_SPACE
-                self.continues[i] = not tok.startswith(marker) and tok[:1].isalnum()
+        self.continues = torch.as_tensor([vocab.continues_word(tok) for tok in vocab.tokens[:n_rows]]
+                                         + [False] * max(0, n_rows - len(vocab.tokens)), dtype=torch.bool)
 
     def _to(self, device: torch.device) -> None:
         if self.swappable.device != device:
@@ -69,10 +64,10 @@ class TokenSwapper:
         if n_swaps < 1 or not bool(elig.any()):
             return new, torch.zeros((), device=ids.device)
         rows, cols = elig.nonzero(as_tuple=True)
+        current = ids[rows, cols]
         g = grad[rows, cols].float()
-        cand_emb = matrix[self.candidates].float()
-        scores = g @ cand_emb.T - (g * matrix[ids[rows, cols]].float()).sum(dim=1, keepdim=True)
-        scores[self.candidates[None, :] == ids[rows, cols][:, None]] = -torch.inf
+        scores = g @ matrix[self.candidates].float().T - (g * matrix[current].float()).sum(dim=1, keepdim=True)
+        scores[self.candidates[None, :] == current[:, None]] = -torch.inf
         best, arg = scores.max(dim=1)
         by_position = torch.full(ids.shape, -torch.inf, device=ids.device)
         by_position[rows, cols] = best

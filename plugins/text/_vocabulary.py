@@ -37,18 +37,21 @@ class WordVocabulary:
             return tok[2:] if tok.startswith("##") else tok
         return tok.lstrip(BPE_SPACE + SP_SPACE)
 
+    def continues_word(self, tok: str) -> bool:
+        """Whether ``tok`` continues a preceding word that ends in a letter or digit."""
+        if self.scheme == "wordpiece":
+            return tok.startswith("##")
+        marker = BPE_SPACE if self.scheme == "bpe" else SP_SPACE
+        return not tok.startswith(marker) and tok[:1].isalnum()
+
     def starts_word(self, tok: str, prev: str | None) -> bool:
         """Whether token ``tok`` starts a new word when it follows token ``prev``."""
         if prev is None:
             return True
         if self.scheme == "wordpiece":
-            return not tok.startswith("##")
-        marker = BPE_SPACE if self.scheme == "bpe" else SP_SPACE
-        if tok.startswith(marker):
-            return True
-        core, prev_core = tok.lstrip(marker), prev.lstrip(marker)
-        return not (core[:1].isalnum() and prev_core[-1:].isalnum())
-
+            return not self.continues_word(tok)
+        prev_core = prev.lstrip(BPE_SPACE if self.scheme == "bpe" else SP_SPACE)
+        return not (self.continues_word(tok) and prev_core[-1:].isalnum())
 
 def detect_scheme(tokens: list[str]) -> str:
     if any(t.startswith("##") for t in tokens):

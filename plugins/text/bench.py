@@ -215,16 +215,17 @@ def compare(stages: dict[str, Any]) -> dict[str, tuple[Any, str, bool]]:
     """The issue's targets, ``{name: (measured, target, met)}``, where the stages allow."""
     out: dict[str, tuple[Any, str, bool]] = {}
     standard = stages.get("standard")
-    if standard:
-        out["standard clean acc"] = (round(standard["clean_acc"], 4), "about 0.80 or more", standard["clean_acc"] >= 0.80)
-        rate = standard["hotflip"]["success_rate"]
-        out["standard HotFlip success"] = (round(rate, 3), ">= 0.80", rate >= 0.80)
+    if not standard:
+        return out
+    out["standard clean acc"] = (round(standard["clean_acc"], 4), "about 0.80 or more", standard["clean_acc"] >= 0.80)
+    rate = standard["hotflip"]["success_rate"]
+    out["standard HotFlip success"] = (round(rate, 3), ">= 0.80", rate >= 0.80)
     for name, variant in stages.items():
-        if not (standard and name.startswith("freelb")):
+        if not name.startswith("freelb"):
             continue
         gap = variant["clean_acc"] - standard["clean_acc"]
         out[f"{name} clean acc - standard"] = (round(gap, 4), "within 1 point", gap >= -0.01)
-        drop = standard["hotflip"]["success_rate"] - variant["hotflip"]["success_rate"]
+        drop = rate - variant["hotflip"]["success_rate"]
         out[f"HotFlip success standard - {name}"] = (round(drop, 3), ">= 0.10", drop >= 0.10)
         ratio = variant["train_seconds"] / standard["train_seconds"]
         out[f"training time {name} / standard"] = (round(ratio, 2), "reported", True)

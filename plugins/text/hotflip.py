@@ -51,7 +51,7 @@ import torch
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text._vocabulary import word_vocabulary
+from art_ext_plugins.text._vocabulary import BPE_SPACE, word_vocabulary
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from tqdm.auto import tqdm
 
@@ -210,16 +210,6 @@ class HotFlip(EvasionAttack):
     # ------------------------------------------------------------------ vocabulary and words
     def _setup_vocabulary(self) -> None:
         self._vocabulary = word_vocabulary(self.estimator)
-        self._tokens = self._vocabulary.tokens
-        self.scheme = self._vocabulary.scheme
-        self._cand_spaced = self._vocabulary.spaced
-        self._cand_plain = self._vocabulary.plain
-
-    def _surface(self, token_id: int) -> str:
-        return self._vocabulary.surface(token_id)
-
-    def _starts_word(self, tok: str, prev: str | None) -> bool:
-        return self._vocabulary.starts_word(tok, prev)
 
     def _split_words(self, ids: Sequence[int], real: Sequence[bool],
                      offsets: Sequence[tuple[int, int]] | None = None, cut_last: bool = False) -> _State:
@@ -232,15 +222,15 @@ class HotFlip(EvasionAttack):
         prev: str | None = None
         spans: list[list[int]] = []
         for pos in range(first, last):
-            tok = self._tokens[int(ids[pos])]
-            if not spans or self._starts_word(tok, prev):
+            tok = self._vocabulary.tokens[int(ids[pos])]
+            if not spans or self._vocabulary.starts_word(tok, prev):
                 spans.append([pos])
             else:
                 spans[-1].append(pos)
             prev = tok
         for span in spans:
             toks = [int(ids[p]) for p in span]
-            text = "".join(self._surface(t) for t in toks)
+            text = "".join(self._vocabulary.surface(t) for t in toks)
             counts = any(c.isalnum() for c in text)
             modifiable = text.isalpha() and len(text) >= 2 and not (
                 self.protect_stopwords and text.lower() in self.stopwords)
@@ -293,7 +283,7 @@ class HotFlip(EvasionAttack):
         clf: HuggingFaceTextClassifier = self.estimator
         matrix = clf.embedding_matrix
         tables = {}
-        for plain, cand in ((False, self._cand_spaced), (True, self._cand_plain)):
+        for plain, cand in ((False, self._vocabulary.spaced), (True, self._vocabulary.plain)):
             cand = cand.to(matrix.device)
             rows = matrix[cand]
             tables[plain] = (cand, rows, torch.nn.functional.normalize(rows, dim=1))
@@ -313,7 +303,8 @@ class HotFlip(EvasionAttack):
                 start, pos = pos, pos + len(word.tokens)
                 if word.changed or not word.modifiable:
                     continue
-                plain = self.scheme == "bpe" and not self._tokens[word.tokens[0]].startswith("\u0120")
+                vocab = self._vocabulary
+                plain = vocab.scheme == "bpe" and not vocab.tokens[word.tokens[0]].startswith(BPE_SPACE)
                 groups[plain].append((w_index, start))
             for plain, items in groups.items():
                 if not items:
@@ -351,7 +342,7 @@ class HotFlip(EvasionAttack):
             seen: set[tuple[int, ...]] = set()
             new_states: list[_State] = []
             for _, b, w_index, token in cands:
-                new = beam[b].replaced(w_index, token, self._surface(token))
+                new = beam[b].replaced(w_index, token, self._vocabulary.surface(token))
                 key = tuple(new.ids())
                 if key in seen:
                     continue
