@@ -9,7 +9,8 @@
   Shape (N, 1, 28, 28), values in [0, 1].
 * ``load_mr(data_dir)``: Movie Review sentence polarity (``rt-polarity.pos``/``.neg``,
   Latin-1). A stratified split with ``seed`` (default 0): 8,530 train / 1,066 validation /
-  1,066 test; labels 1 = positive, 0 = negative.
+  1,066 test; labels 1 = positive, 0 = negative. Each split is in a seeded random order (the
+  files list all positive sentences first, so ``train_texts[:n]`` would otherwise be one class).
 
 A missing or corrupt file raises :class:`DataError` naming the path and what was expected.
 """
@@ -20,6 +21,7 @@ import gzip
 import logging
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -124,7 +126,7 @@ def _open_maybe_gz(directory: Path, stem: str) -> bytes:
                     with gzip.open(candidate, "rb") as handle:
                         return handle.read()
                 return candidate.read_bytes()
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise DataError(f"{candidate}: cannot read ({error}); expected an IDX file, optionally gzipped") from error
     raise DataError(f"{directory / stem}[.gz]: file not found; expected the MNIST IDX file {stem}[.gz]")
 
@@ -183,6 +185,8 @@ def load_mr(data_dir: str | os.PathLike[str], seed: int = 0, sizes: tuple[int, i
     y = np.asarray(labels, dtype=np.int64)
     val_size, test_size = sizes
     train, val, test = _stratified_split(y, (len(y) - val_size - test_size, val_size, test_size), seed)
+    rng = np.random.default_rng(seed)
+    train, val, test = (rng.permutation(part) for part in (train, val, test))
     pick = lambda idx: [texts[i] for i in idx]  # noqa: E731
     return TextDataset(
         "mr", pick(train), y[train], pick(val), y[val], pick(test), y[test],

@@ -169,36 +169,11 @@ def _fit_if_needed(attack: Any, x_train: np.ndarray, y_train: np.ndarray) -> flo
     return time.perf_counter() - start
 
 
-def autoattack_fast_list(classifier: Any, eps: float, norm: Any = np.inf, batch_size: int = 128) -> list[Any]:
-    """The bench's "fast" AutoAttack list: APGD-CE and APGD-DLR (100 iterations, 1 restart
-    each) and Square (1,000 queries, 1 restart). ART's standard list adds 5 restarts to each
-    APGD, DeepFool and Square with 5,000 queries x 5 restarts: tens of minutes on a CPU for the
-    examples that resist. Rows record which list ran (``params.aa_version``)."""
-    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
-
-    apgd = [
-        AutoProjectedGradientDescent(classifier, norm=norm, eps=eps, eps_step=eps / 4, max_iter=100, targeted=False,
-                                     nb_random_init=1, batch_size=batch_size, loss_type=loss, verbose=False)
-        for loss in ("cross_entropy", "difference_logits_ratio")
-    ]
-    return [*apgd, SquareAttack(classifier, norm=norm, eps=eps, max_iter=1000, p_init=0.8, nb_restarts=1,
-                                batch_size=batch_size, verbose=False)]
-
-
-def autoattack(classifier: Any, eps: float, version: str, batch_size: int = 128) -> Any:
-    """ART ``AutoAttack`` at ``eps`` (Linf) with the "fast" or the "standard" attack list."""
-    from art.attacks.evasion import AutoAttack
-
-    attacks = autoattack_fast_list(classifier, eps, batch_size=batch_size) if version == "fast" else None
-    return AutoAttack(classifier, norm=np.inf, eps=eps, eps_step=eps / 4, attacks=attacks, batch_size=batch_size)
-
-
 def _build(name: str, classifier: Any, params: dict[str, Any], eps: float | None, aa_version: str | None = None) -> Any:
     import art_ext
 
-    if aa_version == "fast" and eps is not None and "attacks" not in params:
-        batch_size = int(params.get("batch_size", 128))
-        params = {**params, "attacks": autoattack_fast_list(classifier, eps, params.get("norm", np.inf), batch_size)}
+    if aa_version is not None:
+        params = {**params, "version": aa_version}
     if eps is None:
         return art_ext.get_attack(name, classifier, **params)
     try:

@@ -18,7 +18,7 @@ from art_ext.bench.config import BenchConfig
 logger = logging.getLogger(__name__)
 
 COMPARED = ("clean_accuracy", "robust_accuracy", "success_rate")
-TRAINER_COMPARED = ("clean_accuracy", "pgd40_accuracy", "autoattack_accuracy")
+TRAINER_COMPARED = ("clean_accuracy", "pgd_accuracy", "autoattack_accuracy")
 CHECK_JSON = "check.json"
 
 

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from art_ext.checks import parse_norm
+from art_ext.evaluation.robust import mask_to_string, robust_mask
+
 
 def normalize_norm(norm: Any) -> str | None:
-    """ART/Foolbox norm spellings (np.inf, "inf", 2, "2", 1) to "inf" / "2" / "1"."""
+    """ART/Foolbox norm spellings (np.inf, "inf", 2, "2", 1) to "inf" / "2" / "1" (others as text)."""
     if norm is None:
         return None
-    if isinstance(norm, str):
-        text = norm.strip().lower()
-        if text in ("inf", "linf", "np.inf"):
-            return "inf"
-        if text in ("2", "l2"):
-            return "2"
-        if text in ("1", "l1"):
-            return "1"
-        return text
-    if isinstance(norm, (int, float)):
-        if math.isinf(norm):
-            return "inf"
-        return str(int(norm)) if float(norm).is_integer() else str(norm)
-    return str(norm)
+    try:
+        return parse_norm(norm, allowed=("inf", "2", "1"))
+    except ValueError:
+        return str(norm).strip().lower()
 
 
 def norm_label(norm: str | None) -> str:
@@ -60,16 +52,14 @@ def attack_metrics(
 ) -> dict[str, Any]:
     """Metrics of one attack run on ``n`` examples (labels as indices).
 
-    * robust accuracy: share of all examples still classified correctly after the attack
-      (clean mistakes count as non-robust);
+    * robust accuracy: :func:`art_ext.evaluation.robust_mask` over all examples (correct clean
+      and after the attack);
     * success rate: share of the clean-correct examples that the attack made misclassified;
     * norms: mean and max Linf / L2 of the perturbation over the successful examples.
     """
     correct = clean_pred == y
     fooled = correct & (adv_pred != y)
-    # an example the model already gets wrong is not robust, even if the attack's output
-    # happens to be classified correctly (RobustBench's convention)
-    robust = correct & (adv_pred == y)
+    robust = robust_mask(y, clean_pred, adv_pred)
     linf, l2 = perturbation_norms(x, x_adv)
     return {
         "n": len(y),
@@ -80,7 +70,7 @@ def attack_metrics(
         "linf_max": _stat(linf[fooled], np.max),
         "l2_mean": _stat(l2[fooled], np.mean),
         "l2_max": _stat(l2[fooled], np.max),
-        "robust_mask": "".join("1" if r else "0" for r in robust),
+        "robust_mask": mask_to_string(robust),
         "max_linf_all": float(linf.max()) if linf.size else 0.0,
         "max_l2_all": float(l2.max()) if l2.size else 0.0,
     }
@@ -95,10 +85,12 @@ def threshold_metrics(
     failed on it or needed a perturbation larger than ``eps``.
     """
     correct = clean_pred == y
-    fooled_within = correct & (adv_pred != y) & (norms <= eps * (1 + 1e-6) + 1e-9)
-    robust = correct & ~fooled_within
+    within = norms <= eps * (1 + 1e-6) + 1e-9
+    fooled_within = correct & (adv_pred != y) & within
+    # an adversarial example beyond eps does not count at eps: the model keeps its label there
+    robust = robust_mask(y, clean_pred, np.where(within, adv_pred, y))
     return {
         "robust_accuracy": float(robust.mean()),
-        "robust_mask": "".join("1" if r else "0" for r in robust),
+        "robust_mask": mask_to_string(robust),
         "success_rate": float(fooled_within.sum() / correct.sum()) if correct.any() else None,
     }

@@ -28,7 +28,8 @@ PLOT_TRAINERS = "trainers.png"
 
 TRAINER_KEYS = (
     "trainer", "source", "epochs", "eps", "time_s", "cpu_time_s", "time_per_epoch_s", "clean_accuracy",
-    "pgd40_accuracy", "autoattack_accuracy", "huge_eps_accuracy", "accepted_params", "flags", "error",
+    "pgd_label", "pgd_accuracy", "autoattack_label", "autoattack_accuracy", "worst_case_accuracy", "guard",
+    "accepted_params", "flags", "error",
 )
 
 
@@ -71,14 +72,24 @@ def _attack_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
-TRAINER_HEADER = ["trainer", "source", "epochs", "s/epoch", "clean acc %", "PGD-40 acc %", "AutoAttack acc %", "flags"]
+TRAINER_HEADER = ["trainer", "source", "epochs", "s/epoch", "clean acc %", "PGD-40x2 acc %", "AutoAttack acc %",
+                  "guard fired", "flags"]
+
+
+def _ci(row: dict[str, Any], key: str) -> str:
+    value, ci = row.get(f"{key}_accuracy"), row.get(f"{key}_ci95")
+    if value is None:
+        return "-"
+    return f"{100 * value:.1f} [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else _pct(value)
 
 
 def _trainer_cells(row: dict[str, Any]) -> list[str]:
     if row.get("error"):
-        return [row["trainer"], row.get("source") or "-", "-", "-", "-", "-", "-", f"error: {row['error']}"]
+        return [row["trainer"], row.get("source") or "-", "-", "-", "-", "-", "-", "-", f"error: {row['error']}"]
+    guard = row.get("guard")
     return [row["trainer"], row["source"], str(row["epochs"]), _num(row["time_per_epoch_s"]),
-            _pct(row["clean_accuracy"]), _pct(row["pgd40_accuracy"]), _pct(row["autoattack_accuracy"]),
+            _ci(row, "clean"), _ci(row, "pgd"), _ci(row, "autoattack"),
+            "-" if guard is None else ("yes" if guard["fired"] else "no"),
             ", ".join(row.get("flags") or []) or "-"]
 
 
@@ -297,8 +308,8 @@ def plot_trainers(results: dict[str, Any], path: Path) -> Path | None:
     left.invert_yaxis()
     pos = np.arange(len(rows))
     width = 0.27
-    aa_label = f"AutoAttack ({results['trainer_settings'].get('autoattack', 'fast')})"
-    for k, (key, label) in enumerate([("clean_accuracy", "clean"), ("pgd40_accuracy", "PGD-40"),
+    aa_label = next((r["autoattack_label"] for r in rows if r.get("autoattack_label")), "AutoAttack: not run")
+    for k, (key, label) in enumerate([("clean_accuracy", "clean"), ("pgd_accuracy", "PGD-40x2"),
                                       ("autoattack_accuracy", aa_label)]):
         values = [100 * (r[key] if r[key] is not None else float("nan")) for r in rows]
         right.barh(pos + (k - 1) * width, values, height=width, label=label)

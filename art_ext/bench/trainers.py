@@ -4,8 +4,9 @@ Each trainer gets a freshly initialised copy of the same network (same seed), th
 training data, epochs, batch size, optimizer (Adam, lr 1e-3) and perturbation budget (eps,
 step 2.5 * eps / steps, 7 steps for the multi-step trainers). A trainer's factory gets the
 settings its signature accepts; the accepted ones are recorded per row, so a single-step
-trainer (FBF) is visibly not given ``max_iter``. Evaluation: clean accuracy, robust accuracy
-under ART PGD-40 and ART AutoAttack (standard attack list) at the same eps.
+trainer (FBF) is visibly not given ``max_iter``. Evaluation: :func:`art_ext.evaluation.evaluate`
+(clean accuracy, PGD-40 with 2 restarts, AutoAttack with the ``--autoattack`` list, 95% intervals,
+gradient-masking checks) at the same eps; each row also says whether the collapse guard fired.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from art_ext.bench.config import BenchConfig
-from art_ext.bench.sanity import tolerance
+from art_ext.evaluation.masking import tolerance
 
 logger = logging.getLogger(__name__)
 
@@ -60,33 +61,25 @@ def fresh_model(config: BenchConfig, template: nn.Module | None, input_shape: tu
 
 
 def evaluate_trained(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, config: BenchConfig) -> dict[str, Any]:
-    from art.attacks.evasion import ProjectedGradientDescent
+    """Clean, PGD-40 (2 restarts) and (unless ``--autoattack none``) AutoAttack robust accuracy,
+    with 95% intervals, plus the gradient-masking checks: :func:`art_ext.evaluation.evaluate`."""
+    from art_ext.evaluation import autoattack_label, evaluate, pgd_label
 
-    from art_ext.bench.attacks import autoattack, seed_everything
-
-    bs = config.batch_size
-
-    clean_ok = np.argmax(classifier.predict(x, batch_size=bs), axis=1) == y
-
-    def acc(inputs: np.ndarray) -> float:
-        """Correct on the attacked input and on the clean one (clean mistakes are not robust)."""
-        return float(np.mean(clean_ok & (np.argmax(classifier.predict(inputs, batch_size=bs), axis=1) == y)))
-
-    seed_everything(config.seed)
-    pgd = ProjectedGradientDescent(classifier, eps=eps, eps_step=2.5 * eps / 40, max_iter=40,
-                                   num_random_init=1, batch_size=bs, verbose=False)
-    result: dict[str, Any] = {"clean_accuracy": acc(x), "pgd40_accuracy": acc(pgd.generate(x, y=y))}
-    low, high = classifier.clip_values
-    huge = float(high - low)
-    seed_everything(config.seed)
-    huge_pgd = ProjectedGradientDescent(classifier, eps=huge, eps_step=2.5 * huge / 40, max_iter=40,
-                                        num_random_init=1, batch_size=bs, verbose=False)
-    result["huge_eps_accuracy"] = acc(huge_pgd.generate(x, y=y))
-    result["autoattack_accuracy"] = None
-    if config.autoattack != "none":
-        seed_everything(config.seed)
-        result["autoattack_accuracy"] = acc(autoattack(classifier, eps, config.autoattack, bs).generate(x, y=y))
-    return result
+    version = None if config.autoattack == "none" else config.autoattack
+    report = evaluate(classifier, x, y, eps=eps, pgd_steps=40, pgd_restarts=2, autoattack_version=version,
+                      batch_size=config.batch_size, seed=config.seed, masking_checks=config.checks)
+    pgd_name = pgd_label(40, 2)
+    aa_name = f"autoattack-{version}" if version else None
+    return {
+        "clean_accuracy": report.accuracy("clean"), "clean_ci95": list(report.interval("clean")),
+        "pgd_label": pgd_name, "pgd_accuracy": report.attacks[pgd_name].accuracy,
+        "pgd_ci95": list(report.interval(pgd_name)),
+        "autoattack_label": autoattack_label(version) if version else None,
+        "autoattack_accuracy": report.attacks[aa_name].accuracy if aa_name else None,
+        "autoattack_ci95": list(report.interval(aa_name)) if aa_name else None,
+        "worst_case_accuracy": report.accuracy("worst"), "worst_case_ci95": list(report.interval("worst")),
+        "checks": report.checks, "evaluation": report.to_dict(),
+    }
 
 
 def run_trainers(
@@ -117,7 +110,8 @@ def run_trainers(
         entry = registry[name]
         row: dict[str, Any] = {"trainer": name, "source": entry.plugin, "epochs": epochs, "eps": eps, "flags": [],
                                "error": None, "accepted_params": None, "time_s": None, "cpu_time_s": None, "time_per_epoch_s": None,
-                               "clean_accuracy": None, "pgd40_accuracy": None, "autoattack_accuracy": None}
+                               "clean_accuracy": None, "pgd_accuracy": None, "autoattack_accuracy": None,
+                               "guard": None}
         if progress is not None:
             progress.set_postfix_str(name)
         try:
@@ -149,10 +143,12 @@ def run_trainers(
             trained.model.eval()
             row.update(evaluate_trained(trained, x_eval, y_eval, eps, config))
             tol = tolerance(len(y_eval))
-            if row["huge_eps_accuracy"] > max(0.01, 1.0 / len(y_eval)):
-                row["flags"].append("gradient-masking:huge-eps")
-            if row["autoattack_accuracy"] is not None and row["pgd40_accuracy"] < row["autoattack_accuracy"] - tol:
+            row["flags"].extend(f"gradient-masking:{c['name']}" for c in row["checks"] if not c["passed"])
+            if row["autoattack_accuracy"] is not None and row["pgd_accuracy"] < row["autoattack_accuracy"] - tol:
                 row["flags"].append("autoattack-weaker-than-pgd")
+            guard = getattr(trainer, "guard", None)
+            row["guard"] = None if guard is None else {"fired": len(guard.events), "events": guard.events,
+                                                       "checks": guard.checks_run, "seconds": guard.seconds}
         except Exception as error:
             first = (str(error).strip().splitlines() or [""])[0]
             logger.warning("trainer %s failed: %s: %s", name, type(error).__name__, first)

@@ -10,7 +10,8 @@ trainers (``art_ext_plugins.trainers``). It adds to :class:`~art_ext.core.traine
 * the estimator's mean/std preprocessing applied inside the forward pass;
 * :meth:`AdversarialTrainer.attack`: on-device PGD/FGSM with the trainer's parameters;
 * :meth:`AdversarialTrainer.evaluate`: clean and robust accuracy (PGD with restarts) per epoch,
-  with the best-robust checkpoint selected on ``robust_acc``.
+  in float32 and with robust accuracy as :mod:`art_ext.evaluation` defines it; the best-robust
+  checkpoint is selected on ``val_robust_acc``.
 """
 
 from __future__ import annotations
@@ -21,36 +22,32 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from art_ext import checks
 from art_ext.core import perturb
 from art_ext.core.batches import BatchSource
 from art_ext.core.device import as_clip_tensors
+from art_ext.core.forward import Normalized, classifier_forward
 from art_ext.core.trainer import CoreTrainer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AdversarialTrainer", "Normalized"]
-
-
-class Normalized(nn.Module):
-    """``model((x - mean) / std)``: ART's mean/std preprocessing as part of the forward pass."""
-
-    mean: Tensor
-    std: Tensor
-
-    def __init__(self, model: nn.Module, mean: Tensor, std: Tensor) -> None:
-        super().__init__()
-        self.model = model
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.model((x - self.mean) / self.std)  # type: ignore[no-any-return]
+__all__ = ["AdversarialTrainer", "Normalized", "single_step_kwargs"]  # Normalized: from art_ext.core.forward
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    return checks.is_real(value)
+
+
+def single_step_kwargs(trainer: str, kwargs: dict[str, Any], *, step_name: str) -> None:
+    """Single-step trainers take one gradient step per batch and call its size ``step_name``:
+    refuse the multi-step spellings with a message that says so (not Python's "multiple values")."""
+    hints = {"max_iter": f"{trainer} takes one gradient step per batch",
+             "eps_step": f"{trainer}'s step size is {step_name}"}
+    for key, hint in hints.items():
+        if key in kwargs:
+            raise TypeError(f"{trainer}: unexpected keyword argument '{key}' ({hint}; got {key}={kwargs[key]!r})")
 
 
 class AdversarialTrainer(CoreTrainer):
@@ -67,6 +64,10 @@ class AdversarialTrainer(CoreTrainer):
     :param eval_eps_step: step of that evaluation; default ``2.5 * eps / eval_max_iter``.
     :param eval_max_samples: evaluate on at most this many validation examples (default 1000).
     :param attack_train_mode: craft training attacks in train mode (default: eval mode, like ART).
+    :param guard: a :class:`~art_ext.core.guard.CollapseGuard`, ``True`` (a default one), ``False``
+        or ``None`` (the trainer's default: on for single-step trainers, off otherwise).
+    :param on_collapse: what the default guard does on catastrophic overfitting: ``"rollback"``
+        (default), ``"stop"`` or ``"warn"``.
     :param kwargs: the :class:`~art_ext.core.trainer.CoreTrainer` options (``nb_epochs``,
         ``batch_size``, ``device``, ``precision``, ``checkpoint_dir``, ``resume``, ...).
     """
@@ -74,6 +75,8 @@ class AdversarialTrainer(CoreTrainer):
     best_metric = "robust_acc"
     #: whether ``eps_step`` may exceed ``eps`` (FBF's 1.25 eps step)
     _allow_step_above_eps = False
+    #: whether the collapse guard is on by default (single-step trainers)
+    _guard_by_default = False
 
     def __init__(
         self,
@@ -89,6 +92,8 @@ class AdversarialTrainer(CoreTrainer):
         eval_eps_step: float | None = None,
         eval_max_samples: int | None = 1000,
         attack_train_mode: bool = False,
+        guard: Any = None,
+        on_collapse: str = "rollback",
         **kwargs: Any,
     ) -> None:
         super().__init__(classifier, **kwargs)
@@ -110,8 +115,33 @@ class AdversarialTrainer(CoreTrainer):
         self.nb_classes = int(classifier.nb_classes)
         self.clip_values = classifier.clip_values
         self._clip: Any = None
-        self._forward_module = self._with_preprocessing(classifier, self.module)
+        forward = classifier_forward(classifier, self.module)
+        self._forward_module = forward if forward is not self.module else None
         AdversarialTrainer._check_params(self)
+        self.on_collapse = checks.choice(on_collapse, "on_collapse", ("rollback", "stop", "warn"))
+        self.guard = self._make_guard(guard, on_collapse)
+
+    def _make_guard(self, guard: Any, on_collapse: str) -> Any:
+        from art_ext.core.guard import CollapseGuard
+
+        if guard is None:
+            guard = self._guard_by_default
+        if guard is True:
+            guard = CollapseGuard(on_collapse=on_collapse)
+        if guard is False:
+            return None
+        if not isinstance(guard, CollapseGuard):
+            raise TypeError(f"guard must be a CollapseGuard, True, False or None, got {type(guard).__name__}")
+        guard.attach(self)
+        return guard
+
+    @property
+    def step_scale(self) -> float:
+        """Factor on the single-step size (1.0 until the collapse guard rolls back)."""
+        return self.guard.step_scale if self.guard is not None else 1.0
+
+    def epoch_record_extras(self) -> dict[str, Any]:
+        return self.guard.record() if self.guard is not None else {}
 
     # ------------------------------------------------------------------ checks
 
@@ -126,123 +156,53 @@ class AdversarialTrainer(CoreTrainer):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not _is_number(self.eps) or not self.eps > 0 or not np.isfinite(self.eps):
-            raise ValueError(f"eps must be a finite number > 0, got {self.eps!r}")
-        if not isinstance(self.max_iter, int) or isinstance(self.max_iter, bool) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive integer, got {self.max_iter!r}")
-        if not _is_number(self.eps_step) or not self.eps_step > 0:
-            raise ValueError(f"eps_step must be a number > 0, got {self.eps_step!r}")
+        checks.clip_bounds(self.clip_values, self.input_shape, "classifier clip_values")
+        checks.check_eps(self.eps, norm=self.norm, clip_values=self.clip_values, input_shape=self.input_shape)
+        checks.integer(self.max_iter, "max_iter", minimum=1)
+        checks.positive(self.eps_step, "eps_step")
         if self.eps_step > self.eps * (1 + 1e-9) and not self._allow_step_above_eps:
             raise ValueError(f"eps_step must be <= eps, got eps_step={self.eps_step} > eps={self.eps}")
-        if not isinstance(self.num_random_init, int) or self.num_random_init < 1:
-            raise ValueError(f"num_random_init must be a positive integer, got {self.num_random_init!r}")
-        if not isinstance(self.eval_max_iter, int) or self.eval_max_iter < 0:
-            raise ValueError(f"eval_max_iter must be an integer >= 0, got {self.eval_max_iter!r}")
-        if not isinstance(self.eval_restarts, int) or self.eval_restarts < 1:
-            raise ValueError(f"eval_restarts must be a positive integer, got {self.eval_restarts!r}")
-        if not _is_number(self.eval_eps_step) or not 0 < self.eval_eps_step <= self.eps * (1 + 1e-9):
-            raise ValueError(f"eval_eps_step must be in (0, eps], got {self.eval_eps_step!r}")
-        if self.eval_max_samples is not None and (not isinstance(self.eval_max_samples, int) or self.eval_max_samples < 1):
-            raise ValueError(f"eval_max_samples must be a positive integer or None, got {self.eval_max_samples!r}")
-        if self.clip_values is not None:
-            low, high = np.asarray(self.clip_values[0]), np.asarray(self.clip_values[1])
-            if np.any(low >= high):
-                raise ValueError(f"classifier clip_values must have min < max, got {self.clip_values!r}")
-
-    def _with_preprocessing(self, classifier: Any, module: nn.Module) -> nn.Module | None:
-        """A :class:`Normalized` wrapper when the classifier standardises inputs, else ``None``."""
-        if classifier.preprocessing_defences:
-            raise ValueError(
-                "classifier has preprocessing_defences "
-                f"{[type(d).__name__ for d in classifier.preprocessing_defences]}; the core trainers "
-                "do not apply them: build the classifier without them"
-            )
-        operations = classifier.preprocessing_operations or []
-        mean, std = np.asarray(0.0), np.asarray(1.0)
-        for op in operations:
-            if hasattr(op, "mean") and hasattr(op, "std"):
-                mean, std = np.asarray(op.mean, dtype=np.float32), np.asarray(op.std, dtype=np.float32)
-            else:
-                raise ValueError(f"classifier preprocessing {type(op).__name__} is not supported (only mean/std)")
-        if np.all(mean == 0) and np.all(std == 1):
-            return None
-        shape = (1, *mean.shape, 1, 1) if mean.ndim == 1 and len(self.input_shape) == 3 else mean.shape
-        return Normalized(module, torch.as_tensor(mean).reshape(shape), torch.as_tensor(std).reshape(shape))
+        checks.integer(self.num_random_init, "num_random_init", minimum=1)
+        checks.integer(self.eval_max_iter, "eval_max_iter", minimum=0)
+        checks.integer(self.eval_restarts, "eval_restarts", minimum=1)
+        checks.number(self.eval_eps_step, "eval_eps_step", low=0.0, high=self.eps * (1 + 1e-9), low_inclusive=False)
+        if self.eval_max_samples is not None:
+            checks.integer(self.eval_max_samples, "eval_max_samples", minimum=1)
+        checks.boolean(self.attack_train_mode, "attack_train_mode")
 
     def check_data(self, x: Any, y: Any) -> tuple[Tensor, ...]:
         """Validate images and labels; return float32 images and int64 index labels (host tensors)."""
-        if isinstance(x, Tensor):
-            x = x.detach().cpu().numpy()
-        if isinstance(y, Tensor):
-            y = y.detach().cpu().numpy()
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"x must be a numpy array or a torch tensor, got {type(x).__name__}")
-        if not isinstance(y, np.ndarray):
-            raise TypeError(f"y must be a numpy array or a torch tensor, got {type(y).__name__}")
-        if x.ndim != len(self.input_shape) + 1 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"x has shape {x.shape}; expected (N, {', '.join(map(str, self.input_shape))}) "
-                f"for the classifier's input_shape {self.input_shape}"
-            )
-        if len(x) == 0:
-            raise ValueError("x is empty")
-        if len(y) != len(x):
-            raise ValueError(f"x and y have different lengths: {len(x)} and {len(y)}")
-        if not np.issubdtype(x.dtype, np.number):
-            raise ValueError(f"x must be numeric, got dtype {x.dtype}")
-        x = x.astype(np.float32, copy=False)
-        if not np.isfinite(x).all():
-            raise ValueError(f"x contains {int((~np.isfinite(x)).sum())} NaN or inf values")
-        if self.clip_values is not None:
-            low, high = np.asarray(self.clip_values[0]), np.asarray(self.clip_values[1])
-            tol = 1e-5
-            if np.any(x < low - tol) or np.any(x > high + tol):
-                raise ValueError(
-                    f"x has values in [{float(x.min()):.4g}, {float(x.max()):.4g}], outside the "
-                    f"classifier's clip_values {self.clip_values.tolist() if hasattr(self.clip_values, 'tolist') else self.clip_values}"
-                )
-        labels = self.check_labels(y)
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(labels)
+        x = checks.images(x, input_shape=self.input_shape, clip_values=self.clip_values)
+        labels = checks.class_indices(y, nb_classes=self.nb_classes, n=len(x))
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(labels)
 
-    def check_labels(self, y: np.ndarray) -> np.ndarray:
+    def check_labels(self, y: Any) -> np.ndarray:
         """Index labels (N,) in [0, nb_classes) or one-hot (N, nb_classes) -> int64 indices."""
-        k = self.nb_classes
-        if y.ndim == 2:
-            if y.shape[1] != k:
-                raise ValueError(f"one-hot y has width {y.shape[1]}; expected nb_classes = {k}")
-            if not np.isfinite(y).all():
-                raise ValueError("y contains NaN or inf values")
-            if not (np.isin(y, (0, 1)).all() and np.all(y.sum(axis=1) == 1)):
-                raise ValueError("2-D y must be one-hot (one 1 per row, zeros elsewhere)")
-            return np.argmax(y, axis=1).astype(np.int64)
-        if y.ndim != 1:
-            raise ValueError(f"y has shape {y.shape}; expected (N,) class indices or (N, {k}) one-hot")
-        if not np.issubdtype(y.dtype, np.integer) and (
-            not np.issubdtype(y.dtype, np.floating) or not np.isfinite(y).all() or np.any(y != np.round(y))
-        ):
-            raise ValueError(f"y must hold integer class indices, got dtype {y.dtype}")
-        if len(y) and (y.min() < 0 or y.max() >= k):
-            raise ValueError(f"y has labels in [{int(y.min())}, {int(y.max())}]; expected 0 <= label < nb_classes = {k}")
-        return y.astype(np.int64)
+        return checks.class_indices(y, nb_classes=self.nb_classes)
+
+    def check_batch(self, batch: Any) -> Any:
+        """A loader's ``(x, y, ...)`` batch checked like ``fit``'s arrays (labels become indices)."""
+        if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+            x, y = self.check_data(batch[0], batch[1])
+            return (x, y, *batch[2:])
+        raise TypeError(
+            f"training batches must be (x, y, ...) tuples for {type(self).__name__}, got {type(batch).__name__}"
+        )
 
     # ------------------------------------------------------------------ setup, batches
 
     def setup(self) -> None:
         if self._ready:
             return
+        super().setup()
         if self._forward_module is not None:
             # train through the normalising wrapper; the user's module stays the estimator's model
-            inner = self.module
-            super().setup()
-            self._forward_module.to(self.device)
-            self.net = self.wrap(self._forward_module)
             from art_ext.core.device import maybe_compile
 
             assert self.policy is not None
+            self._forward_module.to(self.device)
+            self.net = self.wrap(self._forward_module)
             self.attack_net = maybe_compile(self._forward_module, self.policy)
-            assert inner is self.module
-        else:
-            super().setup()
         assert self.policy is not None
         self._clip = as_clip_tensors(self.clip_values, self.policy)
 
@@ -262,6 +222,10 @@ class AdversarialTrainer(CoreTrainer):
 
     # ------------------------------------------------------------------ attacks
 
+    def attack_mode(self) -> contextlib.AbstractContextManager[Any]:
+        """The mode training attacks run in: eval (default) or, with ``attack_train_mode``, as is."""
+        return contextlib.nullcontext() if self.attack_train_mode else self.eval_mode()
+
     def attack(
         self,
         x: Tensor,
@@ -279,8 +243,7 @@ class AdversarialTrainer(CoreTrainer):
     ) -> Tensor:
         """On-device PGD with the trainer's parameters (overridable per call); the model is
         put in eval mode (unless ``attack_train_mode``) and restored afterwards."""
-        mode = contextlib.nullcontext() if self.attack_train_mode else self.eval_mode()
-        with mode, self.autocast():
+        with self.attack_mode(), self.autocast():
             return perturb.pgd(
                 self.attack_net, x, y,
                 eps=self.eps if eps is None else eps,
@@ -293,8 +256,11 @@ class AdversarialTrainer(CoreTrainer):
             )
 
     def evaluate(self, source: BatchSource) -> dict[str, float]:
-        """Clean accuracy and robust accuracy under PGD-``eval_max_iter`` with ``eval_restarts``
-        random restarts (fixed seed, so epochs are comparable), on at most ``eval_max_samples``."""
+        """Clean and robust accuracy under PGD-``eval_max_iter`` with ``eval_restarts`` random
+        restarts (fixed seed, so epochs are comparable) on at most ``eval_max_samples``: float32,
+        eval mode, robust accuracy as :func:`art_ext.evaluation.robust_mask` defines it."""
+        from art_ext.evaluation.robust import pgd_batch_masks
+
         device = self.device
         generator = torch.Generator(device=device).manual_seed(1234 + self.dist.rank)
         clean = torch.zeros((), device=device)
@@ -311,18 +277,14 @@ class AdversarialTrainer(CoreTrainer):
                         break
                     x, y = x[: per_rank_limit - seen], y[: per_rank_limit - seen]
                 seen += len(y)
-                with torch.no_grad(), self.autocast():
-                    clean += (self.attack_net(x).argmax(1) == y).sum()
-                if self.eval_max_iter > 0:
-                    x_adv = self.attack(x, y, eps_step=self.eval_eps_step, max_iter=self.eval_max_iter,
-                                        restarts=self.eval_restarts, generator=generator)
-                else:
-                    x_adv = x
-                with torch.no_grad(), self.autocast():
-                    robust += (self.attack_net(x_adv).argmax(1) == y).sum()
+                clean_ok, robust_ok = pgd_batch_masks(
+                    self.attack_net, x, y, eps=float(self.eps), norm=self.norm, steps=self.eval_max_iter,
+                    restarts=self.eval_restarts, step=self.eval_eps_step, clip_values=self._clip, generator=generator,
+                )
+                clean += clean_ok.sum()
+                robust += robust_ok.sum()
                 total += len(y)
         for t in (clean, robust, total):
             self.all_reduce_sum(t)
         n = total.clamp_min(1)
         return {"clean_acc": float(clean / n), "robust_acc": float(robust / n)}
-

@@ -9,9 +9,11 @@ and Python's states are converted to tensors and lists).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +22,24 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["atomic_save", "capture_rng", "load_checkpoint", "restore_rng"]
+__all__ = ["CheckpointWriteError", "atomic_save", "atomic_write_text", "capture_rng", "load_checkpoint",
+           "load_tensor_file", "restore_rng"]
 
 
-def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
-    """``torch.save`` to ``path`` atomically (temp file, fsync, ``os.replace``)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (full disk, permissions); the previous one is intact."""
+
+
+def _free_space(folder: Path) -> str:
     try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        usage = shutil.disk_usage(folder)
+    except OSError:
+        return "unknown"
+    return f"{usage.free / 2**20:.1f} MiB"
+
+
+def _durable_rename(tmp: Path, target: Path) -> None:
+    os.replace(tmp, target)
     try:  # make the rename itself durable
         fd = os.open(target.parent, os.O_RDONLY)
         try:
@@ -45,6 +48,55 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
             os.close(fd)
     except OSError:  # pragma: no cover - some filesystems refuse fsync on a directory
         pass
+
+
+def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """``torch.save`` to ``path`` atomically (temp file, fsync, ``os.replace``).
+
+    :raises CheckpointWriteError: the write failed (e.g. no space left); the message names the
+        folder and its free space, and any previous file at ``path`` is left as it was.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _durable_rename(tmp, target)
+    except (OSError, RuntimeError) as error:
+        # torch reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
+        full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "unexpected pos" in str(error)
+        reason = "no space left on device" if full else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        raise CheckpointWriteError(
+            f"cannot write checkpoint {target} ({reason}; {_free_space(target.parent)} free in {target.parent}); "
+            "the previous checkpoint there, if any, is intact"
+        ) from error
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write a small text file atomically (temp file, fsync, ``os.replace``)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _durable_rename(tmp, target)
+    except OSError as error:
+        raise CheckpointWriteError(
+            f"cannot write {target} ({error.strerror or error}; {_free_space(target.parent)} free in {target.parent})"
+        ) from error
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return target
 
 
@@ -52,17 +104,33 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     """Load a checkpoint with ``weights_only=True``.
 
     :raises FileNotFoundError: no such file.
-    :raises ValueError: the file is not a readable checkpoint.
+    :raises ValueError: the path is not a file, or not a readable checkpoint (one line naming it).
+    """
+    return load_tensor_file(path, "checkpoint", map_location=map_location, expect_dict=True)
+
+
+def load_tensor_file(
+    path: str | os.PathLike[str], what: str = "file", *, map_location: str | torch.device = "cpu",
+    expect_dict: bool = True,
+) -> Any:
+    """``torch.load(path, weights_only=True)`` with one-line errors that name the path.
+
+    Used for every ``.pt`` file a user hands over (checkpoints, ``--model``, ``--state-dict``).
     """
     target = Path(path)
+    if not target.exists():
+        raise FileNotFoundError(f"{what} {target}: no such file")
     if not target.is_file():
-        raise FileNotFoundError(f"checkpoint {target} not found")
+        raise ValueError(f"{what} {target}: is a {'folder' if target.is_dir() else 'special file'}, expected a file")
     try:
         state = torch.load(target, map_location=map_location, weights_only=True)
-    except Exception as error:  # torch raises several types for a corrupt file
-        raise ValueError(f"checkpoint {target} is not readable: {error}") from error
-    if not isinstance(state, dict):
-        raise ValueError(f"checkpoint {target} holds {type(state).__name__}, expected a dict")
+    except Exception as error:  # torch raises several types for a corrupt or pickled file
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            first = "it holds pickled Python objects, not just tensors (art-ext loads with weights_only=True)"
+        raise ValueError(f"{what} {target}: not a readable torch file of tensors ({first})") from None
+    if expect_dict and not isinstance(state, dict):
+        raise ValueError(f"{what} {target}: holds {type(state).__name__}, expected a dict of tensors")
     return state
 
 

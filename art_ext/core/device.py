@@ -1,16 +1,23 @@
-"""Device and precision policy of the trainer core.
+"""Device, precision and thread policy of the trainer core.
 
 :func:`resolve_policy` turns the user's wishes and the model into a :class:`Policy`:
 
 * **device**: the one given, else the device of the model's parameters (so an ART
   ``PyTorchClassifier`` built with ``device_type="gpu"`` trains on CUDA with nothing else to set);
-* **precision**: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"``, opt-in and CUDA only: autocast
-  through ``torch.amp`` and, for fp16, a ``torch.amp.GradScaler``. Asked for on a CPU, mixed
-  precision falls back to fp32 with a warning (bf16 on CPU can be forced with
-  ``allow_cpu_bf16=True``);
-* **channels_last**: ``None`` means on for conv nets on CUDA, off otherwise;
-* **compile**: ``torch.compile`` the forward passes (off by default);
+* **precision**: ``"auto"`` (default) trains with bf16 autocast where the hardware runs bf16
+  natively (CUDA devices with bf16 support; CPUs with AMX or AVX512-BF16, detected through
+  oneDNN and the CPU flags) and in fp32 elsewhere. ``"fp32"``, ``"bf16"`` and ``"fp16"`` (CUDA
+  only, with a ``torch.amp.GradScaler``) force one; asking for a precision the hardware cannot
+  run natively is an error, never a silent fallback. Autocast covers the network's forward
+  passes only: inputs, perturbations, clipping and losses stay float32, and every evaluation
+  (:mod:`art_ext.evaluation`) runs in float32;
+* **channels_last**: ``None`` means on for conv nets (oneDNN on CPUs, cuDNN on CUDA), off
+  otherwise;
+* **compile**: ``torch.compile`` the forward passes (off by default; slower on CPUs here);
 * **pin_memory / non_blocking**: on for CUDA; host batches are pinned and copied asynchronously.
+
+:func:`default_threads` is the one rule for torch's CPU thread count (CLI and benchmarks), and
+:func:`hardware_info` what every results file records about the machine.
 
 The policy only decides; it never touches CUDA itself, so its dispatch is testable on a CPU by
 passing ``device="cuda"`` with ``dry_run=True``.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+#: what users may ask for: a precision, or "auto" (the hardware's native one)
+PRECISION_REQUESTS: tuple[str, ...] = ("auto", *PRECISIONS)
+THREADS_ENV = "ART_EXT_THREADS"
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -104,27 +115,113 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where it cannot be read)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU runs bf16 matmuls and convolutions natively (AMX or AVX512-BF16 via oneDNN)."""
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        supported = False
+    flags = cpu_flags()
+    return supported and bool(flags & {"amx_bf16", "avx512_bf16"} or not flags)
+
+
+def cuda_bf16_native(device: torch.device) -> bool:
+    """Whether the CUDA device runs bf16 natively (compute capability 8.0 and up)."""
+    if not torch.cuda.is_available():
+        return False
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return bool(torch.cuda.get_device_capability(index)[0] >= 8)
+
+
+def native_precision(device: torch.device, *, dry_run: bool = False) -> Precision:
+    """What ``precision="auto"`` resolves to on ``device``."""
+    if device.type == "cuda":
+        return "bf16" if dry_run or cuda_bf16_native(device) else "fp32"
+    if device.type == "cpu":
+        return "bf16" if cpu_bf16_native() else "fp32"
+    return "fp32"
+
+
+def default_threads(*, small_model: bool = False) -> int:
+    """torch CPU threads for a run: ``$ART_EXT_THREADS`` if set, 1 for tiny models (the 8x8
+    digits nets, where more threads only add contention), else the cores this process may use."""
+    env = os.environ.get(THREADS_ENV)
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"{THREADS_ENV} must be a positive integer, got {env!r}")
+        return value
+    if small_model:
+        return 1
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_threads(threads: int | None, *, small_model: bool = False) -> int:
+    """Apply ``threads`` (default: :func:`default_threads`) to torch; return the number set."""
+    value = default_threads(small_model=small_model) if threads is None else int(threads)
+    if value < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    torch.set_num_threads(value)
+    return value
+
+
+def hardware_info() -> dict[str, Any]:
+    """CPU capability, bf16 support, threads and CUDA devices, for results files."""
+    flags = cpu_flags()
+    info: dict[str, Any] = {
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_bf16_flags": sorted(flags & {"amx_bf16", "amx_tile", "amx_int8", "avx512_bf16"}),
+        "cpu_bf16_native": cpu_bf16_native(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
+    if torch.cuda.is_available():
+        info["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return info
+
+
 def resolve_policy(
     model: nn.Module,
     *,
     device: str | torch.device | None = None,
-    precision: str = "fp32",
+    precision: str = "auto",
     channels_last: bool | None = None,
     compile: bool = False,
     pin_memory: bool | None = None,
-    allow_cpu_bf16: bool = False,
     dry_run: bool = False,
 ) -> Policy:
     """Decide device, precision, memory format and copies for ``model``.
 
     :param device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, a ``torch.device`` or ``None`` (follow the model).
-    :param precision: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
-    :param channels_last: ``None``: on for conv nets on CUDA.
+    :param precision: ``"auto"`` (native bf16 where the hardware has it, else fp32), ``"fp32"``,
+        ``"bf16"`` or ``"fp16"`` (CUDA only).
+    :param channels_last: ``None``: on for conv nets.
     :param dry_run: decide without checking that the device exists (for tests of the dispatch).
-    :raises ValueError: unknown precision or device string; CUDA asked for but not available.
+    :raises ValueError: unknown precision or device string; CUDA asked for but not available; a
+        precision the device cannot run natively.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision not in PRECISION_REQUESTS:
+        raise ValueError(f"precision must be one of {PRECISION_REQUESTS}, got {precision!r}")
     if device is None:
         dev = model_device(model)
     else:
@@ -135,16 +232,20 @@ def resolve_policy(
     if dev.type == "cuda" and not dry_run and not torch.cuda.is_available():
         raise ValueError(f"device {str(dev)!r} requested but CUDA is not available")
     on_cuda = dev.type == "cuda"
-    chosen: Precision = precision  # type: ignore[assignment]
-    if not on_cuda and precision != "fp32":
-        if precision == "bf16" and allow_cpu_bf16:
-            logger.info("bf16 autocast on CPU (allow_cpu_bf16=True)")
-        else:
-            logger.warning("precision %r is for CUDA; training in fp32 on %s", precision, dev)
-            chosen = "fp32"
-    use_cl = bool(on_cuda and has_conv(model)) if channels_last is None else bool(channels_last)
-    if use_cl and not on_cuda:
-        logger.info("channels_last requested on %s; allowed but rarely faster off CUDA", dev)
+    if precision == "auto":
+        chosen: Precision = native_precision(dev, dry_run=dry_run)
+    else:
+        chosen = precision  # type: ignore[assignment]
+        if chosen == "fp16" and not on_cuda:
+            raise ValueError(f"precision='fp16' needs CUDA; on {dev} use 'auto', 'bf16' or 'fp32'")
+        if chosen == "bf16" and not on_cuda and not cpu_bf16_native():
+            raise ValueError(
+                "precision='bf16' asked for, but this CPU has no native bf16 (AMX or AVX512-BF16); "
+                "use precision='auto' or 'fp32'"
+            )
+        if chosen == "bf16" and on_cuda and not dry_run and not cuda_bf16_native(dev):
+            raise ValueError(f"precision='bf16' asked for, but {dev} has no native bf16; use 'auto', 'fp16' or 'fp32'")
+    use_cl = has_conv(model) if channels_last is None else bool(channels_last)
     pin = on_cuda if pin_memory is None else bool(pin_memory and on_cuda)
     return Policy(
         device=dev,
@@ -163,17 +264,28 @@ def maybe_compile(model: nn.Module, policy: Policy) -> Any:
     return torch.compile(model)
 
 
+def snapshot_modes(*modules: nn.Module) -> list[tuple[nn.Module, bool]]:
+    """Every sub-module's ``training`` flag, to restore later with :func:`restore_modes`."""
+    return [(m, m.training) for module in modules for m in module.modules()]
+
+
+def restore_modes(snapshot: list[tuple[nn.Module, bool]]) -> None:
+    """Put every sub-module back in the mode :func:`snapshot_modes` recorded."""
+    for module, mode in snapshot:
+        module.training = mode
+
+
 @contextlib.contextmanager
 def eval_mode(*modules: nn.Module) -> Iterator[None]:
-    """Put modules in eval mode for the block and restore each one's previous mode."""
-    previous = [m.training for m in modules]
+    """Eval mode for the block; afterwards every sub-module is back in its own previous mode
+    (a BatchNorm the user froze inside a training model stays frozen)."""
+    snapshot = snapshot_modes(*modules)
     try:
         for m in modules:
             m.eval()
         yield
     finally:
-        for m, mode in zip(modules, previous):
-            m.train(mode)
+        restore_modes(snapshot)
 
 
 def as_clip_tensors(clip_values: Sequence[Any] | None, policy: Policy) -> tuple[Any, Any] | None:

@@ -22,7 +22,6 @@ for :func:`cross_entropy` and :func:`margin_loss`, the clean model's logits for 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -30,11 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from art_ext.checks import non_negative, parse_norm
+
 __all__ = [
     "ClipValues",
     "LossFn",
     "Norm",
     "clip",
+    "constrain",
     "cross_entropy",
     "fgsm",
     "input_gradient",
@@ -84,19 +86,17 @@ def margin_loss(outputs: Tensor, target: Tensor) -> Tensor:
 
 
 def normalize_norm(norm: str | float | int) -> Norm:
-    """Map ``"inf"``, ``np.inf``, ``float("inf")``, ``"linf"``, ``2``, ``"2"``, ``"l2"`` to ``"inf"``/``"2"``."""
-    if isinstance(norm, str):
-        key = norm.lower().strip()
-        if key in ("inf", "linf", "l_inf", "infinity"):
-            return "inf"
-        if key in ("2", "l2", "l_2"):
-            return "2"
-    elif isinstance(norm, (int, float)) and not isinstance(norm, bool):
-        if math.isinf(norm) and norm > 0:
-            return "inf"
-        if norm == 2:
-            return "2"
-    raise ValueError(f"norm must be 'inf' (Linf) or '2' (L2), got {norm!r}")
+    """``"inf"`` or ``"2"`` from any spelling :func:`art_ext.checks.parse_norm` accepts."""
+    return parse_norm(norm)  # type: ignore[return-value]
+
+
+def _check_size(value: float | Tensor, name: str) -> None:
+    """A budget or step must be >= 0 (a negative one would turn ascent into descent)."""
+    if isinstance(value, Tensor):
+        if value.device.type == "cpu" and bool((value < 0).any() | ~torch.isfinite(value).all()):
+            raise ValueError(f"{name} must be finite and >= 0 for every example, got {value.tolist()[:8]}")
+        return
+    non_negative(value, name)
 
 
 def _view(values: Tensor, like: Tensor) -> Tensor:
@@ -133,6 +133,15 @@ def project(delta: Tensor, eps: float | Tensor, norm: Norm = "inf") -> Tensor:
     norms = _view(_l2(delta), delta)
     factor = torch.clamp(radius / (norms + _TINY), max=1.0)  # type: ignore[operator]
     return delta * factor
+
+
+def constrain(x: Tensor, x_adv: Tensor, eps: float | Tensor, norm: Norm = "inf", clip_values: ClipValues = None) -> Tensor:
+    """``x_adv`` moved into the ``eps``-ball around ``x`` and then into ``clip_values``.
+
+    The one rule every attack output follows: project the perturbation, then clip. Clipping
+    after the projection never leaves the ball, because ``x`` itself lies inside the clip range.
+    """
+    return clip(x + project(x_adv - x, eps, norm), clip_values)
 
 
 def random_init(
@@ -196,31 +205,50 @@ def fgsm(
     norm: Norm | str | float = "inf",
     step: float | Tensor | None = None,
     random_start: bool = False,
+    noise: float | Tensor | None = None,
+    clip_start: bool = True,
+    project_ball: bool = True,
     loss_fn: LossFn = cross_entropy,
     targeted: bool = False,
     clip_values: ClipValues = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Fast gradient (sign) method, Goodfellow et al. 2015; with ``random_start`` the FBF step.
+    """Single-step attacks: FGSM (Goodfellow et al. 2015), FBF's random-start FGSM (Wong et al.
+    2020) and N-FGSM (de Jorge et al. 2022).
 
-    One step of size ``step`` (default ``eps``) from ``x`` (or from a random point in the ball),
-    projected back onto the ``eps``-ball around ``x`` and clipped to ``clip_values``.
-    Wong et al. 2020 ("fast is better than free") use ``random_start=True, step=1.25 * eps``.
+    One step of size ``step`` (default ``eps``) along the gradient's sign (Linf) or direction
+    (L2), taken from ``x`` or, with ``random_start``, from ``x + U(-noise, noise)`` (``noise``
+    default ``eps``; in the L2 ball of radius ``noise`` for L2). ``clip_start`` clips that
+    starting point to ``clip_values`` before the gradient is taken (Wong's CIFAR-10 code does,
+    his MNIST code does not). ``project_ball`` projects the result back onto the ``eps``-ball;
+    N-FGSM skips it (``project_ball=False``: the perturbation may reach ``noise + step``).
+    The output is always clipped to ``clip_values``.
+
+    * FGSM: ``fgsm(model, x, y, eps)``;
+    * FBF: ``random_start=True, step=1.25 * eps``;
+    * N-FGSM: ``random_start=True, noise=2 * eps, step=eps, project_ball=False``.
 
     :return: the adversarial batch (detached, same dtype and device as ``x``).
     """
     norm = normalize_norm(norm)
+    _check_size(eps, "eps")
+    if step is not None:
+        _check_size(step, "step")
+    if noise is not None:
+        _check_size(noise, "noise")
     x = x.detach()
     step_size = eps if step is None else step
-    delta = random_init(x, eps, norm, generator) if random_start else torch.zeros_like(x)
-    x_start = clip(x + delta, clip_values)
+    delta = random_init(x, eps if noise is None else noise, norm, generator) if random_start else torch.zeros_like(x)
+    x_start = clip(x + delta, clip_values) if clip_start else x + delta
     grad, _, _ = input_gradient(model, x_start, y, loss_fn)
     direction = step_direction(grad, norm)
     if targeted:
         direction = -direction
     step_t = _view(step_size, x) if isinstance(step_size, Tensor) and step_size.dim() == 1 else step_size
-    delta = project(x_start - x + step_t * direction, eps, norm)
-    return clip(x + delta, clip_values).detach()
+    x_adv = x_start + step_t * direction
+    if not project_ball:
+        return clip(x_adv, clip_values).detach()
+    return constrain(x, x_adv, eps, norm, clip_values).detach()
 
 
 def pgd(
@@ -239,6 +267,7 @@ def pgd(
     clip_values: ClipValues = None,
     generator: torch.Generator | None = None,
     x_init: Tensor | None = None,
+    trace: list[Tensor] | None = None,
 ) -> Tensor:
     """Projected gradient descent, Madry et al. 2018 (Linf or L2).
 
@@ -251,15 +280,19 @@ def pgd(
 
     ``eps`` and ``step`` may be floats or per-example tensors (N,). ``steps=0`` returns the
     (random) starting point. ``x_init`` replaces the first restart's starting point (it is
-    projected onto the ball and clipped), e.g. TRADES' ``x + 0.001 * randn``.
+    projected onto the ball and clipped), e.g. TRADES' ``x + 0.001 * randn``. ``trace``, when
+    given a list, receives the mean loss (0-d tensor, attack sign applied) at every step of the
+    first restart, for the gradient-masking check that the loss rises with the steps.
 
     :return: the adversarial batch (detached, same dtype and device as ``x``).
     """
     norm = normalize_norm(norm)
-    if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    if restarts < 1:
-        raise ValueError(f"restarts must be >= 1, got {restarts}")
+    _check_size(eps, "eps")
+    _check_size(step, "step")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
+    if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
     x = x.detach()
     step_t = _view(step, x) if isinstance(step, Tensor) and step.dim() == 1 else step
     sign = -1.0 if targeted else 1.0
@@ -273,9 +306,10 @@ def pgd(
             delta = random_init(x, eps, norm, generator) if random_start else torch.zeros_like(x)
         x_adv = clip(x + delta, clip_values)
         for _ in range(steps):
-            grad, _, _ = input_gradient(model, x_adv, y, loss_fn)
-            delta = project(x_adv - x + sign * step_t * step_direction(grad, norm), eps, norm)
-            x_adv = clip(x + delta, clip_values)
+            grad, step_losses, _ = input_gradient(model, x_adv, y, loss_fn)
+            if trace is not None and restart == 0:
+                trace.append(sign * step_losses.float().mean())
+            x_adv = constrain(x, x_adv + sign * step_t * step_direction(grad, norm), eps, norm, clip_values)
         x_adv = x_adv.detach()
         if restarts == 1:
             return x_adv

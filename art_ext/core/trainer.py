@@ -1,16 +1,18 @@
-"""The generic training loop of the core, behind ART's ``Trainer`` interface.
+"""The core trainer behind ART's ``Trainer`` interface: options, registration, state.
 
-:class:`CoreTrainer` owns everything that is not the algorithm: device and precision policy,
-data sources (numpy, ``DataLoader``, ART ``DataGenerator``), DDP, the epoch loop with a tqdm bar,
-per-epoch evaluation, a JSON-lines metrics log, atomic checkpoints with exact resume, the best
-checkpoint, and SIGINT/SIGTERM handling. A trainer on the core overrides:
+:class:`CoreTrainer` owns everything that is not the algorithm: device, precision and layout
+policy (``device.py``), data sources (numpy, ``DataLoader``, ART ``DataGenerator``), DDP, the epoch
+loop (``loop.py``), the run folder with its lock, fingerprint and checkpoints (``run_folder.py``),
+and SIGINT/SIGTERM handling (``signals.py``). A trainer on the core overrides:
 
 * :meth:`CoreTrainer.train_step` ``(batch) -> dict[str, Tensor]``: one optimisation step on a
   device batch (a tuple of tensors, or whatever your ``DataLoader`` yields, moved to the device);
   return detached scalar tensors (batch means) to log. Do not call ``.item()`` in here.
-* :meth:`CoreTrainer.evaluate` ``(source) -> dict[str, float]``: validation metrics.
+* :meth:`CoreTrainer.evaluate` ``(source) -> dict[str, float]``: validation metrics (logged
+  with a ``val_`` prefix).
 * optionally :meth:`CoreTrainer.prepare_batch`, :meth:`CoreTrainer.check_data`,
-  :meth:`CoreTrainer.get_model`, :meth:`CoreTrainer.check_estimator`.
+  :meth:`CoreTrainer.check_batch`, :meth:`CoreTrainer.get_model`,
+  :meth:`CoreTrainer.check_estimator`.
 
 Extra networks and optimizers (a GAN's generator and discriminator, say) are registered with
 :meth:`CoreTrainer.register_module` / :meth:`CoreTrainer.register_optimizer` /
@@ -21,15 +23,9 @@ device and checkpointed and restored with the rest. See ``docs/core.md``.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import math
 import os
-import resource
-import signal
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,51 +34,22 @@ import torch
 from art.defences.trainer import Trainer
 from torch import Tensor, nn
 
+from art_ext import checks
 from art_ext.core import distributed as ddp
-from art_ext.core.batches import BatchSource, LoaderSource, TensorSource, make_source
+from art_ext.core.batches import BatchSource, TensorSource, make_source
 from art_ext.core.checkpoint import atomic_save, capture_rng, load_checkpoint, restore_rng
-from art_ext.core.device import Policy, maybe_compile, resolve_policy
+from art_ext.core.device import PRECISION_REQUESTS, Policy, eval_mode, maybe_compile, resolve_policy
+from art_ext.core.loop import TrainingLoop
+from art_ext.core.run_folder import BEST, CHANGEABLE_FIELDS, LAST, METRICS, run_fingerprint
+from art_ext.core.signals import TrainingInterrupted
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = "art-ext-core/1"
-LAST = "last.pt"
-BEST = "best.pt"
-METRICS = "metrics.jsonl"
+CHECKPOINT_FORMAT = "art-ext-core/2"
 
-__all__ = ["CHECKPOINT_FORMAT", "CoreTrainer", "TrainingInterrupted"]
+__all__ = ["BEST", "CHECKPOINT_FORMAT", "LAST", "METRICS", "CoreTrainer", "TrainingInterrupted"]
 
-
-class TrainingInterrupted(KeyboardInterrupt):
-    """Raised by ``fit`` after SIGINT/SIGTERM once the checkpoint is saved."""
-
-    def __init__(self, signum: int, checkpoint: Path | None) -> None:
-        super().__init__(f"training interrupted by signal {signum}; checkpoint: {checkpoint}")
-        self.signum = signum
-        self.checkpoint = checkpoint
-
-
-def _rss_mb() -> tuple[float, float]:
-    """(current RSS, peak RSS) of this process in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    try:
-        with open("/proc/self/statm") as handle:
-            pages = int(handle.read().split()[1])
-        current = pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
-        current = float("nan")
-    return current, peak
-
-
-def _batch_len(batch: Any) -> int:
-    if isinstance(batch, Tensor):
-        return len(batch)
-    if isinstance(batch, dict):
-        return len(next(iter(batch.values())))
-    return len(batch[0])
-
-
-class CoreTrainer(Trainer):
+class CoreTrainer(TrainingLoop, Trainer):
     """Generic torch-native trainer; subclass it and override :meth:`train_step`.
 
     :param estimator: the ART estimator whose ``model`` (a ``torch.nn.Module``) is trained in place.
@@ -92,20 +59,25 @@ class CoreTrainer(Trainer):
     :param nb_epochs: default number of epochs for ``fit``.
     :param batch_size: global batch size (split across ranks under DDP).
     :param device: ``None`` follows the model; ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    :param precision: ``"fp32"`` (default), ``"bf16"``, ``"fp16"`` (CUDA; fp16 uses a GradScaler).
-    :param channels_last: ``None``: automatic (conv nets on CUDA).
+    :param precision: ``"auto"`` (default: bf16 autocast where the hardware runs it natively,
+        fp32 elsewhere), ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA; fp16 uses a GradScaler).
+    :param channels_last: ``None``: automatic (conv nets).
     :param compile: ``torch.compile`` the forward passes.
     :param seed: seeds torch/numpy/random and the data order at the start of ``fit``; ``None``
         leaves the global RNGs alone and draws the data-order seed from torch's RNG.
-    :param checkpoint_dir: folder for ``last.pt``, ``best.pt`` and ``metrics.jsonl``.
+    :param checkpoint_dir: the run folder: ``last.pt``, ``best.pt``, ``metrics.jsonl``,
+        ``fingerprint.json`` (locked while training; see ``run_folder.py``).
     :param checkpoint_every: also save ``last.pt`` every this many steps (0: at epoch ends only).
-    :param resume: continue from ``checkpoint_dir/last.pt`` when it exists.
+    :param resume: continue the run in ``checkpoint_dir`` (refused if it is a different run).
+    :param overwrite: discard a run already in ``checkpoint_dir`` (default: refuse to start).
+    :param allow_changes: fingerprint fields a resume may change (``"lr"``, ``"precision"``,
+        ``"versions"``, ``"device"``); a changed learning rate is applied after loading.
     :param metrics_path: JSON-lines log; default ``checkpoint_dir/metrics.jsonl`` (or none).
     :param validation_split: fraction of ``fit``'s data held out (seeded) for per-epoch evaluation.
     :param restore_best: at the end of ``fit`` load the best checkpoint's weights.
     :param max_grad_norm: clip the gradient norm (``None``: no clipping).
     :param log_every: steps between progress-bar updates (each is one host sync on a GPU).
-    :param verbose: show the tqdm bar.
+    :param verbose: show the tqdm bar (only on a terminal).
     :param distributed: ``None``: automatic under ``torchrun``.
     :param handle_signals: save and stop cleanly on SIGINT/SIGTERM.
     """
@@ -123,13 +95,15 @@ class CoreTrainer(Trainer):
         nb_epochs: int = 10,
         batch_size: int = 128,
         device: str | torch.device | None = None,
-        precision: str = "fp32",
+        precision: str = "auto",
         channels_last: bool | None = None,
         compile: bool = False,
         seed: int | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         checkpoint_every: int = 0,
         resume: bool = False,
+        overwrite: bool = False,
+        allow_changes: Sequence[str] = (),
         metrics_path: str | os.PathLike[str] | None = None,
         validation_split: float = 0.0,
         restore_best: bool = False,
@@ -152,6 +126,8 @@ class CoreTrainer(Trainer):
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
         self.checkpoint_every = checkpoint_every
         self.resume = resume
+        self.overwrite = overwrite
+        self.allow_changes = tuple(allow_changes) if isinstance(allow_changes, (list, tuple)) else allow_changes  # type: ignore[assignment]
         self.metrics_path = (
             Path(metrics_path) if metrics_path is not None
             else (self.checkpoint_dir / METRICS if self.checkpoint_dir is not None else None)
@@ -171,6 +147,7 @@ class CoreTrainer(Trainer):
         self._optimizers: dict[str, torch.optim.Optimizer] = {}
         self._schedulers: dict[str, tuple[Any, str]] = {}
         self._states: dict[str, Any] = {}
+        self.step_hooks: list[Callable[[CoreTrainer], None]] = []
         self.register_module("model", self.module)
         opt = optimizer if optimizer is not None else getattr(estimator, "optimizer", None)
         if opt is not None:
@@ -190,13 +167,14 @@ class CoreTrainer(Trainer):
         self._count = 0
         self._epoch_start_rng: dict[str, Any] | None = None
         self._resume_rng: dict[str, Any] | None = None
+        self._fingerprint: dict[str, Any] = {}
+        self._stop_requested: str | None = None
 
         # set up at the start of fit
         self.dist = ddp.DistInfo()
         self.net: Callable[..., Any] = self.module
         self.attack_net: Callable[..., Any] = self.module
         self.scaler: torch.amp.GradScaler | None = None
-        self._stop_signal: int | None = None
         self._scaler_pending = False
         CoreTrainer._check_params(self)
 
@@ -216,32 +194,36 @@ class CoreTrainer(Trainer):
         return estimator.model  # type: ignore[no-any-return]
 
     def _check_params(self) -> None:
-        if not isinstance(self.nb_epochs, int) or isinstance(self.nb_epochs, bool) or self.nb_epochs < 1:
-            raise ValueError(f"nb_epochs must be a positive integer, got {self.nb_epochs!r}")
-        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.scheduler_interval not in ("epoch", "step"):
-            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {self.scheduler_interval!r}")
-        if not 0.0 <= float(self.validation_split) < 1.0:
-            raise ValueError(f"validation_split must be in [0, 1), got {self.validation_split!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        checks.integer(self.nb_epochs, "nb_epochs", minimum=1)
+        checks.integer(self.batch_size, "batch_size", minimum=1)
+        checks.choice(self.scheduler_interval, "scheduler_interval", ("epoch", "step"))
+        checks.number(self.validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
+        checks.integer(self.checkpoint_every, "checkpoint_every", minimum=0)
+        checks.boolean(self.resume, "resume")
+        checks.boolean(self.overwrite, "overwrite")
         if self.resume and self.checkpoint_dir is None:
             raise ValueError("resume=True needs checkpoint_dir")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ValueError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm!r}")
-        if not isinstance(self.log_every, int) or self.log_every < 1:
-            raise ValueError(f"log_every must be a positive integer, got {self.log_every!r}")
-        from art_ext.core.device import PRECISIONS
-
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.resume and self.overwrite:
+            raise ValueError("resume=True and overwrite=True contradict each other: pick one")
+        if not isinstance(self.allow_changes, tuple) or any(c not in CHANGEABLE_FIELDS for c in self.allow_changes):
+            raise ValueError(f"allow_changes must be a tuple of {', '.join(CHANGEABLE_FIELDS)}; got {self.allow_changes!r}")
+        if self.max_grad_norm is not None:
+            checks.positive(self.max_grad_norm, "max_grad_norm")
+        checks.integer(self.log_every, "log_every", minimum=1)
+        checks.choice(self.precision, "precision", PRECISION_REQUESTS)
 
     def check_data(self, x: Any, y: Any) -> tuple[Tensor, ...]:
         """Validate ``fit``'s arrays and return them as host tensors (override per modality)."""
-        if len(x) != len(y):
-            raise ValueError(f"x and y have different lengths: {len(x)} and {len(y)}")
+        checks.same_length(x, y)
         return (torch.as_tensor(np.asarray(x)), torch.as_tensor(np.asarray(y)))
+
+    def check_batch(self, batch: Any) -> Any:
+        """Validate a host batch from a ``DataLoader`` or ``DataGenerator`` (default: as is).
+
+        ``fit(x, y)`` data is checked once by :meth:`check_data`; batches from other sources
+        pass through here before :meth:`prepare_batch`.
+        """
+        return batch
 
     def prepare_batch(self, batch: Any) -> Any:
         """Move a host batch to the device (override to also convert it, e.g. one-hot labels)."""
@@ -261,17 +243,21 @@ class CoreTrainer(Trainer):
         return {"loss": loss.detach(), "acc": (logits.detach().argmax(1) == y).float().mean()}
 
     def evaluate(self, source: BatchSource) -> dict[str, float]:
-        """Validation metrics; default: clean accuracy of ``(x, y)`` batches."""
+        """Validation metrics (float32, eval mode); default: clean accuracy of ``(x, y)`` batches."""
         correct = torch.zeros((), device=self.device)
         total = torch.zeros((), device=self.device)
-        with torch.no_grad(), self.eval_mode(), self.autocast():
+        with torch.no_grad(), self.eval_mode():
             for batch in self.iter_batches(source):
                 x, y = batch[0], batch[1]
-                correct += (self.attack_net(x).argmax(1) == y).sum()
+                correct += (self.attack_net(x.float()).argmax(1) == y).sum()
                 total += len(y)
         self.all_reduce_sum(correct)
         self.all_reduce_sum(total)
         return {"clean_acc": float(correct / total.clamp_min(1))}
+
+    def epoch_record_extras(self) -> dict[str, Any]:
+        """Extra values for each epoch's metrics record (default: none)."""
+        return {}
 
     # ------------------------------------------------------------------ registration
 
@@ -343,18 +329,10 @@ class CoreTrainer(Trainer):
         """Autocast context of the precision policy (no-op in fp32)."""
         return self.policy.autocast() if self.policy is not None else contextlib.nullcontext()
 
-    @contextlib.contextmanager
-    def eval_mode(self, *modules: nn.Module) -> Iterator[None]:
-        """Eval mode for ``modules`` (default: the model) during the block, then restore."""
-        targets = modules or (self.module,)
-        previous = [m.training for m in targets]
-        try:
-            for m in targets:
-                m.eval()
-            yield
-        finally:
-            for m, mode in zip(targets, previous):
-                m.train(mode)
+    def eval_mode(self, *modules: nn.Module) -> contextlib.AbstractContextManager[None]:
+        """Eval mode for ``modules`` (default: the model) during the block; afterwards every
+        sub-module is back in its own previous mode."""
+        return eval_mode(*(modules or (self.module,)))
 
     def backward(self, loss: Tensor) -> None:
         """``loss.backward()``, through the GradScaler when fp16 is on."""
@@ -413,9 +391,10 @@ class CoreTrainer(Trainer):
         return ddp.all_reduce_sum(tensor, self.dist)
 
     def iter_batches(self, source: BatchSource, epoch: int = 0) -> Iterator[Any]:
-        """Device batches of ``source`` (for :meth:`evaluate`)."""
+        """Device batches of ``source`` (for :meth:`evaluate`); loader batches are checked first."""
+        checked = isinstance(source, TensorSource)
         for batch in source.epoch(epoch, 0):
-            yield self.prepare_batch(batch)
+            yield self.prepare_batch(batch if checked else self.check_batch(batch))
 
     def make_source(self, data: Any, *, shuffle: bool = True, batch_size: int | None = None) -> BatchSource:
         """A :class:`BatchSource` for ``data`` with this trainer's device, DDP rank and seed."""
@@ -443,7 +422,7 @@ class CoreTrainer(Trainer):
         device = self.device_request
         wants_dist = self.distributed if self.distributed is not None else ddp.env_world_size() > 1
         if wants_dist:
-            probe = resolve_policy(self.module, device=device, precision="fp32", dry_run=True)
+            probe = resolve_policy(self.module, device=device, precision="fp32", channels_last=False, dry_run=True)
             if probe.device.type == "cuda":
                 device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
                 torch.cuda.set_device(device)
@@ -501,16 +480,25 @@ class CoreTrainer(Trainer):
 
     def fit_generator(self, generator: Any, nb_epochs: int | None = None, validation_data: Any = None,
                       **kwargs: Any) -> None:
-        """Train from an ART ``DataGenerator`` (numpy and PyTorch generators are unwrapped)."""
-        from art.data_generators import DataGenerator
+        """Train from an ART ``DataGenerator`` (numpy and PyTorch generators are unwrapped).
+
+        A ``NumpyDataGenerator``'s arrays are checked once, like ``fit``'s; batches of other
+        generators are checked one by one (:meth:`check_batch`).
+        """
+        from art.data_generators import DataGenerator, NumpyDataGenerator
 
         if not isinstance(generator, DataGenerator):
             raise TypeError(f"generator must be an art.data_generators.DataGenerator, got {type(generator).__name__}")
+        if isinstance(generator, NumpyDataGenerator):
+            self.check_data(generator.x, generator.y)
         val_data = self.check_data(*validation_data) if isinstance(validation_data, (tuple, list)) else validation_data
         self.train(generator, nb_epochs=nb_epochs, validation_data=val_data)
 
     def fit_loader(self, loader: Any, nb_epochs: int | None = None, validation_data: Any = None) -> None:
-        """Train from a ``torch.utils.data.DataLoader`` yielding tuples (or dicts) of tensors."""
+        """Train from a ``torch.utils.data.DataLoader`` yielding tuples (or dicts) of tensors.
+
+        Every batch is checked on the host (:meth:`check_batch`) before it moves to the device.
+        """
         val_data = self.check_data(*validation_data) if isinstance(validation_data, (tuple, list)) else validation_data
         self.train(loader, nb_epochs=nb_epochs, validation_data=val_data)
 
@@ -521,138 +509,6 @@ class CoreTrainer(Trainer):
         order = torch.randperm(n, generator=generator)
         train_idx, val_idx = order[n_val:].sort().values, order[:n_val].sort().values
         return tuple(t[train_idx] for t in tensors), tuple(t[val_idx] for t in tensors)
-
-    # ------------------------------------------------------------------ the loop
-
-    def train(self, data: Any, nb_epochs: int | None = None, validation_data: Any = None) -> list[dict[str, Any]]:
-        """The epoch loop on any data ``fit``/``fit_generator``/``fit_loader`` accept; returns the history."""
-        epochs = self.nb_epochs if nb_epochs is None else nb_epochs
-        if not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"nb_epochs must be a positive integer, got {epochs!r}")
-        self.setup()
-        if self.seed is not None:
-            self._seed_everything(self.seed + self.dist.rank)
-            self.data_seed = self.seed
-        else:
-            self.data_seed = int(torch.randint(0, 2**31 - 1, ()).item())
-        resumed = self._maybe_resume()
-        source = self.make_source(data, shuffle=True)
-        if self.dist.enabled and isinstance(source, LoaderSource):
-            sampler = getattr(source.loader, "sampler", None)
-            if type(sampler).__name__ != "DistributedSampler":
-                logger.warning("DDP with a DataLoader without DistributedSampler: every rank sees all data")
-        val_source = None if validation_data is None else self.make_source(validation_data, shuffle=False)
-        if len(source) == 0:
-            raise ValueError("training data yields no batches")
-        if not resumed:
-            self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
-            self.history = []
-            self.best_value, self.best_epoch = None, None
-        self._write_metrics_file()
-
-        previous_handlers = self._install_signal_handlers()
-        try:
-            for epoch in range(self.epoch, epochs):
-                self._run_epoch(epoch, epochs, source, val_source)
-            if self.restore_best and self.checkpoint_dir is not None and (self.checkpoint_dir / BEST).is_file():
-                self._load_best()
-        finally:
-            self._restore_signal_handlers(previous_handlers)
-            self._teardown()
-            ddp.teardown(self.dist)
-            if self.dist.initialised_here:
-                self.dist = ddp.DistInfo()
-                self._ready = False
-        return self.history
-
-    def _run_epoch(self, epoch: int, epochs: int, source: BatchSource, val_source: BatchSource | None) -> None:
-        from tqdm.auto import tqdm
-
-        start = self.step_in_epoch
-        if start > 0 and self._epoch_start_rng is not None and self._resume_rng is not None:
-            # exact mid-epoch resume: same RNG as the epoch's start when the iterator is made
-            restore_rng(self._epoch_start_rng)
-            iterator = source.epoch(epoch, start)
-            restore_rng(self._resume_rng)
-        else:
-            if start == 0:
-                self._sums, self._count = {}, 0
-            self._epoch_start_rng = capture_rng()
-            iterator = source.epoch(epoch, start)
-        self._resume_rng = None
-        self.module.train()
-        for m in self._modules.values():
-            m.train()
-        bar = tqdm(total=len(source), initial=start, desc=f"epoch {epoch + 1}/{epochs}",
-                   disable=not (self.verbose and self.dist.is_main), leave=False, dynamic_ncols=True)
-        t0 = time.perf_counter()
-        try:
-            for raw in iterator:
-                batch = self.prepare_batch(raw)
-                metrics = self.train_step(batch)
-                self.update_scaler()
-                for _, (sched, interval) in self._schedulers.items():
-                    if interval == "step":
-                        sched.step()
-                n = _batch_len(batch)
-                for key, value in metrics.items():
-                    value = value.detach().float()
-                    self._sums[key] = self._sums[key] + value * n if key in self._sums else value * n
-                self._count += n
-                self.step_in_epoch += 1
-                self.global_step += 1
-                bar.update(1)
-                if self.step_in_epoch % self.log_every == 0 and self._sums:
-                    bar.set_postfix({k: f"{float(v) / self._count:.3f}" for k, v in self._sums.items()})
-                if self.checkpoint_every and self.global_step % self.checkpoint_every == 0:
-                    self.save_checkpoint()
-                if self._stop_signal is not None:
-                    path = self.save_checkpoint()
-                    logger.warning("signal %d: saved %s, stopping", self._stop_signal, path)
-                    raise TrainingInterrupted(self._stop_signal, path)
-        finally:
-            bar.close()
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        train_time = time.perf_counter() - t0
-        record: dict[str, Any] = {"epoch": epoch + 1, "step": self.global_step}
-        totals = {k: v.clone() for k, v in self._sums.items()}
-        count = torch.tensor(float(self._count), device=self.device)
-        for value in totals.values():
-            self.all_reduce_sum(value)
-        self.all_reduce_sum(count)
-        record.update({f"train_{k}": float(v / count.clamp_min(1)) for k, v in totals.items()})
-        for _, (sched, interval) in self._schedulers.items():
-            if interval == "epoch":
-                sched.step()
-        if "optimizer" in self._optimizers:
-            record["lr"] = float(self.optimizer.param_groups[0]["lr"])
-        record["train_time"] = train_time
-        t1 = time.perf_counter()
-        if val_source is not None:
-            record.update(self.evaluate(val_source))
-            self.module.train()
-        record["eval_time"] = time.perf_counter() - t1
-        record["rss_mb"], record["peak_rss_mb"] = _rss_mb()
-        self.epoch = epoch + 1
-        self.step_in_epoch = 0
-        self._sums, self._count = {}, 0
-        self._epoch_start_rng = None
-        self.history.append(record)
-        improved = False
-        if self.best_metric is not None and self.best_metric in record:
-            score = float(record[self.best_metric])
-            if self.best_value is None or score > self.best_value:
-                self.best_value, self.best_epoch, improved = score, epoch + 1, True
-        record["best_epoch"] = self.best_epoch
-        if improved and self.checkpoint_dir is not None and self.dist.is_main:
-            atomic_save(self._best_state(record), self.checkpoint_dir / BEST)
-        self._append_metrics(record)
-        if self.checkpoint_dir is not None:
-            self.save_checkpoint()
-        if self.verbose and self.dist.is_main:
-            shown = {k: round(v, 4) for k, v in record.items() if isinstance(v, float)}
-            logger.info("epoch %d/%d %s", epoch + 1, epochs, shown)
 
     # ------------------------------------------------------------------ checkpoints
 
@@ -677,6 +533,7 @@ class CoreTrainer(Trainer):
             "history": self.history,
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
+            "fingerprint": self._fingerprint,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -728,58 +585,24 @@ class CoreTrainer(Trainer):
         self.setup()
         self.load_state_dict(load_checkpoint(path, map_location=self.device))
 
-    def _maybe_resume(self) -> bool:
-        if not self.resume or self.checkpoint_dir is None:
-            return False
-        path = self.checkpoint_dir / LAST
-        if not path.is_file():
-            logger.info("resume: no checkpoint at %s, starting fresh", path)
-            return False
-        self.load_state_dict(load_checkpoint(path, map_location=self.device))
-        logger.info("resumed from %s at epoch %d step %d", path, self.epoch, self.step_in_epoch)
-        return True
 
-    def _best_state(self, record: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "trainer": type(self).__name__,
-            "epoch": record["epoch"],
-            "metric": self.best_metric,
-            "value": self.best_value,
-            "record": {k: v for k, v in record.items() if isinstance(v, (int, float, str)) or v is None},
-            "modules": {name: m.state_dict() for name, m in self._modules.items()},
-        }
+    # ------------------------------------------------------------------ run identity
 
-    def _load_best(self) -> None:
-        assert self.checkpoint_dir is not None
-        state = load_checkpoint(self.checkpoint_dir / BEST, map_location=self.device)
-        for name, module in self._modules.items():
-            if name in state["modules"]:
-                module.load_state_dict(state["modules"][name])
-        logger.info("restored best checkpoint (epoch %s, %s = %s)", state["epoch"], state["metric"], state["value"])
+    def fingerprint(self, source: BatchSource) -> dict[str, Any]:
+        """What defines this run (see :func:`art_ext.core.run_folder.run_fingerprint`)."""
+        return run_fingerprint(self, source)
 
-    # ------------------------------------------------------------------ metrics log
+    def _apply_allowed_changes(self) -> None:
+        """After a resume with ``allow_changes=("lr",)``: the learning rate asked for now wins over
+        the one in the saved optimizer state."""
+        if "lr" in self.allow_changes and "optimizer" in self._optimizers:
+            wanted = self._fingerprint.get("optimizer", {}).get("lr")
+            if wanted is not None:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = wanted
+                logger.info("resume: learning rate set to %g (allowed change)", wanted)
 
-    def _write_metrics_file(self) -> None:
-        """(Re)write the log from the history, so a resumed run's log has no duplicates."""
-        if self.metrics_path is None or not self.dist.is_main:
-            return
-        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.metrics_path.with_name(f".{self.metrics_path.name}.tmp{os.getpid()}")
-        with open(tmp, "w") as handle:
-            for record in self.history:
-                handle.write(json.dumps(record) + "\n")
-        os.replace(tmp, self.metrics_path)
-
-    def _append_metrics(self, record: dict[str, Any]) -> None:
-        if self.metrics_path is None or not self.dist.is_main:
-            return
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        with open(self.metrics_path, "a") as handle:
-            handle.write(json.dumps(clean) + "\n")
-            handle.flush()
-
-    # ------------------------------------------------------------------ seeds and signals
+    # ------------------------------------------------------------------ seeds
 
     @staticmethod
     def _seed_everything(seed: int) -> None:
@@ -788,24 +611,3 @@ class CoreTrainer(Trainer):
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
-
-    def _install_signal_handlers(self) -> dict[int, Any]:
-        self._stop_signal = None
-        if not self.handle_signals or threading.current_thread() is not threading.main_thread():
-            return {}
-        previous: dict[int, Any] = {}
-
-        def handler(signum: int, frame: Any) -> None:
-            if self._stop_signal is not None:  # second signal: stop at once
-                raise KeyboardInterrupt
-            self._stop_signal = signum
-            logger.warning("signal %d received: saving a checkpoint after this step", signum)
-
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, handler)
-        return previous
-
-    @staticmethod
-    def _restore_signal_handlers(previous: dict[int, Any]) -> None:
-        for signum, old in previous.items():
-            signal.signal(signum, old)

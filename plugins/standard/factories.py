@@ -1,11 +1,38 @@
 """Factories that give ART's attacks and trainers art-ext's calling convention
-``factory(estimator, **params)`` with defaults suited to a fair comparison."""
+``factory(estimator, **params)`` with defaults suited to a fair comparison.
+
+Every attack is ART's own class behind :func:`art_ext.attack_checks.checked`: inputs are
+checked before ART sees them and outputs keep the input's dtype, the budget and ``clip_values``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+
+from art_ext.attack_checks import checked
+
+
+def fgsm(estimator: Any, **params: Any) -> Any:
+    """ART ``FastGradientMethod``."""
+    from art.attacks.evasion import FastGradientMethod
+
+    return checked(FastGradientMethod)(estimator, **params)
+
+
+def cw_l2(estimator: Any, **params: Any) -> Any:
+    """ART ``CarliniL2Method``."""
+    from art.attacks.evasion import CarliniL2Method
+
+    return checked(CarliniL2Method)(estimator, **params)
+
+
+def deepfool(estimator: Any, **params: Any) -> Any:
+    """ART ``DeepFool``."""
+    from art.attacks.evasion import DeepFool
+
+    return checked(DeepFool)(estimator, **params)
 
 
 def pgd(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 40,
@@ -14,7 +41,7 @@ def pgd(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, max_
     from art.attacks.evasion import ProjectedGradientDescent
 
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
-    return ProjectedGradientDescent(
+    return checked(ProjectedGradientDescent)(
         estimator, norm=norm, eps=eps, eps_step=step, max_iter=max_iter,
         num_random_init=num_random_init, batch_size=batch_size, **{"verbose": False, **params},
     )
@@ -23,15 +50,20 @@ def pgd(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, max_
 def square(estimator: Any, *, eps: float = 0.3, max_iter: int = 200, norm: float | str = np.inf, **params: Any) -> Any:
     from art.attacks.evasion import SquareAttack
 
-    return SquareAttack(estimator, norm=norm, eps=eps, max_iter=max_iter, **{"verbose": False, **params})
+    return checked(SquareAttack)(estimator, norm=norm, eps=eps, max_iter=max_iter, **{"verbose": False, **params})
 
 
-def autoattack(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, norm: float | str = np.inf,
+def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", norm: float | str = np.inf,
                batch_size: int = 128, **params: Any) -> Any:
+    """ART ``AutoAttack`` with a named attack list (:data:`art_ext.evaluation.AUTOATTACK_LISTS`):
+    ``"standard"`` (ART's default list) or ``"fast"`` (a reduced list, never called AutoAttack)."""
     from art.attacks.evasion import AutoAttack
 
-    step = eps_step if eps_step is not None else eps / 4
-    return AutoAttack(estimator, norm=norm, eps=eps, eps_step=step, batch_size=batch_size, **params)
+    from art_ext.evaluation.robust import autoattack as build
+
+    if params.get("attacks"):
+        return checked(AutoAttack)(estimator, norm=norm, eps=eps, batch_size=batch_size, **params)
+    return build(estimator, eps, version, norm, batch_size, cls=checked(AutoAttack))
 
 
 def madry_pgd_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 7,

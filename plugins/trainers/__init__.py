@@ -1,4 +1,4 @@
-"""Built-in plugin `trainers`: PGD-AT, TRADES, Free-AT and FBF on the art-ext core.
+"""Built-in plugin `trainers`: PGD-AT, TRADES, Free-AT, FBF, N-FGSM and GradAlign on the art-ext core.
 
 Hookimpls only; the trainer modules are imported lazily through "module:attr" targets.
 """
@@ -26,4 +26,8 @@ def register_trainers(register: Register) -> None:
     register("free", f"{_PKG}.free:free_trainer", cli=_CLI,
              description="Free adversarial training (Shafahi et al. 2019), minibatch replays")
     register("fbf", f"{_PKG}.fbf:fbf_trainer", cli=_CLI,
-             description="Fast is better than free (Wong et al. 2020): FGSM, random init, step 1.25 eps")
+             description="Fast is better than free (Wong et al. 2020): FGSM, random init, step 1.25 eps, collapse guard")
+    register("nfgsm", f"{_PKG}.nfgsm:nfgsm_trainer", cli=_CLI,
+             description="N-FGSM (de Jorge et al. 2022): noise 2 eps, step eps, no projection, collapse guard")
+    register("gradalign", f"{_PKG}.gradalign:gradalign_trainer", cli=_CLI,
+             description="FGSM + GradAlign (Andriushchenko & Flammarion 2020): gradient-alignment regulariser")

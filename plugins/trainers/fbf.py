@@ -4,19 +4,30 @@ Paper: E. Wong, L. Rice, J. Z. Kolter, "Fast is better than free: Revisiting adv
 training", ICLR 2020. https://arxiv.org/abs/2001.03994
 
 FGSM from a uniform random start in the Linf ball with step ``alpha = 1.25 * eps``, projected
-back onto the ball, then one training step on the result: two forward/backward passes per batch
-(the attack's backward computes the input gradient only). Optional cyclic learning rate
-(0 -> ``lr_max`` at 2/5 of training -> 0, per step, as in the paper and in ART's trainer).
+back onto the ball and clipped to the input range, then one training step on the result: two
+forward/backward passes per batch (the attack's backward computes the input gradient only).
 Distance: Linf (default) or L2.
 
+FGSM training can collapse ("catastrophic overfitting": robust to FGSM, not to PGD); the paper
+stops early on a PGD check of a training minibatch. Here the core's
+:class:`~art_ext.core.guard.CollapseGuard` does that check twice per epoch and, by default,
+rolls back to the last good state and halves ``alpha`` when robustness collapses
+(``on_collapse="rollback" | "stop" | "warn"``; ``guard=False`` turns it off).
+
 Args (defaults): ``eps=0.3``, ``alpha=1.25 * eps`` (may exceed ``eps``, at most ``2.5 * eps``),
-``cyclic_lr=False``, ``lr_max=None`` (the optimizer's learning rate), ``attack_train_mode=True``
-(like the paper's code), plus every :class:`art_ext.core.AdversarialTrainer` option.
+``clip_start=True`` (clip the random start to the input range before the gradient, as the
+paper's CIFAR-10 code does; its MNIST code does not: ``clip_start=False``), ``cyclic_lr=False``
+(True: the learning rate goes 0 -> ``lr_max`` at 2/5 of the run -> 0, per step, as in the
+paper), ``lr_max=None`` (the optimizer's learning rate), ``attack_train_mode=True`` (like the
+paper's code), ``guard=True``, plus every :class:`art_ext.core.AdversarialTrainer` option.
+
+The paper's MNIST recipe (``fast_adversarial/MNIST/train_mnist.py``): eps 0.3, ``alpha=0.375``,
+``clip_start=False``, ``cyclic_lr=True, lr_max=5e-3`` with Adam, 10 epochs, batch 100.
 
 Example::
 
-    trainer = art_ext.get_trainer("fbf", classifier, eps=0.3)
-    trainer.fit(x_train, y_train, nb_epochs=5)
+    trainer = art_ext.get_trainer("fbf", classifier, eps=0.3, clip_start=False, cyclic_lr=True, lr_max=5e-3)
+    trainer.fit(x_train, y_train, nb_epochs=10, batch_size=100)
 """
 
 from __future__ import annotations
@@ -27,28 +38,29 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
+from art_ext import checks
 from art_ext.core import perturb
-from art_ext.core.adversarial import AdversarialTrainer
+from art_ext.core.adversarial import AdversarialTrainer, single_step_kwargs
 
 
 class FBFAdversarialTrainer(AdversarialTrainer):
     """FGSM with random init, step 1.25 eps (see module docstring)."""
 
     _allow_step_above_eps = True
+    _guard_by_default = True
 
-    def __init__(self, classifier: Any, *, eps: float = 0.3, alpha: float | None = None, cyclic_lr: bool = False,
-                 lr_max: float | None = None, attack_train_mode: bool = True, **kwargs: Any) -> None:
-        if isinstance(eps, (int, float)) and not isinstance(eps, bool):
-            alpha_value = 1.25 * eps if alpha is None else alpha
-        else:
-            alpha_value = alpha if alpha is not None else eps
+    def __init__(self, classifier: Any, *, eps: float = 0.3, alpha: float | None = None, clip_start: bool = True,
+                 cyclic_lr: bool = False, lr_max: float | None = None, attack_train_mode: bool = True,
+                 **kwargs: Any) -> None:
+        single_step_kwargs("fbf", kwargs, step_name="alpha")
+        alpha_value = alpha if alpha is not None else (1.25 * eps if checks.is_real(eps) else eps)
         super().__init__(classifier, eps=eps, eps_step=alpha_value, max_iter=1,
                          attack_train_mode=attack_train_mode, **kwargs)
-        if not isinstance(alpha_value, (int, float)) or not 0 < alpha_value <= 2.5 * eps:
-            raise ValueError(f"alpha must be in (0, 2.5 * eps], got {alpha_value!r}")
+        checks.number(alpha_value, "alpha", low=0.0, high=2.5 * float(self.eps), low_inclusive=False)
         self.alpha = float(alpha_value)
-        self.cyclic_lr = cyclic_lr
-        self.lr_max = lr_max
+        self.clip_start = checks.boolean(clip_start, "clip_start")
+        self.cyclic_lr = checks.boolean(cyclic_lr, "cyclic_lr")
+        self.lr_max = None if lr_max is None else checks.positive(lr_max, "lr_max")
         self._steps_per_epoch = 1
         self._total_epochs = self.nb_epochs
 
@@ -64,7 +76,8 @@ class FBFAdversarialTrainer(AdversarialTrainer):
             self._steps_per_epoch = max(1, len(source))
         return source
 
-    def _lr_now(self) -> float:
+    def lr_now(self) -> float:
+        """The cyclic learning rate at the current step: 0 -> lr_max at 2/5 of the run -> 0."""
         assert self.lr_max is not None
         t = self.epoch + (self.step_in_epoch + 1) / self._steps_per_epoch
         epochs = self._total_epochs
@@ -74,21 +87,15 @@ class FBFAdversarialTrainer(AdversarialTrainer):
         x, y = batch[0], batch[1]
         if self.cyclic_lr:
             for group in self.optimizer.param_groups:
-                group["lr"] = self._lr_now()
-        with self.eval_mode() if not self.attack_train_mode else _same_mode(), self.autocast():
-            x_adv = perturb.fgsm(self.attack_net, x, y, self.eps, norm=self.norm, step=self.alpha,
-                                 random_start=True, clip_values=self._clip)
+                group["lr"] = self.lr_now()
+        with self.attack_mode(), self.autocast():
+            x_adv = perturb.fgsm(self.attack_net, x, y, self.eps, norm=self.norm, step=self.alpha * self.step_scale,
+                                 random_start=True, clip_start=self.clip_start, clip_values=self._clip)
         with self.autocast():
             logits = self.net(x_adv)
             loss = F.cross_entropy(logits.float(), y)
         self.optimizer_step(loss)
         return {"loss": loss.detach(), "adv_acc": (logits.detach().argmax(1) == y).float().mean()}
-
-
-def _same_mode() -> Any:
-    import contextlib
-
-    return contextlib.nullcontext()
 
 
 def fbf_trainer(classifier: Any, **params: Any) -> FBFAdversarialTrainer:

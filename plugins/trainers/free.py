@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from art_ext import checks
 from art_ext.core import perturb
 from art_ext.core.adversarial import AdversarialTrainer
 
@@ -49,10 +50,11 @@ class FreeAdversarialTrainer(AdversarialTrainer):
 
     def __init__(self, classifier: Any, *, replays: int = 4, eps: float = 0.3, eps_step: float | None = None,
                  **kwargs: Any) -> None:
+        if "max_iter" in kwargs:
+            raise TypeError(f"free: unexpected keyword argument 'max_iter' (Free-AT's steps per batch are its "
+                            f"replays, {replays}; got max_iter={kwargs['max_iter']!r})")
         super().__init__(classifier, eps=eps, eps_step=eps if eps_step is None else eps_step, max_iter=1, **kwargs)
-        if not isinstance(replays, int) or isinstance(replays, bool) or replays < 1:
-            raise ValueError(f"replays must be a positive integer, got {replays!r}")
-        self.replays = replays
+        self.replays = checks.integer(replays, "replays", minimum=1)
         self._delta = self.register_state("delta", _Delta())
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from art_ext import checks
 from art_ext.core.adversarial import AdversarialTrainer
 
 
@@ -34,9 +35,7 @@ class PGDAdversarialTrainer(AdversarialTrainer):
 
     def __init__(self, classifier: Any, *, ratio: float = 1.0, **kwargs: Any) -> None:
         super().__init__(classifier, **kwargs)
-        self.ratio = ratio
-        if not isinstance(ratio, (int, float)) or not 0.0 < ratio <= 1.0:
-            raise ValueError(f"ratio must be in (0, 1], got {ratio!r}")
+        self.ratio = checks.number(ratio, "ratio", low=0.0, high=1.0, low_inclusive=False)
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         x, y = batch[0], batch[1]

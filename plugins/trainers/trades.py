@@ -5,7 +5,8 @@ Trade-off between Robustness and Accuracy", ICML 2019. https://arxiv.org/abs/190
 
 Loss: ``CE(f(x), y) + beta * KL(f(x) || f(x'))`` where ``x'`` maximises the KL divergence to the
 clean prediction inside the ``eps``-ball (the paper's inner maximisation: start at
-``x + 0.001 * N(0, 1)``, ``max_iter`` signed-gradient steps of the KL, eval mode). ART's
+``x + 0.001 * N(0, 1)``, ``max_iter`` signed-gradient steps of the KL, eval mode); clean and adversarial logits come from
+separate forward passes, so BatchNorm statistics never mix them (one pass under DDP). ART's
 ``AdversarialTrainerTRADESPyTorch`` uses a cross-entropy PGD instead; this one follows the paper.
 Distance: Linf (default) or L2.
 
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from art_ext import checks
 from art_ext.core import perturb
 from art_ext.core.adversarial import AdversarialTrainer
 
@@ -35,12 +37,8 @@ class TRADESTrainer(AdversarialTrainer):
 
     def __init__(self, classifier: Any, *, beta: float = 6.0, init_std: float = 0.001, **kwargs: Any) -> None:
         super().__init__(classifier, **kwargs)
-        self.beta = beta
-        self.init_std = init_std
-        if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not beta >= 0:
-            raise ValueError(f"beta must be a number >= 0, got {beta!r}")
-        if not isinstance(init_std, (int, float)) or not init_std >= 0:
-            raise ValueError(f"init_std must be a number >= 0, got {init_std!r}")
+        self.beta = checks.non_negative(beta, "beta")
+        self.init_std = checks.non_negative(init_std, "init_std")
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         x, y = batch[0], batch[1]
@@ -49,10 +47,11 @@ class TRADESTrainer(AdversarialTrainer):
         x_init = x + self.init_std * torch.randn_like(x)
         x_adv = self.attack(x, clean_logits, loss_fn=perturb.kl_loss, random_start=False, x_init=x_init,
                             restarts=1)
-        n = len(x)
         with self.autocast():
-            logits = self.net(torch.cat([x, x_adv])).float()
-        natural, adversarial = logits[:n], logits[n:]
+            if self.dist.enabled:  # DDP expects one forward per backward: one pass over both halves
+                natural, adversarial = self.net(torch.cat([x, x_adv])).float().chunk(2)
+            else:  # separate passes, as the paper's code: BatchNorm never mixes clean and adversarial statistics
+                natural, adversarial = self.net(x).float(), self.net(x_adv).float()
         loss_natural = F.cross_entropy(natural, y)
         loss_robust = F.kl_div(F.log_softmax(adversarial, dim=1), F.softmax(natural, dim=1),
                                reduction="batchmean")

@@ -1,0 +1,108 @@
+"""The contract every image attack art-ext hands out keeps, and the wrapper that gives it to ART's.
+
+Input (:func:`check_attack_input`): ``x`` passes :func:`art_ext.checks.images` against the
+estimator (float32/float64, shape, no NaN/inf, inside ``clip_values``); ``y`` passes
+:func:`art_ext.checks.class_indices` (index or exactly one-hot labels, in range); a targeted
+attack needs ``y``.
+
+Output (:func:`constrain_output`): the same shape and dtype as ``x``, inside the ``eps``-ball of
+the attack's norm (fixed-budget attacks) and inside ``clip_values``, without NaN (an example the
+attack returns as NaN falls back to its clean input, with a warning: the attack failed on it).
+
+:func:`checked` makes a subclass of an ART attack class whose ``generate`` applies both; the
+built-in ``standard`` plugin registers ART's attacks through it, so ``art_ext.get_attack("art.pgd",
+...)`` is still a ``ProjectedGradientDescent`` (``isinstance`` holds, ``set_params`` works).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import numpy as np
+
+from art_ext import checks
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["check_attack_input", "checked", "constrain_output", "fixed_budget"]
+
+_CHECKED: dict[type, type] = {}
+
+
+def check_attack_input(attack: Any, x: Any, y: Any = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(x, y)`` checked for ``attack``'s estimator; ``y`` comes back as class indices (or ``None``)."""
+    estimator = attack.estimator
+    input_shape = tuple(int(d) for d in estimator.input_shape)
+    x = checks.images(x, input_shape=input_shape, clip_values=getattr(estimator, "clip_values", None))
+    labels = None
+    if y is not None:
+        labels = checks.class_indices(y, nb_classes=int(estimator.nb_classes), n=len(x))
+    elif getattr(attack, "targeted", False):
+        raise ValueError("y: a targeted attack needs the target classes (indices or one-hot)")
+    return x, labels
+
+
+def fixed_budget(attack: Any) -> tuple[float, str] | None:
+    """``(eps, norm)`` of a fixed-budget attack (one with an ``eps`` parameter and an Lp norm)."""
+    if "eps" not in (getattr(attack, "attack_params", None) or []) or not checks.is_real(getattr(attack, "eps", None)):
+        return None
+    try:
+        return float(attack.eps), checks.parse_norm(getattr(attack, "norm", "inf"))
+    except ValueError:
+        return None
+
+
+def constrain_output(attack: Any, x: np.ndarray, x_adv: Any, name: str = "attack") -> np.ndarray:
+    """``x_adv`` in ``x``'s shape and dtype, inside the attack's ball and ``clip_values``, NaN-free."""
+    import torch
+
+    from art_ext.core.perturb import constrain
+
+    out = np.asarray(x_adv)
+    if out.shape != x.shape:
+        raise RuntimeError(f"{name} returned shape {out.shape} for inputs of shape {x.shape}")
+    out = out.astype(x.dtype, copy=True)
+    bad = ~np.isfinite(out).reshape(len(out), -1).all(axis=1)
+    if bad.any():
+        logger.warning("%s returned NaN/inf for %d of %d examples; those keep their clean input", name, int(bad.sum()), len(out))
+        out[bad] = x[bad]
+    estimator = attack.estimator
+    bounds = checks.clip_bounds(getattr(estimator, "clip_values", None), x.shape[1:])
+    clip = None if bounds is None else tuple(torch.from_numpy(np.asarray(b, dtype=x.dtype)) for b in bounds)
+    budget = fixed_budget(attack)
+    xt, advt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(out)
+    if budget is not None:
+        eps, norm = budget
+        result = constrain(xt, advt, eps, norm, clip)
+    elif clip is not None:
+        from art_ext.core.perturb import clip as clip_to
+
+        result = clip_to(advt, clip)
+    else:
+        result = advt
+    return result.numpy()
+
+
+def checked(cls: type) -> type:
+    """A subclass of the ART attack class ``cls`` whose ``generate`` keeps the contract above."""
+    if cls in _CHECKED:
+        return _CHECKED[cls]
+
+    def generate(self: Any, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
+        x_checked, labels = check_attack_input(self, x, y)
+        nb_classes = int(self.estimator.nb_classes)
+        one_hot = None if labels is None else np.eye(nb_classes, dtype=np.float32)[labels]
+        x_adv = super(subclass, self).generate(np.asarray(x_checked, dtype=np.float32), y=one_hot, **kwargs)
+        return constrain_output(self, x_checked, x_adv, name=cls.__name__)
+
+    subclass = type(cls.__name__, (cls,), {
+        "generate": generate,
+        "__module__": __name__,
+        "__qualname__": f"checked_{cls.__name__}",
+        "__doc__": f"ART's {cls.__name__} with art-ext's input and output checks (see art_ext.attack_checks).",
+    })
+    setattr(sys.modules[__name__], f"checked_{cls.__name__}", subclass)  # picklable by name
+    _CHECKED[cls] = subclass
+    return subclass

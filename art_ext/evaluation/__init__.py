@@ -1,0 +1,56 @@
+"""The evaluation entry point: the one place robust accuracy is defined and computed.
+
+Used by ``art-ext bench``, ``art-ext train``'s report, the trainers' per-epoch validation and
+every script in ``benchmarks/``::
+
+    from art_ext.evaluation import evaluate
+    report = evaluate(classifier, x_test[:1000], y_test[:1000], eps=0.3, autoattack_version="standard")
+    report.accuracy("PGD-50x10"), report.interval("worst"), report.to_dict()
+
+Modules: :mod:`~art_ext.evaluation.robust` (definition, PGD, AutoAttack lists, the report),
+:mod:`~art_ext.evaluation.stats` (Wilson intervals, paired comparisons, seed summaries),
+:mod:`~art_ext.evaluation.masking` (gradient-masking checks). Imports are lazy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__all__ = [
+    "AUTOATTACK_LISTS",
+    "AttackResult",
+    "EvaluationReport",
+    "autoattack",
+    "autoattack_label",
+    "evaluate",
+    "gradient_masking_checks",
+    "paired_difference",
+    "pgd_batch_masks",
+    "pgd_label",
+    "robust_mask",
+    "seed_summary",
+    "wilson_interval",
+]
+
+_LAZY = {
+    "AUTOATTACK_LISTS": "robust",
+    "AttackResult": "robust",
+    "EvaluationReport": "robust",
+    "autoattack": "robust",
+    "autoattack_label": "robust",
+    "evaluate": "robust",
+    "pgd_batch_masks": "robust",
+    "pgd_label": "robust",
+    "robust_mask": "robust",
+    "gradient_masking_checks": "masking",
+    "paired_difference": "stats",
+    "seed_summary": "stats",
+    "wilson_interval": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"art_ext.evaluation.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'art_ext.evaluation' has no attribute {name!r}")
