@@ -21,7 +21,7 @@ from art_ext.data import ImageDataset
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "ART_EXT_CACHE"
-CACHE_VERSION = 1  # bump when SmallCNN or train_model changes
+CACHE_VERSION = 2  # bump when SmallCNN, BNCNN or train_model changes
 
 
 class SmallCNN(nn.Module):
@@ -51,6 +51,37 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))  # type: ignore[no-any-return]
+
+
+class BNCNN(nn.Module):
+    """:class:`SmallCNN` with BatchNorm after each convolution and Dropout before the last layer.
+
+    The model zoo's net with train/eval-dependent layers: trainers and attacks must put it in
+    the right mode (and give it back in the mode it came in).
+    """
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), nb_classes: int = 10, width: int = 32,
+                 dropout: float = 0.25) -> None:
+        super().__init__()
+        channels, height, _ = input_shape
+        pool: nn.Module = nn.Identity() if height <= 8 else nn.MaxPool2d(2)
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(), pool,
+            nn.Conv2d(width, 2 * width, 3, padding=1), nn.BatchNorm2d(2 * width), nn.ReLU(), nn.MaxPool2d(2),
+        )
+        with torch.no_grad():
+            flat = self.features.eval()(torch.zeros(1, *input_shape)).numel()
+        self.features.train()
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.Linear(flat, 128), nn.ReLU(), nn.Dropout(dropout), nn.Linear(128, nb_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))  # type: ignore[no-any-return]
+
+
+#: the reference models by name (benchmarks and CLI ``--arch``)
+MODEL_ZOO: dict[str, type[nn.Module]] = {"smallcnn": SmallCNN, "bncnn": BNCNN}
 
 
 def make_classifier(
@@ -84,8 +115,18 @@ def train_model(
     batch_size: int = 128,
     lr: float = 1e-3,
     seed: int = 0,
+    precision: str = "auto",
 ) -> nn.Module:
-    """Plain (non-adversarial) training with Adam, on tensors, deterministic for a seed."""
+    """Plain (non-adversarial) training with Adam, on tensors, deterministic for a seed.
+
+    Runs under the core's device policy (:func:`art_ext.core.device.resolve_policy`): bf16
+    autocast and channels_last where the hardware runs them natively (``precision="fp32"``
+    to turn it off). The model comes back in eval mode and the default memory format.
+    """
+    from art_ext.core.device import resolve_policy
+
+    policy = resolve_policy(model, precision=precision)
+    policy.prepare_model(model)
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.as_tensor(x, dtype=torch.float32)
     labels = torch.as_tensor(y, dtype=torch.long)
@@ -95,11 +136,16 @@ def train_model(
         order = torch.randperm(len(inputs), generator=generator)
         for start in range(0, len(inputs), batch_size):
             batch = order[start : start + batch_size]
+            xb, yb = policy.to_device((inputs[batch], labels[batch]))
             optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(inputs[batch]), labels[batch])
+            with policy.autocast():
+                logits = model(xb)
+            loss = nn.functional.cross_entropy(logits.float(), yb)
             loss.backward()
             optimizer.step()
     model.eval()
+    if policy.channels_last:
+        model.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     return model
 
 

@@ -21,8 +21,8 @@ and ``.lock`` / ``.owner`` (who is writing). :class:`RunFolder` enforces four ru
 
 from __future__ import annotations
 
-import hashlib
 import contextlib
+import hashlib
 import json
 import logging
 import os
