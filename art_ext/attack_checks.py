@@ -1,5 +1,9 @@
 """The contract every image attack art-ext hands out keeps, and the wrapper that gives it to ART's.
 
+Parameters: ``eps`` (where the attack has one) passes :func:`art_ext.checks.check_eps` (positive,
+finite, inside the input range) and ``eps_step`` must be positive, before ART's own checks, at
+construction and in ``set_params``.
+
 Input (:func:`check_attack_input`): ``x`` passes :func:`art_ext.checks.images` against the
 estimator (float32/float64, shape, no NaN/inf, inside ``clip_values``); ``y`` passes
 :func:`art_ext.checks.class_indices` (index or exactly one-hot labels, in range); a targeted
@@ -7,7 +11,8 @@ attack needs ``y``.
 
 Output (:func:`constrain_output`): the same shape and dtype as ``x``, inside the ``eps``-ball of
 the attack's norm (fixed-budget attacks) and inside ``clip_values``, without NaN (an example the
-attack returns as NaN falls back to its clean input, with a warning: the attack failed on it).
+attack returns as NaN falls back to its clean input, with a warning: the attack failed on it);
+the model's sub-modules are in the modes they were in before.
 
 :func:`checked` makes a subclass of an ART attack class whose ``generate`` applies both; the
 built-in ``standard`` plugin registers ART's attacks through it, so ``art_ext.get_attack("art.pgd",
@@ -26,7 +31,7 @@ from art_ext import checks
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_attack_input", "checked", "constrain_output", "fixed_budget"]
+__all__ = ["check_attack_input", "checked", "checked_trainer", "constrain_output", "fixed_budget"]
 
 _CHECKED: dict[type, type] = {}
 
@@ -85,24 +90,77 @@ def constrain_output(attack: Any, x: np.ndarray, x_adv: Any, name: str = "attack
     return result.numpy()
 
 
+def _own_param_checks(cls: type, estimator: Any, values: dict[str, Any]) -> None:
+    """art-ext's rules (a budget inside the input range, a positive step), before ART's own."""
+    if "eps" in values and "eps" in (getattr(cls, "attack_params", None) or []):
+        norm = values.get("norm", "inf")
+        try:
+            checks.parse_norm(norm)
+        except ValueError:
+            norm = "inf"  # a norm art-ext does not implement (L1): ART checks it
+        checks.check_eps(values["eps"], norm=norm, clip_values=getattr(estimator, "clip_values", None),
+                         input_shape=tuple(estimator.input_shape))
+    if "eps_step" in values and checks.is_real(values["eps_step"]):
+        checks.positive(values["eps_step"], "eps_step")
+
+
+def _named(subclass: type, cls: type) -> type:
+    subclass.__name__ = cls.__name__
+    subclass.__qualname__ = f"checked_{cls.__name__}"
+    subclass.__module__ = __name__
+    setattr(sys.modules[__name__], f"checked_{cls.__name__}", subclass)  # picklable by name
+    _CHECKED[cls] = subclass
+    return subclass
+
+
 def checked(cls: type) -> type:
     """A subclass of the ART attack class ``cls`` whose ``generate`` keeps the contract above."""
     if cls in _CHECKED:
         return _CHECKED[cls]
 
-    def generate(self: Any, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
-        x_checked, labels = check_attack_input(self, x, y)
-        nb_classes = int(self.estimator.nb_classes)
-        one_hot = None if labels is None else np.eye(nb_classes, dtype=np.float32)[labels]
-        x_adv = super(subclass, self).generate(np.asarray(x_checked, dtype=np.float32), y=one_hot, **kwargs)
-        return constrain_output(self, x_checked, x_adv, name=cls.__name__)
+    class Checked(cls):  # type: ignore[valid-type, misc]
+        __doc__ = f"ART's {cls.__name__} with art-ext's input and output checks (see art_ext.attack_checks)."
 
-    subclass = type(cls.__name__, (cls,), {
-        "generate": generate,
-        "__module__": __name__,
-        "__qualname__": f"checked_{cls.__name__}",
-        "__doc__": f"ART's {cls.__name__} with art-ext's input and output checks (see art_ext.attack_checks).",
-    })
-    setattr(sys.modules[__name__], f"checked_{cls.__name__}", subclass)  # picklable by name
-    _CHECKED[cls] = subclass
-    return subclass
+        def __init__(self, estimator: Any, *args: Any, **kwargs: Any) -> None:
+            _own_param_checks(cls, estimator, kwargs)  # ART's __init__ calls its class's _check_params directly
+            super().__init__(estimator, *args, **kwargs)
+
+        def _check_params(self) -> None:
+            params = {name: getattr(self, name) for name in ("eps", "eps_step", "norm") if hasattr(self, name)}
+            _own_param_checks(cls, self.estimator, params)
+            super()._check_params()
+
+        def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
+            from art_ext.core.device import restore_modes, snapshot_modes
+
+            x_checked, labels = check_attack_input(self, x, y)
+            nb_classes = int(self.estimator.nb_classes)
+            one_hot = None if labels is None else np.eye(nb_classes, dtype=np.float32)[labels]
+            model = getattr(self.estimator, "model", None)
+            modes = snapshot_modes(model) if model is not None and hasattr(model, "modules") else []
+            try:  # ART's estimators switch the model to eval mode and leave it there
+                x_adv = super().generate(np.asarray(x_checked, dtype=np.float32), y=one_hot, **kwargs)
+            finally:
+                restore_modes(modes)
+            return constrain_output(self, x_checked, x_adv, name=cls.__name__)
+
+    return _named(Checked, cls)
+
+
+def checked_trainer(cls: type) -> type:
+    """A subclass of the ART trainer class ``cls`` whose ``fit`` checks ``x`` and ``y`` first (the
+    checks of :func:`check_attack_input`; labels reach ART one-hot, which every ART trainer takes)."""
+    if cls in _CHECKED:
+        return _CHECKED[cls]
+
+    class Checked(cls):  # type: ignore[valid-type, misc]
+        __doc__ = f"ART's {cls.__name__} with art-ext's input checks (see art_ext.attack_checks)."
+
+        def fit(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Any:
+            estimator = self.get_classifier()
+            x = checks.images(x, input_shape=tuple(estimator.input_shape), clip_values=estimator.clip_values)
+            labels = checks.class_indices(y, nb_classes=int(estimator.nb_classes), n=len(x))
+            one_hot = np.eye(int(estimator.nb_classes), dtype=np.float32)[labels]
+            return super().fit(np.asarray(x, dtype=np.float32), one_hot, **kwargs)
+
+    return _named(Checked, cls)

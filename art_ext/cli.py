@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import logging
+import os
 import sys
+import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import art_ext
-from art_ext.data import IMAGE_DATASETS, TEXT_DATASETS
+from art_ext.data import DATA_ENV, IMAGE_DATASETS, TEXT_DATASETS
 
 logger = logging.getLogger(__name__)
 
@@ -46,29 +50,43 @@ def parse_param(text: str) -> tuple[str, Any]:
 
 
 def positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
-def add_run_options(parser: argparse.ArgumentParser, *, epochs_help: str) -> None:
+def add_run_options(parser: argparse.ArgumentParser, *, epochs_help: str, batch_help: str) -> None:
+    """The options ``attack`` and ``train`` share (:data:`art_ext.runners.COMMON_OPTIONS`).
+
+    Defaults are ``None`` so the CLI knows which ones the user set (``args.explicit``): a runner
+    that does not honour an option the user set is refused with one line.
+    """
     parser.add_argument("--dataset", choices=(*IMAGE_DATASETS, *TEXT_DATASETS), default=None,
                         help="data set (default: digits for image plugins, mr for text plugins)")
-    parser.add_argument("--data-dir", default=None, help="folder with the data files (mnist, mr)")
+    parser.add_argument("--data-dir", default=None,
+                        help=f"folder with the data set's files (mnist, mr; default ${DATA_ENV}/<dataset>, "
+                             "see the README's Data section)")
     parser.add_argument("--model", default=None,
-                        help="model to use: a SmallCNN state dict for image data, a Hugging Face folder for text "
-                             "(default: a SmallCNN trained on the data and cached)")
-    parser.add_argument("--eps", type=float, default=None, help="perturbation budget")
-    parser.add_argument("--norm", choices=("inf", "2"), default=None, help="perturbation norm")
+                        help="image data: SmallCNN weights (a state dict, or model.pt / last.pt / best.pt from "
+                             "'art-ext train'); text: a Hugging Face folder (default: a SmallCNN trained on the "
+                             "data and cached, the one 'art-ext bench' uses)")
+    parser.add_argument("--eps", type=float, default=None, help="perturbation budget (default: the attack's or trainer's)")
+    parser.add_argument("--norm", choices=("inf", "2"), default=None, help="perturbation norm (default: the attack's)")
     parser.add_argument("--targeted", action="store_true", help="targeted attack (target = (label + 1) mod classes)")
     parser.add_argument("--epochs", type=positive_int, default=None, help=epochs_help)
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help=batch_help)
     parser.add_argument("--n-train", type=positive_int, default=None, help="use only the first N training examples")
     parser.add_argument("--n-test", type=positive_int, default=None, help="use only the first N test examples")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--out", default=None, help="output folder for models, logs and results")
+    parser.add_argument("--seed", type=int, default=None, help="random seed: split, default model, attack (default 0)")
+    parser.add_argument("--out", default=None, help="output folder (results.json and what the command saves)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="device (default: cuda if available)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="torch CPU threads (default: the machine rule, as bench: 1 for the digits model, "
+                             "else the usable cores; $ART_EXT_THREADS overrides)")
     parser.add_argument("--param", dest="params", action="append", type=parse_param, default=[],
                         metavar="KEY=VALUE", help="extra parameter for the attack or trainer (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -99,17 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
                     "print success rate, perturbation norms and throughput.",
     )
     attack.add_argument("name", help="attack name (see 'art-ext plugins')")
-    add_run_options(attack, epochs_help="training epochs for attacks that learn")
+    add_run_options(attack, epochs_help="training epochs of an attack that learns (its nb_epochs, e.g. advgan)",
+                    batch_help="the attack's batch_size (default: the attack's)")
+    attack.add_argument("--load", default=None, metavar="FILE",
+                        help="use a saved attack instead of fitting one (e.g. the advgan.safetensors that --out wrote)")
 
     train = commands.add_parser(
         "train", help="adversarially train a model with a registered trainer",
-        description="Train a model with the registered trainer (pgd, trades, free, fbf, advgan, freelb, ...), "
-                    "save it, and print the final clean and robust accuracy.",
+        description="Train a model with the registered trainer (pgd, trades, free, fbf, nfgsm, gradalign, advgan, "
+                    "freelb, ...) in the run folder --out (locked while it runs), save it, and report clean and "
+                    "robust accuracy on the test split.",
     )
     train.add_argument("--trainer", dest="name", required=True, help="trainer name (see 'art-ext plugins')")
-    add_run_options(train, epochs_help="training epochs")
-    train.add_argument("--checkpoint-dir", default=None, help="folder for atomic checkpoints")
-    train.add_argument("--resume", action="store_true", help="resume from the checkpoint in --checkpoint-dir")
+    add_run_options(train, epochs_help="training epochs (default 5)", batch_help="training batch size (default 128)")
+    train.add_argument("--init", choices=("clean", "random"), default=None,
+                       help="starting weights without --model: clean = fine-tune the cached clean SmallCNN "
+                            "(default), random = from random initialisation")
+    train.add_argument("--checkpoint-dir", default=None, help="checkpoint folder (default OUT/checkpoints)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out (refused, listing the fields, if the settings differ)")
+    train.add_argument("--overwrite", action="store_true", help="discard the run already in --out and start afresh")
+    train.add_argument("--allow-change", dest="allow_change", action="append", default=None, metavar="FIELD",
+                       help="with --resume: a setting that may differ from the saved run (lr, precision, versions, "
+                            "device; repeatable)")
 
     bench = commands.add_parser(
         "bench", help="benchmark plugin attacks and trainers against ART's and Foolbox's (the main job)",
@@ -136,12 +166,12 @@ def _configure_bench(parser: argparse.ArgumentParser) -> None:
 def cmd_plugins(args: argparse.Namespace) -> int:
     infos = art_ext.list_plugins()
     if args.json:
-        print(json.dumps([vars(info) for info in infos], indent=2))
+        print(json.dumps([info.to_dict() for info in infos], indent=2))
         return 0
     for info in infos:
         print(f"{info.name}  [{info.status}]  {info.distribution} {info.version}  ({info.module})")
-        if info.error:
-            print(f"    error: {info.error}")
+        for error in info.errors:
+            print(f"    error: {error}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.attacks:
@@ -151,16 +181,58 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPLICIT_BOOLEANS = ("targeted", "resume", "overwrite")
+
+
+def explicit_options(args: argparse.Namespace, kind: str) -> list[str]:
+    """The common options (:data:`art_ext.runners.COMMON_OPTIONS` and the command's own) the user set."""
+    from art_ext.runners import ATTACK_OPTIONS, COMMON_OPTIONS, TRAIN_OPTIONS
+
+    own = ATTACK_OPTIONS if kind == "attack" else TRAIN_OPTIONS
+    return [dest for dest in (*COMMON_OPTIONS, *own)
+            if getattr(args, dest, None) not in (None, False, [])]
+
+
+def _check_options(runner: Callable[..., Any], kind: str, name: str, explicit: list[str]) -> None:
+    from art_ext.runners import option_flag, runner_options
+
+    honoured = runner_options(runner, name)
+    if honoured is None:
+        return
+    rejected = [option_flag(dest) for dest in explicit if dest not in honoured]
+    if rejected:
+        raise CliError(
+            f"{kind} {name!r} does not use {', '.join(rejected)} (it takes "
+            f"{', '.join(option_flag(d) for d in sorted(honoured)) or 'no common options'}, and --param KEY=VALUE)"
+        )
+
+
+def _apply_machine_options(args: argparse.Namespace, small_model: bool) -> None:
+    """``--device`` checked and ``--threads`` applied before any torch work (the bench's rule)."""
+    import torch
+
+    from art_ext.core.device import set_threads
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CliError("--device cuda: CUDA is not available on this machine (use --device cpu or omit it)")
+    args.threads = set_threads(args.threads, small_model=small_model)
+
+
 def _run_registered(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     manager = art_ext.get_plugin_manager()
     entry = (manager.attacks if kind == "attack" else manager.trainers)[args.name]
     args.params = dict(args.params)
+    args.explicit = explicit_options(args, kind)
     if args.dataset is None:
         args.dataset = "mr" if entry.modality == "text" else "digits"
     image_data = args.dataset in IMAGE_DATASETS
     if image_data != (entry.modality == "image"):
         raise CliError(f"{kind} {args.name!r} works on {entry.modality} data; --dataset {args.dataset} does not fit")
     runner = entry.load_cli() or _default_runner(kind)
+    _check_options(runner, kind, args.name, args.explicit)
+    if args.seed is None:
+        args.seed = 0
+    _apply_machine_options(args, small_model=args.dataset == "digits" and args.model is None)
     result: dict[str, Any] = runner(args)
     return result
 
@@ -177,25 +249,49 @@ def _default_runner(kind: str) -> Callable[[argparse.Namespace], dict[str, Any]]
     return run_train  # type: ignore[no-any-return]
 
 
-def print_results(results: dict[str, Any], as_json: bool) -> None:
+def _shown(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
+    if isinstance(value, dict):
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+def print_results(results: dict[str, Any], as_json: bool, command: str, wall_time: float) -> None:
+    """What ran, the metrics, where they were written, and the command's wall time."""
     if not results:  # e.g. a torchrun worker rank: rank 0 reports
         return
     if as_json:
-        print(json.dumps(results, indent=2, default=str))
+        print(json.dumps({**results, "command_wall_time_s": wall_time}, indent=2, default=str))
         return
-    width = max(len(key) for key in results) if results else 0
-    for key, value in results.items():
-        shown = f"{value:.4f}" if isinstance(value, float) else value
-        print(f"{key:<{width}}  {shown}")
+    ran = results.get("ran") or {}
+    print(f"art-ext {command}")
+    if ran:
+        width = max(len(key) for key in ran)
+        for key, value in ran.items():
+            print(f"  {key:<{width}}  {value}")
+    metrics = {k: v for k, v in results.items() if k not in ("ran", "outputs") and not isinstance(v, dict)}
+    if metrics:
+        print("results")
+        width = max(len(key) for key in metrics)
+        for key, value in metrics.items():
+            print(f"  {key:<{width}}  {_shown(value)}")
+    outputs = results.get("outputs") or []
+    print(f"wrote {', '.join(map(str, outputs))}" if outputs else "wrote nothing (use --out DIR to keep the results)")
+    print(f"wall time {wall_time:.1f} s")
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    print_results(_run_registered(args, "attack"), args.json)
+    print_results(_run_registered(args, "attack"), args.json, f"attack {args.name}",
+                  time.perf_counter() - args.start_time)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    print_results(_run_registered(args, "trainer"), args.json)
+    print_results(_run_registered(args, "trainer"), args.json, f"train --trainer {args.name}",
+                  time.perf_counter() - args.start_time)
     return 0
 
 
@@ -212,18 +308,44 @@ COMMANDS = {"plugins": cmd_plugins, "attack": cmd_attack, "train": cmd_train, "b
 
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=level, format="art-ext: %(levelname)s %(name)s: %(message)s")
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      file: Any = None, line: str | None = None) -> None:
+    """Warnings as one line each (``art-ext: warning: ...``) instead of Python's two."""
+    from art_ext.manager import PluginLoadWarning
+
+    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    shown = text if issubclass(category, PluginLoadWarning) else f"{category.__name__}: {text}"
+    with contextlib.suppress(OSError, ValueError):
+        print(f"art-ext: warning: {shown}", file=file or sys.stderr)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (``art-ext plugins | head``): stop quietly, exit 0."""
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    start = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.start_time = start
     if args.command is None:
         parser.print_help()
         return 2
     _configure_logging(args.verbose)
+    previous_showwarning, warnings.showwarning = warnings.showwarning, _one_line_warning
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except KeyboardInterrupt:
         print("art-ext: interrupted", file=sys.stderr)
         return 130
@@ -231,9 +353,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         code = 2 if isinstance(error, (CliError, *USAGE_ERRORS)) else 1
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"art-ext: error: {message}", file=sys.stderr)
+        print(f"art-ext: error: {one_line(error)}", file=sys.stderr)
         return code
+    finally:
+        warnings.showwarning = previous_showwarning
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an error's message (``KeyError`` unquoted), or its type's name."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 if __name__ == "__main__":

@@ -77,13 +77,37 @@ class TextDataset:
     class_names: list[str] = field(default_factory=lambda: ["negative", "positive"])
 
 
+#: where data sets live when neither ``--data-dir`` nor ``$ART_EXT_DATA`` says otherwise
+DEFAULT_DATA_DIR = Path("~/art-ext-data")
+#: what each data set's folder must hold, for error messages
+DATASET_FILES = {
+    "mnist": f"{MNIST_FILES['images']}[.gz] and {MNIST_FILES['labels']}[.gz]",
+    "mr": f"{MR_FILES[1]} and {MR_FILES[0]}",
+}
+
+
 def default_data_dir() -> Path | None:
-    """``$ART_EXT_DATA``, else ``../shared/data`` from the working directory, if it exists."""
-    candidates = [os.environ.get(DATA_ENV), "../shared/data"]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_dir():
-            return Path(candidate)
-    return None
+    """The folder holding one sub-folder per data set (``mnist/``, ``mr/``): ``$ART_EXT_DATA`` if
+    set, else ``~/art-ext-data``; ``None`` when that folder does not exist."""
+    base = data_root()
+    return base if base.is_dir() else None
+
+
+def data_root() -> Path:
+    """``$ART_EXT_DATA`` if set, else ``~/art-ext-data`` (whether it exists or not)."""
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else DEFAULT_DATA_DIR.expanduser()
+
+
+def missing_data_message(dataset: str) -> str:
+    """One line: what ``dataset`` needs, where it was looked for, and how to point at it."""
+    folder = data_root() / dataset
+    where = f"${DATA_ENV}={os.environ[DATA_ENV]}" if os.environ.get(DATA_ENV) else f"the default {DEFAULT_DATA_DIR}"
+    return (
+        f"dataset {dataset!r} needs its files ({DATASET_FILES.get(dataset, 'see the README')}): pass --data-dir DIR "
+        f"(the folder holding them) or set {DATA_ENV} to a folder with a {dataset}/ sub-folder; "
+        f"looked in {folder} ({where}), which does not exist; the README's Data section says where to get them"
+    )
 
 
 def _stratified_split(
@@ -200,9 +224,8 @@ def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None
         return load_digits(seed=seed)
     if name == "mnist":
         if data_dir is None:
-            base = default_data_dir()
-            if base is None:
-                raise DataError("dataset 'mnist' needs --data-dir (a folder with the MNIST IDX files)")
-            data_dir = base / "mnist"
+            data_dir = data_root() / "mnist"
+            if not data_dir.is_dir():
+                raise DataError(missing_data_message("mnist"))
         return load_mnist(data_dir)
     raise ValueError(f"unknown image dataset {name!r}; choose from {', '.join(IMAGE_DATASETS)}")

@@ -27,17 +27,15 @@ from foolbox.criteria import Misclassification, TargetedMisclassification
 from foolbox.distances import Distance, l1, l2, linf
 from foolbox.models import Model
 
+from art_ext import checks
+
 logger = logging.getLogger(__name__)
 
 
 def _distance_for(norm: Any) -> Distance:
-    if norm in (np.inf, "inf", float("inf")):
-        return linf
-    if norm in (2, "2", 2.0):
-        return l2
-    if norm in (1, "1", 1.0):
-        return l1
-    raise ValueError(f"attack norm {norm!r} has no Foolbox distance; expected inf, 2 or 1")
+    """Foolbox's distance for an ART norm (spellings as :func:`art_ext.checks.parse_norm` reads them)."""
+    key = checks.parse_norm(norm, name="attack norm", allowed=("inf", "2", "1"))
+    return {"inf": linf, "2": l2, "1": l1}[key]
 
 
 def check_bounds(inputs: Any, bounds: tuple[float, float], name: str = "inputs") -> None:

@@ -12,6 +12,12 @@ callback bound to the plugin, so the registry knows who registered what::
 
 A target may be a class or factory, or a ``"module:attribute"`` string that is imported only
 when the attack or trainer is first used, which keeps plugin import cheap.
+
+Isolation (:mod:`art_ext.manager`): a rejected registration (a name another plugin registered
+first, built-ins first; an invalid name, target or modality) is recorded against the plugin and
+the hook goes on; a hook that raises has what it registered in that call rolled back. Both show in
+``art-ext plugins`` and as one warning per plugin. ``cli="module:runner"`` gives the name its own
+``art-ext attack``/``train`` runner (contract: :mod:`art_ext.runners`, ``docs/cli.md``).
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ def register_attacks(register: Register) -> None:
     """Register evasion attacks.
 
     Call ``register(name, target, *, description, modality, cli)`` once per attack.
-    ``target(estimator, **params)`` must return an ``art.attacks.EvasionAttack``.
+    ``target(estimator, **params)`` must return an ``art.attacks.EvasionAttack``. ``art-ext bench``
+    reads its ``eps`` (in ``attack_params``: a fixed-budget attack) and ``norm`` (absent: Linf).
 
     :param register: callback that adds one attack to the attack registry.
     """

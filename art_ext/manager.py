@@ -6,6 +6,12 @@
 Plugins come from the entry-point group ``art_ext`` (built-ins and third parties alike). In a
 source checkout without installed metadata the built-ins are still found by module name.
 Set ``ART_EXT_BLOCK_PLUGINS="name1,name2"`` to skip plugins by name.
+
+Isolation: a plugin that fails to import is skipped; a registration that clashes with an
+earlier one (built-ins come first, then plugins in load order) or is invalid is rejected for
+that plugin only; a hook that raises has what it registered in that call rolled back. Every
+error is kept on the plugin's :class:`PluginInfo` (``art-ext plugins`` shows them all) and each
+plugin with errors gets one :class:`PluginLoadWarning` per manager.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, Literal
 import pluggy
 
 from art_ext import hookspecs
-from art_ext.registry import DuplicateNameError, Register, Registry
+from art_ext.registry import Register, Registry
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "text": "art_ext_plugins.text",
 }
 
-Status = Literal["loaded", "failed", "blocked"]
+Status = Literal["loaded", "partial", "failed", "blocked"]
 
 
 class PluginLoadError(Exception):
@@ -45,22 +51,59 @@ class PluginLoadError(Exception):
 
 
 class PluginLoadWarning(UserWarning):
-    """Emitted when a plugin is skipped because it failed to load."""
+    """Emitted (once per plugin and manager) when a plugin failed to load or some of its
+    registrations were rejected."""
 
 
 @dataclass
 class PluginInfo:
-    """What ``art-ext plugins`` shows for one plugin."""
+    """What ``art-ext plugins`` shows for one plugin.
+
+    ``status``: ``loaded`` (no errors), ``partial`` (loaded, but some registrations or hooks
+    were rejected), ``failed`` (nothing of it is usable) or ``blocked`` (``ART_EXT_BLOCK_PLUGINS``).
+    """
 
     name: str
     module: str
     distribution: str
     version: str
     status: Status = "loaded"
-    error: str | None = None
+    load_error: str | None = None
+    hook_errors: dict[str, list[str]] = field(default_factory=dict)
     hooks: list[str] = field(default_factory=list)
     attacks: list[str] = field(default_factory=list)
     trainers: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """Every error of the plugin: the import error, then each hook's, in order."""
+        found = [self.load_error] if self.load_error else []
+        for messages in self.hook_errors.values():
+            found.extend(messages)
+        return found
+
+    @property
+    def error(self) -> str | None:
+        """All errors on one line (``None`` when there are none)."""
+        return "; ".join(self.errors) or None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (``art-ext plugins --json``)."""
+        return {
+            "name": self.name, "module": self.module, "distribution": self.distribution,
+            "version": self.version, "status": self.status, "errors": self.errors,
+            "hooks": self.hooks, "attacks": self.attacks, "trainers": self.trainers,
+        }
+
+    def refresh_status(self) -> None:
+        if self.status == "blocked":
+            return
+        if self.load_error:
+            self.status = "failed"
+        elif any(self.hook_errors.values()):
+            self.status = "partial" if (self.attacks or self.trainers) else "failed"
+        else:
+            self.status = "loaded"
 
 
 def blocked_plugin_names() -> set[str]:
@@ -83,6 +126,7 @@ class ArtExtPluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT_NAME)
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self._warned: set[str] = set()
         self._attacks: Registry | None = None
         self._trainers: Registry | None = None
 
@@ -91,7 +135,10 @@ class ArtExtPluginManager(pluggy.PluginManager):
     def load_entrypoints(self, group: str = ENTRY_POINT_GROUP) -> int:
         """Load every plugin of the entry-point group; return how many loaded."""
         loaded = 0
-        for entry_point in importlib.metadata.entry_points(group=group):
+        points = list(importlib.metadata.entry_points(group=group))
+        # art-ext's own plugins first: they win a name clash with a third party
+        points.sort(key=lambda ep: getattr(getattr(ep, "dist", None), "name", "") != THIS_DISTRIBUTION)
+        for entry_point in points:
             dist = getattr(entry_point, "dist", None)
             loaded += self._load(
                 entry_point.name,
@@ -127,9 +174,9 @@ class ArtExtPluginManager(pluggy.PluginManager):
         version: str,
     ) -> int:
         if name in self.infos:
-            logger.warning(
-                "plugin %r from %s %s skipped: a plugin of that name is already loaded from %s",
-                name, distribution, version, self.infos[name].distribution,
+            self._warn(
+                f"art-ext plugin {name!r} from {distribution} {version} skipped: a plugin of that name "
+                f"is already loaded from {self.infos[name].distribution}"
             )
             return 0
         info = PluginInfo(name, module, distribution, version)
@@ -143,7 +190,9 @@ class ArtExtPluginManager(pluggy.PluginManager):
             plugin = importer()
             self.add_plugin(plugin, name)
         except Exception as error:  # a broken plugin must not take the others down
-            self._fail(info, f"{type(error).__name__}: {error}")
+            info.load_error = f"{type(error).__name__}: {_first_line(error)}"
+            info.refresh_status()
+            self._report(info, f"failed and was skipped: {info.load_error}")
             return 0
         return 1
 
@@ -156,7 +205,8 @@ class ArtExtPluginManager(pluggy.PluginManager):
             if caller.spec is None
         ]
         if unknown:
-            self.unregister(plugin)
+            self._attacks = self._trainers = None
+            pluggy.PluginManager.unregister(self, plugin)  # keeps its info: the error is shown
             raise PluginLoadError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
         self.check_pending()
         info = self.infos.setdefault(
@@ -164,15 +214,19 @@ class ArtExtPluginManager(pluggy.PluginManager):
         )
         info.hooks = sorted(caller.name for caller in self.get_hookcallers(plugin) or [])
 
-    def _fail(self, info: PluginInfo, reason: str) -> None:
-        info.status = "failed"
-        info.error = reason
-        message = (
-            f"art-ext plugin {info.name!r} (distribution {info.distribution} {info.version}) "
-            f"failed and was skipped: {reason}"
-        )
-        logger.warning(message)
-        warnings.warn(message, PluginLoadWarning, stacklevel=3)
+    def _report(self, info: PluginInfo, reason: str) -> None:
+        """One warning per plugin and manager; later errors are only recorded (and logged)."""
+        message = f"art-ext plugin {info.name!r} ({info.distribution} {info.version}) {reason}"
+        if info.name in self._warned:
+            logger.info(message)
+            return
+        self._warned.add(info.name)
+        self._warn(message + "; `art-ext plugins` lists all its errors")
+
+    @staticmethod
+    def _warn(message: str) -> None:
+        logger.info(message)
+        warnings.warn(message, PluginLoadWarning, stacklevel=4)
 
     # -- registries --------------------------------------------------------------------------
 
@@ -182,9 +236,12 @@ class ArtExtPluginManager(pluggy.PluginManager):
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         self._attacks = self._trainers = None
+        if name is None and plugin is not None:
+            name = self.get_name(plugin)
         result = super().unregister(plugin, name)
-        if name is not None and name in self.infos and self.infos[name].status == "loaded":
-            del self.infos[name]
+        info = self.infos.get(name) if name is not None else None
+        if info is not None and not info.load_error and info.status != "blocked":
+            del self.infos[info.name]
         return result
 
     @property
@@ -202,28 +259,48 @@ class ArtExtPluginManager(pluggy.PluginManager):
     def _collect(self, kind: Literal["attack", "trainer"], hook_name: str) -> Registry:
         registry = Registry(kind)
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
-        # Call implementations one by one so a failure is pinned on its plugin.
-        for impl in reversed(caller.get_hookimpls()):
-            register: Register = registry.bound(impl.plugin_name)
+        load_order = {name: index for index, name in enumerate(self.infos)}
+
+        def order(impl: Any) -> tuple[int, int]:
+            return (0 if self._is_builtin(impl.plugin_name) else 1, load_order.get(impl.plugin_name, len(load_order)))
+
+        # One implementation at a time, built-ins first, so every failure is pinned on its plugin
+        # and a name clash rejects the later plugin's registration only.
+        for impl in sorted(caller.get_hookimpls(), key=order):
+            plugin = impl.plugin_name
+            info = self.infos.setdefault(plugin, PluginInfo(plugin, "?", "(registered directly)", ""))
+            errors: list[str] = info.hook_errors.setdefault(hook_name, [])
+            errors.clear()
+            before = set(registry.by_plugin(plugin))
+            register: Register = registry.bound(plugin, on_error=lambda e, errors=errors: errors.append(  # type: ignore[misc]
+                f"{kind} registration rejected: {_first_line(e)}"))
             try:
                 impl.function(register=register)
-            except DuplicateNameError:
-                raise
             except Exception as error:
-                self._hook_failed(impl.plugin_name, hook_name, error)
+                removed = registry.remove(sorted(set(registry.by_plugin(plugin)) - before))
+                rolled = f"; rolled back its {kind}s {', '.join(removed)}" if removed else ""
+                errors.append(f"{hook_name} raised {type(error).__name__}: {_first_line(error)}{rolled}")
+            for message in errors:
+                self._report(info, message)
         for name, info in self.infos.items():
-            if info.status == "loaded":
+            if info.status in ("loaded", "partial", "failed") and not info.load_error:
                 setattr(info, f"{kind}s", registry.by_plugin(name))
+                info.refresh_status()
         return registry
 
-    def _hook_failed(self, plugin_name: str, hook_name: str, error: Exception) -> None:
-        info = self.infos.setdefault(plugin_name, PluginInfo(plugin_name, "?", "?", "?"))
-        self._fail(info, f"{hook_name} raised {type(error).__name__}: {error}")
+    def _is_builtin(self, name: str) -> bool:
+        info = self.infos.get(name)
+        return name in BUILTIN_PLUGINS and info is not None and info.distribution == THIS_DISTRIBUTION
 
     def plugin_infos(self) -> list[PluginInfo]:
         """Every plugin seen, loaded or not, with what it registered."""
         _ = self.attacks, self.trainers  # fills the per-plugin lists
         return [self.infos[name] for name in sorted(self.infos)]
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def create_plugin_manager(*, load: bool = True) -> ArtExtPluginManager:

@@ -1,10 +1,16 @@
-"""Typed registries of attacks and trainers, filled by the plugins' hooks."""
+"""Typed registries of attacks and trainers, filled by the plugins' hooks.
+
+:meth:`Registry.add` validates one registration and rejects a duplicate name (naming both
+plugins). The plugin manager hands each hook a callback from :meth:`Registry.bound` with
+``on_error`` set, so a rejected registration is recorded against its plugin instead of
+aborting the hook, and :meth:`Registry.remove` rolls back what a hook registered when it raises.
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -128,8 +134,13 @@ class Registry:
         logger.debug("plugin %s registered %s %s", plugin, self.kind, name)
         return entry
 
-    def bound(self, plugin: str) -> Register:
-        """A ``register`` callback that records ``plugin`` as the registrant."""
+    def bound(self, plugin: str, on_error: Callable[[Exception], None] | None = None) -> Register:
+        """A ``register`` callback that records ``plugin`` as the registrant.
+
+        :param on_error: called with the error of a rejected registration (duplicate name, bad
+            name, target or modality) instead of raising it; the callback then returns the
+            rejected entry, which is not stored. ``None``: the error is raised.
+        """
 
         def register(
             name: str,
@@ -139,11 +150,24 @@ class Registry:
             modality: Modality = "image",
             cli: str | Callable[..., Any] | None = None,
         ) -> Entry:
-            return self.add(
-                name, target, plugin=plugin, description=description, modality=modality, cli=cli
-            )
+            try:
+                return self.add(
+                    name, target, plugin=plugin, description=description, modality=modality, cli=cli
+                )
+            except (RegistryError, ValueError, TypeError) as error:
+                if on_error is None:
+                    raise
+                on_error(error)
+                return Entry(str(name), self.kind, target, plugin, description, modality, cli)
 
         return register
+
+    def remove(self, names: Iterable[str]) -> list[str]:
+        """Remove the entries ``names`` (rolling back a hook); returns the names removed."""
+        removed = [name for name in names if self._entries.pop(name, None) is not None]
+        if removed:
+            logger.debug("%s registry: removed %s", self.kind, ", ".join(removed))
+        return removed
 
     def __getitem__(self, name: str) -> Entry:
         try:

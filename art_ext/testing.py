@@ -7,6 +7,18 @@ Fixtures:
 * ``art_ext_empty_manager``: the same with no plugins loaded.
 * ``tiny_classifier``: an untrained ART ``PyTorchClassifier`` on 1x8x8 inputs, 10 classes.
 
+Property-based fuzzing (``hypothesis``) of an attack's or trainer's contract, for any plugin::
+
+    from art_ext.testing import fuzz_attack, fuzz_trainer
+
+    def test_my_attack_keeps_the_contract(tiny_classifier):
+        fuzz_attack("my-attack", tiny_classifier, params={"max_iter": 2}, max_examples=25)
+
+Each fuzzed call gets random shapes, dtypes, ranges, NaN placement, label formats and eps values;
+it must either raise a ``ValueError``/``TypeError`` from art-ext or plugin code (not from torch,
+numpy or ART) whose message names a parameter, or return an output of the input's shape and
+dtype, free of NaN, inside ``clip_values`` and (fixed-budget attacks) inside the eps-ball.
+
 Context manager :func:`registered_plugin` registers a plugin object for one block::
 
     from art_ext.testing import registered_plugin
@@ -62,18 +74,24 @@ def default_manager(manager: ArtExtPluginManager) -> Iterator[ArtExtPluginManage
 def make_tiny_classifier(
     input_shape: Sequence[int] = (1, 8, 8), nb_classes: int = 10, seed: int = 0
 ) -> Any:
-    """An untrained, deterministic ART ``PyTorchClassifier`` (one conv layer, one linear layer)."""
+    """An untrained, deterministic ART ``PyTorchClassifier`` (one conv layer, one linear layer).
+
+    The network is a plain ``nn.Module`` (not an ``nn.Sequential``: ART's TRADES and FBF trainers
+    read ``outputs[0]`` of a Sequential model's per-layer outputs and fail on it)."""
     import torch
     from art.estimators.classification import PyTorchClassifier
 
+    class TinyNet(torch.nn.Module):
+        def __init__(self, channels: int, pixels: int) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(channels, 4, 3, padding=1)
+            self.linear = torch.nn.Linear(4 * pixels, nb_classes)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.linear(torch.relu(self.conv(x)).flatten(1))  # type: ignore[no-any-return]
+
     torch.manual_seed(seed)
-    channels = int(input_shape[0])
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(channels, 4, 3, padding=1),
-        torch.nn.ReLU(),
-        torch.nn.Flatten(),
-        torch.nn.Linear(4 * int(input_shape[1]) * int(input_shape[2]), nb_classes),
-    )
+    model = TinyNet(int(input_shape[0]), int(input_shape[1]) * int(input_shape[2]))
     return PyTorchClassifier(
         model=model,
         loss=torch.nn.CrossEntropyLoss(),
@@ -99,3 +117,247 @@ def art_ext_empty_manager() -> Iterator[ArtExtPluginManager]:
 @pytest.fixture
 def tiny_classifier() -> Any:
     return make_tiny_classifier()
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+#: words a clear error message may start with (the parameter it names)
+PARAMETER_WORDS = ("x", "y", "eps", "norm", "labels", "classifier", "estimator", "targeted", "mode", "params",
+                   "nb_epochs", "batch_size", "precision", "inputs", "generator", "path", "max_iter", "eps_step")
+#: modules an error may be raised from: the library's own checks, not a framework's internals
+OWN_MODULES = ("art_ext", "art_ext_plugins")
+
+
+def raised_by_own_code(error: BaseException, extra_modules: Sequence[str] = ()) -> bool:
+    """Whether the innermost frame of ``error``'s traceback is in art-ext (or ``extra_modules``)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return False
+    owners = (*OWN_MODULES, *extra_modules)
+    filename = frames[-1].filename.replace("\\", "/")
+    return any(f"/{owner.replace('.', '/')}/" in filename or f"/{owner}/" in filename for owner in owners) or (
+        "/plugins/" in filename and "site-packages" not in filename)
+
+
+def assert_clear_error(error: BaseException, parameters: Sequence[str] = PARAMETER_WORDS,
+                       extra_modules: Sequence[str] = ()) -> None:
+    """``error`` is a ValueError/TypeError raised by the library whose message names a parameter."""
+    import re
+
+    assert isinstance(error, (ValueError, TypeError)), f"{type(error).__name__}: {error}"
+    assert raised_by_own_code(error, extra_modules), f"raised from a framework, not checked first: {error!r}"
+    message = str(error)
+    named = any(re.search(rf"(^|[^\w]){re.escape(word)}([^\w]|$)", message) for word in parameters)
+    assert named, f"the message names no parameter: {message!r}"
+
+
+def images_strategy(input_shape: Sequence[int], clip_values: tuple[float, float] = (0.0, 1.0)) -> Any:
+    """Batches of inputs, valid and invalid: shapes, dtypes, ranges and NaN/inf placement vary."""
+    import numpy as np
+    from hypothesis import strategies as st
+
+    shape = tuple(int(d) for d in input_shape)
+
+    @st.composite
+    def build(draw: Any) -> Any:
+        n = draw(st.integers(1, 4))
+        kind = draw(st.sampled_from(["ok", "ok", "ok", "channels", "flat", "empty"]))
+        dims = {"ok": (n, *shape), "channels": (n, shape[0] + 1, *shape[1:]), "flat": (n, int(np.prod(shape))),
+                "empty": (0, *shape)}[kind]
+        seed = draw(st.integers(0, 2**16))
+        values = np.random.default_rng(seed).random(dims)
+        low, high = clip_values
+        scale = draw(st.sampled_from(["in", "in", "in", "x255", "negative", "edges"]))
+        if scale == "in":
+            values = low + values * (high - low)
+        elif scale == "x255":
+            values = values * 255.0
+        elif scale == "negative":
+            values = values - 0.75
+        else:
+            values = np.where(values > 0.5, high, low)
+        if draw(st.booleans()) and values.size and draw(st.integers(0, 3)) == 0:
+            flat = values.reshape(-1)
+            flat[draw(st.integers(0, flat.size - 1))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+        dtype = draw(st.sampled_from([np.float32, np.float32, np.float64, np.float16, np.uint8, np.int64]))
+        if dtype in (np.uint8, np.int64):
+            return np.clip(np.nan_to_num(values, posinf=255, neginf=0), 0, 255).astype(dtype)
+        return values.astype(dtype)
+
+    return build()
+
+
+def labels_strategy(n_max: int, nb_classes: int) -> Any:
+    """Labels in every format and some broken ones (``None`` included)."""
+    import numpy as np
+    from hypothesis import strategies as st
+
+    @st.composite
+    def build(draw: Any) -> Any:
+        n = draw(st.integers(1, n_max))
+        kind = draw(st.sampled_from(["none", "index", "index", "one-hot", "float", "fraction", "range", "soft", "short"]))
+        seed = draw(st.integers(0, 2**16))
+        rng = np.random.default_rng(seed)
+        index = rng.integers(0, nb_classes, n)
+        return {
+            "none": None, "index": index, "one-hot": np.eye(nb_classes, dtype=np.float32)[index],
+            "float": index.astype(np.float64), "fraction": index + 0.5, "range": index + nb_classes,
+            "soft": np.full((n, nb_classes), 1.0 / nb_classes), "short": index[: max(0, n - 1)],
+        }[kind]
+
+    return build()
+
+
+def eps_strategy() -> Any:
+    """Budgets: valid ones and zero, negative, NaN, too large, not a number."""
+    from hypothesis import strategies as st
+
+    return st.one_of(st.floats(0.01, 0.5), st.sampled_from([0.0, -0.1, float("nan"), 3.0, 1e9, True, "0.1"]))
+
+
+def _output_contract(attack: Any, x: Any, x_adv: Any) -> None:
+    import numpy as np
+
+    from art_ext.attack_checks import fixed_budget
+
+    x_adv = np.asarray(x_adv)
+    assert x_adv.shape == x.shape, f"shape {x_adv.shape} != {x.shape}"
+    assert x_adv.dtype == x.dtype, f"dtype {x_adv.dtype} != {x.dtype}"
+    assert np.isfinite(x_adv).all(), "NaN or inf in the output"
+    clip = getattr(attack.estimator, "clip_values", None)
+    if clip is not None:
+        tol = 1e-6
+        assert x_adv.min() >= np.min(clip[0]) - tol and x_adv.max() <= np.max(clip[1]) + tol, "outside clip_values"
+    budget = fixed_budget(attack)
+    if budget is not None:
+        eps, norm = budget
+        delta = (x_adv.astype(np.float64) - x.astype(np.float64)).reshape(len(x), -1)
+        size = np.abs(delta).max(axis=1) if norm == "inf" else np.linalg.norm(delta, axis=1)
+        assert size.max() <= eps * (1 + 1e-5) + 1e-6, f"perturbation {size.max()} > eps {eps}"
+
+
+def fuzz_attack(
+    name: str | Any,
+    classifier: Any,
+    *,
+    params: dict[str, Any] | None = None,
+    max_examples: int = 20,
+    fit: bool = True,
+    extra_modules: Sequence[str] = (),
+) -> None:
+    """Fuzz an image attack (a registered name or a factory ``(classifier, **params)``) on
+    ``classifier``: every call must keep the contract in this module's docstring."""
+    import numpy as np
+    from hypothesis import HealthCheck, example, given, settings
+    from hypothesis import strategies as st
+
+    import art_ext
+
+    factory = (lambda clf, **kw: art_ext.get_attack(name, clf, **kw)) if isinstance(name, str) else name
+    shape = tuple(int(d) for d in classifier.input_shape)
+    nb_classes = int(classifier.nb_classes)
+    clip = classifier.clip_values if classifier.clip_values is not None else (0.0, 1.0)
+    base = dict(params or {})
+    fitted: dict[Any, Any] = {}
+
+    outcomes = {"output": 0, "error": 0}
+    rng = np.random.default_rng(0)
+    valid_x = (rng.random((3, *shape)) * (np.max(clip[1]) - np.min(clip[0])) + np.min(clip[0])).astype(np.float32)
+    valid_y = rng.integers(0, nb_classes, 3)
+
+    def build(eps: Any) -> Any:
+        key = repr(eps)
+        if key not in fitted:
+            attack = factory(classifier, **{**base, **({} if eps is None else {"eps": eps})})
+            if fit and callable(getattr(attack, "fit", None)):
+                rng = np.random.default_rng(0)
+                attack.fit(rng.random((16, *shape)).astype(np.float32) * (clip[1] - clip[0]) + clip[0])
+            fitted[key] = attack
+        return fitted[key]
+
+    @settings(max_examples=max_examples, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(x=images_strategy(shape, (float(np.min(clip[0])), float(np.max(clip[1])))),
+           y=labels_strategy(4, nb_classes), eps=st.one_of(st.none(), eps_strategy()))
+    @example(x=valid_x, y=valid_y, eps=None)
+    @example(x=valid_x.astype(np.float64), y=None, eps=None)
+    def run(x: Any, y: Any, eps: Any) -> None:
+        try:
+            attack = build(eps)
+        except (ValueError, TypeError) as error:
+            assert eps is not None, f"the default parameters failed: {error}"
+            assert_clear_error(error, extra_modules=extra_modules)
+            outcomes["error"] += 1
+            return
+        try:
+            x_adv = attack.generate(x, y=y)
+        except (ValueError, TypeError, RuntimeError) as error:
+            assert_clear_error(error, extra_modules=extra_modules)
+            outcomes["error"] += 1
+            return
+        _output_contract(attack, x, x_adv)
+        outcomes["output"] += 1
+
+    run()
+    # a fuzz that only ever saw errors (or only outputs) tested half the contract
+    assert outcomes["output"] >= 2 and outcomes["error"] >= 1, outcomes
+
+
+def fuzz_trainer(
+    name: str | Any,
+    make_classifier: Any,
+    *,
+    params: dict[str, Any] | None = None,
+    fit_params: dict[str, Any] | None = None,
+    max_examples: int = 10,
+    extra_modules: Sequence[str] = (),
+) -> None:
+    """Fuzz an image trainer (a registered name or a factory ``(classifier, **params)``):
+    ``make_classifier()`` gives a fresh ART classifier per call; each ``fit`` must raise a clear
+    error or leave finite weights."""
+    import numpy as np
+    import torch
+    from hypothesis import HealthCheck, example, given, settings
+
+    import art_ext
+
+    factory = (lambda clf, **kw: art_ext.get_trainer(name, clf, **kw)) if isinstance(name, str) else name
+    probe = make_classifier()
+    shape = tuple(int(d) for d in probe.input_shape)
+    nb_classes = int(probe.nb_classes)
+
+    outcomes = {"trained": 0, "error": 0}
+    rng = np.random.default_rng(0)
+    valid_x = rng.random((4, *shape)).astype(np.float32)
+    valid_y = rng.integers(0, nb_classes, 4)
+
+    @settings(max_examples=max_examples, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(x=images_strategy(shape), y=labels_strategy(4, nb_classes), eps=eps_strategy())
+    @example(x=valid_x, y=valid_y, eps=0.1)
+    @example(x=valid_x, y=np.eye(nb_classes, dtype=np.float32)[valid_y], eps=0.2)
+    def run(x: Any, y: Any, eps: Any) -> None:
+        classifier = make_classifier()
+        try:
+            trainer = factory(classifier, **{**(params or {}), "eps": eps})
+        except (ValueError, TypeError) as error:
+            assert_clear_error(error, extra_modules=extra_modules)
+            outcomes["error"] += 1
+            return
+        before = [p.detach().clone() for p in classifier.model.parameters()]
+        try:
+            trainer.fit(x, y if y is not None else np.zeros(len(x), dtype=np.int64),
+                        **{"nb_epochs": 1, "batch_size": 4, **(fit_params or {})})
+        except (ValueError, TypeError) as error:
+            assert_clear_error(error, extra_modules=extra_modules)
+            outcomes["error"] += 1
+            return
+        after = list(classifier.model.parameters())
+        assert all(torch.isfinite(p).all() for p in after), "non-finite weights after fit"
+        assert any(not torch.equal(a, b) for a, b in zip(before, after)), "fit changed no weight"
+        outcomes["trained"] += 1
+
+    run()
+    assert outcomes["trained"] >= 2 and outcomes["error"] >= 1, outcomes

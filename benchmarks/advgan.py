@@ -20,10 +20,14 @@ Stages (``--stages``, default all; each writes ``<out>/<stage>.json`` as soon as
   on the same model and the same ``--n-throughput`` test images, measured side by side;
 * ``blackbox``: AdvGAN in black-box mode (dynamic distillation, SmallCNN surrogate) against the
   same CNN wrapped as an ART ``BlackBoxClassifier``; success rate and number of target queries;
+* ``precision``: the same untargeted AdvGAN fitted with the default policy (``precision="auto"``:
+  bf16 autocast where the CPU runs it natively) and with ``precision="fp32"``, side by side: fit and
+  generate time, success with its 95% interval (issue 14: success within 1 point);
 * ``trainers``: from the clean CNN, fine-tune one copy with art-ext's ``pgd`` trainer (PGD-7) and
   one with the ``advgan`` trainer for the same epochs on the same data; clean accuracy, robust
-  accuracy under ART PGD-40 and ART ``AutoAttack`` on ``--n-robust`` / ``--n-autoattack`` test
-  images, training time; then AdvGAN (fitted against the PGD-trained CNN) success on it.
+  accuracy (:func:`art_ext.evaluation.evaluate`: PGD-50x3 on ``--n-robust`` test images and the
+  reduced AutoAttack list 'fast' on ``--n-autoattack``), training time; then AdvGAN (fitted
+  against the PGD-trained CNN) success on it.
 
 ``--threads`` (default 2) sets ``torch.set_num_threads``. Epoch counts are arguments so that the
 run fits a CPU budget; the defaults and the machine's load are recorded in ``results.json``.
@@ -46,7 +50,7 @@ import numpy as np
 import torch
 
 logger = logging.getLogger("benchmarks.advgan")
-STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "trainers")
+STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "precision", "trainers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -88,6 +92,12 @@ def load_avg() -> list[float]:
 def success(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False) -> float:
     pred = np.argmax(classifier.predict(x_adv, batch_size=512), axis=1)
     return float(np.mean(pred == y) if targeted else np.mean(pred != y))
+
+
+def success_ci(rate: float, n: int) -> list[float]:
+    from art_ext.evaluation import wilson_interval
+
+    return list(wilson_interval(round(rate * n), n))
 
 
 def norms(x_adv: np.ndarray, x: np.ndarray) -> dict[str, float]:
@@ -181,14 +191,36 @@ class Bench:
         correct = np.argmax(self.classifier.predict(d.x_test), axis=1) == d.y_test
         record = {
             "epochs": self.args.gan_epochs, "batch_size": self.args.gan_batch, "fit_time_s": attack.fit_time_s,
-            "success_rate": success(self.classifier, x_adv, d.y_test),
+            "success_rate": success(self.classifier, x_adv, d.y_test), "n": len(d.y_test),
             "success_rate_on_correct": success(self.classifier, x_adv[correct], d.y_test[correct]),
             "generate_time_s": gen_time, **norms(x_adv, d.x_test),
             "train_success_per_epoch": attack.history["success"],
             "params": {k: getattr(attack, k) for k in ("eps", "alpha", "beta", "c", "kappa", "learning_rate")},
         }
+        record["success_ci95"] = success_ci(record["success_rate"], len(d.y_test))
         attack.save(self.out / "advgan_untargeted.safetensors")
         self.save_stage("untargeted", record)
+
+    def precision(self) -> None:
+        """The default policy against fp32, side by side on the same data and seed."""
+        d = self.data
+        record: dict[str, Any] = {"epochs": self.args.gan_epochs, "batch_size": self.args.gan_batch}
+        for precision in ("auto", "fp32"):
+            attack = self._fit_advgan(self.classifier, self.args.gan_epochs, precision=precision)
+            attack.generate(d.x_test[:64])  # warm-up
+            t = time.perf_counter()
+            x_adv = attack.generate(d.x_test)
+            rate = success(self.classifier, x_adv, d.y_test)
+            record[precision] = {"resolved": attack.policy.precision, "fit_time_s": attack.fit_time_s,
+                                 "generate_time_s": time.perf_counter() - t, "success_rate": rate,
+                                 "success_ci95": success_ci(rate, len(d.y_test)), "n": len(d.y_test),
+                                 "linf_max": float(np.abs(x_adv - d.x_test).max())}
+        record["fit_speedup"] = record["fp32"]["fit_time_s"] / record["auto"]["fit_time_s"]
+        record["success_difference_points"] = 100 * (record["auto"]["success_rate"] - record["fp32"]["success_rate"])
+        from art_ext.core.device import hardware_info
+
+        record["hardware"] = hardware_info()
+        self.save_stage("precision", record)
 
     def targeted(self) -> None:
         d = self.data
@@ -274,29 +306,22 @@ class Bench:
         self.save_stage("blackbox", record)
 
     def _robust(self, classifier: Any) -> dict[str, Any]:
-        from art.attacks.evasion import AutoAttack, AutoProjectedGradientDescent
-
-        import art_ext
-        from art_ext.models import accuracy
+        from art_ext.evaluation import autoattack_label, evaluate
 
         d, a = self.data, self.args
-        out: dict[str, Any] = {"clean_acc": accuracy(classifier, d.x_test, d.y_test)}
-        x, y = d.x_test[: a.n_robust], d.y_test[: a.n_robust]
-        t = time.perf_counter()
-        pgd = art_ext.get_attack("art.pgd", classifier, eps=a.eps, max_iter=40, batch_size=128)
-        out["pgd40_robust_acc"] = accuracy(classifier, pgd.generate(x, y=y), y)
-        out["pgd40_n"] = len(x)
-        out["pgd40_time_s"] = time.perf_counter() - t
-        xa, ya = d.x_test[: a.n_autoattack], d.y_test[: a.n_autoattack]
-        apgd = [AutoProjectedGradientDescent(classifier, norm=np.inf, eps=a.eps, eps_step=a.eps / 4, max_iter=100,
-                                             nb_random_init=1, batch_size=128, loss_type=loss, verbose=False)
-                for loss in ("cross_entropy", "difference_logits_ratio")]
-        t = time.perf_counter()
-        auto = AutoAttack(classifier, norm=np.inf, eps=a.eps, eps_step=a.eps / 4, attacks=apgd, batch_size=128)
-        out["autoattack_robust_acc"] = accuracy(classifier, auto.generate(xa, y=ya), ya)
-        out["autoattack_n"] = len(xa)
-        out["autoattack_attacks"] = "APGD-CE + APGD-DLR, 100 steps, 1 restart each (ART AutoAttack with attacks=[...])"
-        out["autoattack_time_s"] = time.perf_counter() - t
+        classifier.model.eval()
+        out: dict[str, Any] = {}
+        pgd = evaluate(classifier, d.x_test[: a.n_robust], d.y_test[: a.n_robust], eps=a.eps, pgd_steps=50,
+                       pgd_restarts=3, autoattack_version=None, seed=a.seed)
+        aa = evaluate(classifier, d.x_test[: a.n_autoattack], d.y_test[: a.n_autoattack], eps=a.eps, pgd_steps=0,
+                      autoattack_version="fast", seed=a.seed)
+        out.update({
+            "clean_acc": pgd.accuracy("clean"), "clean_ci95": list(pgd.interval("clean")), "pgd_label": "PGD-50x3",
+            "pgd_robust_acc": pgd.accuracy("PGD-50x3"), "pgd_ci95": list(pgd.interval("PGD-50x3")), "pgd_n": pgd.n,
+            "autoattack_label": autoattack_label("fast"), "autoattack_robust_acc": aa.accuracy("autoattack-fast"),
+            "autoattack_ci95": list(aa.interval("autoattack-fast")), "autoattack_n": aa.n,
+            "evaluation": {"pgd": pgd.to_dict(), "autoattack": aa.to_dict()},
+        })
         return out
 
     def trainers(self) -> None:
@@ -327,47 +352,76 @@ class Bench:
         self.save_stage("trainers", record)
 
 
+def _ci(rate: float, ci: list[float] | None) -> str:
+    return f"{100 * rate:.1f}%" + (f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else "")
+
+
 def markdown(results: dict[str, Any]) -> str:
     r = results
     lines = ["# AdvGAN benchmark (MNIST, L_inf eps 0.3)", "", f"Command: `{r['command']}`  ",
              f"Data: {r['data']}  ", f"Machine: {r['machine']}", ""]
-    lines += ["| measurement | value | target |", "|---|---|---|"]
+    lines += ["| measurement | value |", "|---|---|"]
+    for name, value in rows(r):
+        lines.append(f"| {name} | {value} |")
+    lines.append("")
+    return "\n".join(lines)
 
-    def row(name: str, value: str, target: str = "") -> None:
-        lines.append(f"| {name} | {value} | {target} |")
 
+def rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """(measurement, value) rows of one results.json."""
+    out: list[tuple[str, str]] = []
     if "clean" in r:
-        row("SmallCNN clean test accuracy", f"{r['clean']['clean_acc']:.4f}", ">= 0.98")
+        out.append(("SmallCNN clean test accuracy", f"{100 * r['clean']['clean_acc']:.1f}%"))
     if "untargeted" in r:
         u = r["untargeted"]
-        row(f"AdvGAN untargeted success ({u['epochs']} epochs, fit {u['fit_time_s']:.0f} s)", f"{u['success_rate']:.4f}", ">= 0.95")
-        row("  mean L_inf / L2 of the perturbation", f"{u['linf_mean']:.3f} / {u['l2_mean']:.3f}")
+        out.append((f"untargeted success, {u.get('n', 2000)} test images ({u['epochs']} epochs, fit {u['fit_time_s']:.0f} s)",
+                    _ci(u["success_rate"], u.get("success_ci95"))))
+        out.append(("mean Linf / L2 of the perturbation", f"{u['linf_mean']:.3f} / {u['l2_mean']:.2f}"))
     if "targeted" in r:
         t = r["targeted"]
-        row(f"AdvGAN targeted success, mean over 10 targets ({t['epochs']} epochs)", f"{t['success_rate_mean']:.4f}", ">= 0.90")
+        low, high = min(t["per_target"].values()), max(t["per_target"].values())
+        out.append((f"targeted success, mean over the 10 targets ({t['epochs']} epochs)",
+                    f"{100 * t['success_rate_mean']:.1f}% (per target {100 * low:.1f}-{100 * high:.1f}%)"))
     if "throughput" in r:
         t = r["throughput"]
-        row(f"throughput AdvGAN generate (n={t['n']})", f"{t['advgan']['examples_per_s']:.0f} ex/s")
-        row("throughput ART PGD-40", f"{t['art_pgd40']['examples_per_s']:.1f} ex/s (success {t['art_pgd40']['success_rate']:.3f})")
-        row("throughput Foolbox LinfPGD-40", f"{t['foolbox_linfpgd40']['examples_per_s']:.1f} ex/s (success {t['foolbox_linfpgd40']['success_rate']:.3f})")
-        row("AdvGAN speed-up vs ART PGD-40", f"{t['speedup_vs_art_pgd40']:.0f}x", ">= 100x")
-        row("AdvGAN speed-up vs Foolbox LinfPGD-40", f"{t['speedup_vs_foolbox_pgd40']:.0f}x")
+        out.append((f"generation throughput AdvGAN / ART PGD-40 / Foolbox LinfPGD-40 ({t['n']} images)",
+                    f"{t['advgan']['examples_per_s']:,.0f} / {t['art_pgd40']['examples_per_s']:.1f} / "
+                    f"{t['foolbox_linfpgd40']['examples_per_s']:.1f} ex/s"))
+        out.append(("speed-up vs ART PGD-40 (vs Foolbox)", f"{t['speedup_vs_art_pgd40']:.0f}x ({t['speedup_vs_foolbox_pgd40']:.0f}x)"))
     if "blackbox" in r:
         b = r["blackbox"]
-        row(f"black-box (distillation) success ({b['epochs']} epochs)", f"{b['success_rate']:.4f}")
-        row("  target queries", f"{b['queries']}")
+        out.append((f"black-box (distillation, {b['epochs']} + {b['distill_epochs']} epochs) success, target queries",
+                    f"{100 * b['success_rate']:.1f}%, {b['queries']:,} queries"))
+    if "precision" in r:
+        p = r["precision"]
+        out.append((f"default policy ({p['auto']['resolved']}) vs fp32: fit time", f"{p['auto']['fit_time_s']:.0f} s vs "
+                    f"{p['fp32']['fit_time_s']:.0f} s ({p['fit_speedup']:.2f}x)"))
+        out.append(("default policy vs fp32: untargeted success", f"{_ci(p['auto']['success_rate'], p['auto']['success_ci95'])}"
+                    f" vs {_ci(p['fp32']['success_rate'], p['fp32']['success_ci95'])} "
+                    f"({p['success_difference_points']:+.1f} points)"))
     if "trainers" in r:
         tr = r["trainers"]
         for name in ("pgd", "advgan"):
             if name in tr:
                 e = tr[name]
-                row(f"trainer `{name}` ({tr['epochs']} epoch(s), {tr['n_train']} images): clean / PGD-40 / AutoAttack",
-                    f"{e['clean_acc']:.3f} / {e['pgd40_robust_acc']:.3f} / {e['autoattack_robust_acc']:.3f}")
-                row(f"trainer `{name}` training time", f"{e['train_time_s']:.0f} s")
+                out.append((f"trainer `{name}` ({tr['epochs']} epochs, {tr['n_train']} images, {e['train_time_s']:.0f} s): "
+                            f"clean / {e['pgd_label']} ({e['pgd_n']}) / {e['autoattack_label']} ({e['autoattack_n']})",
+                            f"{_ci(e['clean_acc'], e.get('clean_ci95'))} / {_ci(e['pgd_robust_acc'], e.get('pgd_ci95'))} / "
+                            f"{_ci(e['autoattack_robust_acc'], e.get('autoattack_ci95'))}"))
         if "advgan_vs_pgd_trained" in tr:
-            row("AdvGAN success vs the `pgd`-trained CNN", f"{tr['advgan_vs_pgd_trained']['success_rate']:.4f}")
-    lines.append("")
-    return "\n".join(lines)
+            out.append(("AdvGAN success against the `pgd`-trained CNN", f"{100 * tr['advgan_vs_pgd_trained']['success_rate']:.1f}%"))
+    return out
+
+
+def readme_tables(results_root: Path) -> dict[str, str]:
+    """README blocks ``advgan-kappa0``, ``advgan-kappa5``, ``advgan-trainers``: one table each."""
+    blocks = {}
+    for name, folder in (("advgan-kappa0", "advgan"), ("advgan-kappa5", "advgan/kappa5"), ("advgan-trainers", "advgan/trainers")):
+        path = results_root / folder / "results.json"
+        if path.is_file():
+            found = rows(json.loads(path.read_text()))
+            blocks[name] = "\n".join(["| measurement | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in found]])
+    return blocks
 
 
 def main(argv: list[str] | None = None) -> int:

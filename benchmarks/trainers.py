@@ -1,33 +1,40 @@
-"""Side-by-side benchmark: art-ext core trainers vs ART's adversarial trainers on MNIST.
+"""Trainer benchmark: art-ext's trainers against ART's on MNIST, timed side by side and evaluated
+with intervals over seeds (issues 14, 15 and 16).
 
-    python benchmarks/trainers.py --out benchmarks/results/trainers
+    python benchmarks/trainers.py timing   --out benchmarks/results/trainers --threads 1
+    python benchmarks/trainers.py select   --out benchmarks/results/trainers
+    python benchmarks/trainers.py accuracy --out benchmarks/results/trainers --eps 0.3 --seeds 0,1,2
+    python benchmarks/trainers.py autoattack-standard --out benchmarks/results/trainers --units smallcnn/eps0.3/pgd/seed0
+    python benchmarks/trainers.py report   --out benchmarks/results/trainers
 
-Same process, same SmallCNN (art_ext.models), same initial weights (a clean SmallCNN, cached,
-trained 5 epochs on the train split), same data (MNIST t10k: first 8,000 train / last 2,000 test,
-from ../shared/data/mnist), Adam lr 1e-3, batch 128, PGD-7 eps 0.3 step 2.5*eps/7.
+Setup (recorded in every file): MNIST t10k from ``../shared/data/mnist``: the first 8,000 images
+are the training pool, of which the last 1,000 are the **validation split** (per-epoch curves,
+every choice of hyperparameter) and the first 7,000 train; the last 2,000 are the **test split**,
+of which the first ``--n-test`` (1,000) are attacked, once, at the end. Every method of a seed
+starts from the same clean network (the benchmark SmallCNN or the model zoo's BatchNorm CNN,
+trained 5 epochs on the 7,000 with that seed, cached); Adam lr 1e-3, batch 128, Linf eps 0.3.
 
-Measured, medians over repeats (repeat 0 trains ``--epochs`` epochs and is also the accuracy
-run; every further repeat trains 1 epoch from the same initial weights):
+Stages (each writes JSON files under ``--out``; ``accuracy`` writes one file per unit, so stages can
+run in several processes and resume after an interruption):
 
-* per-epoch training time of art-ext ``pgd``/``trades``/``fbf``/``free`` and of ART's
-  ``AdversarialTrainerMadryPGD``/``AdversarialTrainerTRADESPyTorch``/``AdversarialTrainerFBFPyTorch``
-  and ratios ART / ours;
-* the overhead ratio ``PGD-K epoch / ((K+1) * clean epoch)``, each framework against its own clean
-  epoch (ours: the core loop's clean step; ART: ``PyTorchClassifier.fit``);
-* after ``--epochs`` epochs: clean accuracy on the 2,000 test images, robust accuracy under PGD-40
-  (the core's PGD, ``--restarts`` random restarts, step 2.5*eps/40) on the first ``--n-pgd`` test
-  images, and under ART's AutoAttack (APGD-CE + APGD-DLR, 100 iterations, 1 restart each: the
-  full AutoAttack's Square/5000 queries is out of reach on a 2-core CPU) on the first ``--n-aa``;
-* resident memory after every epoch (current and peak RSS), to check it does not grow.
-
-Writes ``results.json`` and ``results.md`` into ``--out``.
+* ``timing``: one epoch of each method from the same weights, interleaved, ``--repeats`` times,
+  at ``--threads`` torch threads: medians with spread, ratios ART / art-ext;
+* ``select``: N-FGSM's ``k`` and GradAlign's ``lam`` chosen on the validation split (PGD-50x3 on
+  its 1,000 images);
+* ``accuracy``: each method x seed trains ``--epochs`` epochs and is evaluated on the test split
+  with :func:`art_ext.evaluation.evaluate` in float32 (clean, PGD-50 with ``--restarts`` restarts,
+  the ``--aa`` AutoAttack list, gradient-masking checks); the model is saved, so attacks can be
+  added later without retraining;
+* ``autoattack-standard``: ART's standard AutoAttack list added to saved units;
+* ``report``: ``results.json`` and ``results.md``: mean and sd over seeds, pooled 95% Wilson
+  intervals, paired comparisons on the same test images, per-epoch validation curves, the
+  issues' targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import gc
 import json
 import logging
 import os
@@ -35,6 +42,8 @@ import platform
 import statistics
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,50 +52,142 @@ import torch
 
 logger = logging.getLogger("benchmarks.trainers")
 
-K = 7
 EPS = 0.3
+K = 7
 BATCH = 128
 LR = 1e-3
+N_TRAIN, N_VAL = 7000, 1000
+#: the methods and how each is built: (framework, registered trainer, parameters)
+METHODS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "pgd": ("art-ext", "pgd", {"max_iter": K}),
+    "pgd-fp32": ("art-ext", "pgd", {"max_iter": K, "precision": "fp32"}),
+    "pgd-compile": ("art-ext", "pgd", {"max_iter": K, "compile": True}),
+    "trades": ("art-ext", "trades", {"max_iter": K, "beta": 6.0}),
+    "free": ("art-ext", "free", {"replays": 4}),
+    "fbf": ("art-ext", "fbf", {"clip_start": False, "cyclic_lr": True, "lr_max": 5e-3}),
+    "fbf-noguard": ("art-ext", "fbf", {"clip_start": False, "cyclic_lr": True, "lr_max": 5e-3, "guard": False}),
+    "nfgsm": ("art-ext", "nfgsm", {"lr_schedule": "cyclic", "lr_max": 5e-3}),
+    "gradalign": ("art-ext", "gradalign", {"lr_schedule": "cyclic", "lr_max": 5e-3}),
+    "art.madry": ("ART", "AdversarialTrainerMadryPGD", {"max_iter": K}),
+    "art.trades": ("ART", "AdversarialTrainerTRADESPyTorch", {"max_iter": K, "beta": 6.0}),
+    "art.fbf": ("ART", "AdversarialTrainerFBFPyTorch", {}),
+}
+#: Free-AT replays each batch: its protocol trains fewer epochs for the same budget
+EPOCHS_OVERRIDE = {"free": 3}
+ART_PAIRS = [("pgd", "art.madry"), ("pgd-fp32", "art.madry"), ("trades", "art.trades"), ("fbf", "art.fbf")]
+#: hyperparameters chosen on the validation split, per method: (parameter, candidates)
+SELECTION: dict[str, tuple[str, tuple[float, ...]]] = {
+    "nfgsm": ("k", (0.5, 1.0, 2.0)),
+    "gradalign": ("lam", (2.0, 20.0, 100.0)),
+}
 
 
-def rss_mb() -> tuple[float, float]:
-    import resource
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    with open("/proc/self/statm") as handle:
-        current = int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return current, peak
+# ---------------------------------------------------------------- setup
 
 
-def make_clf(state: dict[str, torch.Tensor], shape: tuple[int, ...]) -> Any:
-    from art_ext.models import SmallCNN, make_classifier
+def load_avg() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        return []
 
-    model = SmallCNN(shape, 10)
+
+def environment(threads: int) -> dict[str, Any]:
+    import importlib.metadata
+
+    from art_ext.core.device import hardware_info
+
+    return {
+        "python": platform.python_version(), "torch_threads": threads, "hardware": hardware_info(),
+        "versions": {d: importlib.metadata.version(d) for d in ("adversarial-robustness-toolbox", "torch", "numpy")},
+        "load_avg": load_avg(),
+    }
+
+
+class Data:
+    """The fixed MNIST splits (see the module docstring)."""
+
+    def __init__(self, data_dir: str) -> None:
+        from art_ext.data import load_mnist
+
+        mnist = load_mnist(data_dir)
+        self.x_train, self.y_train = mnist.x_train[:N_TRAIN], mnist.y_train[:N_TRAIN]
+        self.x_val, self.y_val = mnist.x_train[N_TRAIN : N_TRAIN + N_VAL], mnist.y_train[N_TRAIN : N_TRAIN + N_VAL]
+        self.x_test, self.y_test = mnist.x_test, mnist.y_test
+        self.split = (f"MNIST t10k (positional): train images 0-{N_TRAIN - 1}, validation {N_TRAIN}-"
+                      f"{N_TRAIN + N_VAL - 1}, test the last {len(mnist.x_test)}")
+
+
+def clean_init(data: Data, arch: str, seed: int, cache: Path) -> dict[str, torch.Tensor]:
+    """Weights of the clean network every method of ``seed`` starts from (cached)."""
+    from art_ext.core.checkpoint import atomic_save, load_tensor_file
+    from art_ext.models import MODEL_ZOO, train_model
+
+    path = cache / f"init-{arch}-seed{seed}.pt"
+    if path.is_file():
+        return load_tensor_file(path, "cached init")  # type: ignore[no-any-return]
+    torch.manual_seed(seed)
+    model = MODEL_ZOO[arch]((1, 28, 28), 10)
+    train_model(model, data.x_train, data.y_train, epochs=5, seed=seed)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    atomic_save(state, path)
+    return state
+
+
+DEVICE = {"type": "cpu"}
+
+
+def make_classifier(arch: str, state: dict[str, torch.Tensor]) -> Any:
+    from art_ext.models import MODEL_ZOO
+    from art_ext.models import make_classifier as wrap
+
+    model = MODEL_ZOO[arch]((1, 28, 28), 10)
     model.load_state_dict(copy.deepcopy(state))
-    return make_classifier(model, shape, 10, (0.0, 1.0), lr=LR)
+    return wrap(model, (1, 28, 28), 10, (0.0, 1.0), lr=LR, device_type="gpu" if DEVICE["type"] == "cuda" else "cpu")
 
 
-# ---------------------------------------------------------------- one training run per method
+def seed_all(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
-def run_ours(name: str, clf: Any, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> list[dict[str, Any]]:
+def train(method: str, clf: Any, data: Data, *, eps: float, epochs: int, seed: int, chosen: dict[str, Any],
+          validation: bool) -> dict[str, Any]:
+    """Train ``clf`` in place with ``method``; return time, per-epoch history and guard events."""
+    framework, name, params = METHODS[method]
+    seed_all(seed)
+    record: dict[str, Any] = {"method": method, "framework": framework, "trainer": name, "epochs": epochs}
+    if framework == "ART":
+        return {**record, **train_art(name, clf, data, eps=eps, epochs=epochs, params=params)}
     import art_ext
-    from art_ext.core import CoreTrainer
 
-    common = {"nb_epochs": epochs, "batch_size": BATCH, "verbose": False, "seed": seed}
-    if name == "clean":
-        trainer: Any = CoreTrainer(clf, **common)
-    elif name == "free":
-        trainer = art_ext.get_trainer("free", clf, eps=EPS, replays=args_global.replays, **common)
-    elif name == "fbf":
-        trainer = art_ext.get_trainer("fbf", clf, eps=EPS, **common)
-    else:
-        trainer = art_ext.get_trainer(name, clf, eps=EPS, max_iter=K, eps_step=2.5 * EPS / K, **common)
-    history = trainer.fit(x, y) or trainer.history
-    return [{"time": h["train_time"], "rss_mb": h["rss_mb"], "peak_rss_mb": h["peak_rss_mb"]} for h in history]
+    kwargs: dict[str, Any] = {"eps": eps, "nb_epochs": epochs, "batch_size": BATCH, "seed": seed, "verbose": False, **params}
+    if "max_iter" in kwargs:
+        kwargs["eps_step"] = 2.5 * eps / kwargs["max_iter"]
+    kwargs.update(chosen)
+    if validation:
+        kwargs.update(eval_max_iter=10, eval_restarts=1, eval_max_samples=200)
+    trainer = art_ext.get_trainer(name, clf, **kwargs)
+    start = time.perf_counter()
+    trainer.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val) if validation else None)
+    wall = time.perf_counter() - start
+    guard = getattr(trainer, "guard", None)
+    record.update({
+        "params": {k: v for k, v in kwargs.items() if isinstance(v, (int, float, str, bool))},
+        "precision": trainer.policy.precision if trainer.policy else None,
+        "channels_last": bool(trainer.policy.channels_last) if trainer.policy else None,
+        "train_seconds": sum(h["train_time"] for h in trainer.history), "wall_seconds": wall,
+        "history": trainer.history,
+        "guard": None if guard is None else {"fired": len(guard.events), "events": guard.events,
+                                             "checks": guard.checks_run, "seconds": guard.seconds},
+    })
+    return record
 
 
-def run_art(name: str, clf: Any, x: np.ndarray, y: np.ndarray, epochs: int, seed: int) -> list[dict[str, Any]]:
+def train_art(name: str, clf: Any, data: Data, *, eps: float, epochs: int, params: dict[str, Any]) -> dict[str, Any]:
     from art.attacks.evasion import ProjectedGradientDescent
     from art.defences.trainer import (
         AdversarialTrainerFBFPyTorch,
@@ -94,236 +195,219 @@ def run_art(name: str, clf: Any, x: np.ndarray, y: np.ndarray, epochs: int, seed
         AdversarialTrainerTRADESPyTorch,
     )
 
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    y = np.eye(10, dtype=np.float32)[y]  # one-hot: ART's FBF trainer fails on index labels
-    records = []
-    if name == "art.fbf":  # its cyclic LR spans the whole run: one call, time split evenly
-        trainer = AdversarialTrainerFBFPyTorch(clf, eps=EPS)
-        t0 = time.perf_counter()
-        trainer.fit(x, y, nb_epochs=epochs, batch_size=BATCH)
-        per = (time.perf_counter() - t0) / epochs
-        current, peak = rss_mb()
-        return [{"time": per, "rss_mb": current, "peak_rss_mb": peak} for _ in range(epochs)]
-    for _ in range(epochs):
-        t0 = time.perf_counter()
-        if name == "art.clean":
-            clf.fit(x, y, batch_size=BATCH, nb_epochs=1)
-        elif name == "art.madry_pgd":
-            AdversarialTrainerMadryPGD(clf, nb_epochs=1, batch_size=BATCH, eps=EPS, eps_step=2.5 * EPS / K,
-                                       max_iter=K, num_random_init=1).fit(x, y)
-        elif name == "art.trades":
-            attack = ProjectedGradientDescent(clf, eps=EPS, eps_step=2.5 * EPS / K, max_iter=K, num_random_init=1,
-                                              batch_size=BATCH, verbose=False)
-            AdversarialTrainerTRADESPyTorch(clf, attack, beta=6.0).fit(x, y, nb_epochs=1, batch_size=BATCH)
-        else:
-            raise ValueError(name)
-        elapsed = time.perf_counter() - t0
-        current, peak = rss_mb()
-        records.append({"time": elapsed, "rss_mb": current, "peak_rss_mb": peak})
-    return records
+    y = np.eye(10, dtype=np.float32)[data.y_train]  # one-hot: ART's FBF trainer fails on index labels
+    start = time.perf_counter()
+    if name == "AdversarialTrainerMadryPGD":
+        AdversarialTrainerMadryPGD(clf, nb_epochs=epochs, batch_size=BATCH, eps=eps, eps_step=2.5 * eps / K,
+                                   max_iter=K, num_random_init=1).fit(data.x_train, y)
+    elif name == "AdversarialTrainerTRADESPyTorch":
+        attack = ProjectedGradientDescent(clf, eps=eps, eps_step=2.5 * eps / K, max_iter=K, num_random_init=1,
+                                          batch_size=BATCH, verbose=False)
+        AdversarialTrainerTRADESPyTorch(clf, attack, beta=params["beta"]).fit(data.x_train, y, nb_epochs=epochs,
+                                                                              batch_size=BATCH)
+    else:
+        AdversarialTrainerFBFPyTorch(clf, eps=eps).fit(data.x_train, y, nb_epochs=epochs, batch_size=BATCH)
+    seconds = time.perf_counter() - start
+    return {"params": {"eps": eps, **params, "batch_size": BATCH}, "precision": "fp32 (ART)",
+            "train_seconds": seconds, "wall_seconds": seconds, "history": [], "guard": None}
 
 
-# ---------------------------------------------------------------- evaluation
+# ---------------------------------------------------------------- stages
 
 
-def evaluate(clf: Any, x: np.ndarray, y: np.ndarray, n_pgd: int, n_aa: int, restarts: int) -> dict[str, Any]:
-    from art.attacks.evasion import AutoAttack, AutoProjectedGradientDescent
-
-    from art_ext.core.cli import robust_accuracy
-    from art_ext.models import accuracy
-
-    result: dict[str, Any] = {"clean_acc": accuracy(clf, x, y)}
-    if n_pgd <= 0:
-        return result
-    t0 = time.perf_counter()
-    _, result["pgd40_acc"] = robust_accuracy(clf, x[:n_pgd], y[:n_pgd], eps=EPS, steps=40, restarts=restarts)
-    result["pgd40_time"] = time.perf_counter() - t0
-    if n_aa > 0:
-        t0 = time.perf_counter()
-        attacks = [
-            AutoProjectedGradientDescent(clf, eps=EPS, eps_step=0.1, max_iter=100, nb_random_init=1,
-                                         batch_size=128, loss_type=loss, verbose=False)
-            for loss in ("cross_entropy", "difference_logits_ratio")
-        ]
-        aa = AutoAttack(clf, eps=EPS, eps_step=0.1, attacks=attacks, batch_size=128)
-        x_adv = aa.generate(x[:n_aa], y=np.eye(10, dtype=np.float32)[y[:n_aa]])
-        result["autoattack_acc"] = accuracy(clf, x_adv, y[:n_aa])
-        result["autoattack_time"] = time.perf_counter() - t0
-    return result
-
-
-# ---------------------------------------------------------------- main
-
-
-def accuracy_epochs(args: argparse.Namespace, method: str) -> int:
-    """Epochs of ``method`` in the accuracy run (repeat 0)."""
-    if method == "free" and args.free_epochs is not None:
-        return int(args.free_epochs)
-    return int(args.epochs)
+def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
+    """One epoch per method and repeat, interleaved, from the seed-0 clean weights."""
+    methods = [m for m in args.methods.split(",") if m]
+    state = clean_init(data, args.arch, 0, out / "cache")
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    guard_share: dict[str, list[float]] = {}
+    for repeat in range(args.repeats):
+        for method in methods:
+            clf = make_classifier(args.arch, state)
+            record = train(method, clf, data, eps=args.eps, epochs=1, seed=repeat,
+                           chosen=chosen_params(out, args.arch, args.eps, method), validation=False)
+            times[method].append(record["train_seconds"])
+            if record["guard"]:
+                guard = record["guard"]["seconds"]
+                guard_share.setdefault(method, []).append(guard / max(record["train_seconds"] - guard, 1e-9))
+            logger.info("timing repeat %d %-12s %.2f s", repeat, method, record["train_seconds"])
+    summary = {m: spread(t) for m, t in times.items()}
+    ratios = {}
+    for ours, art in ART_PAIRS:
+        if ours in times and art in times:
+            paired = [a / b for a, b in zip(times[art], times[ours])]
+            ratios[f"{art} / {ours}"] = {**spread(paired), "of_medians": summary[art]["median"] / summary[ours]["median"]}
+    result = {"stage": "timing", "command": command(), "threads": args.threads, "repeats": args.repeats, "arch": args.arch,
+              "eps": args.eps, "epoch_seconds": times, "summary": summary, "ratios": ratios,
+              "guard_overhead": {m: spread(v) for m, v in guard_share.items()}, "data": data.split,
+              "environment": environment(args.threads)}
+    write(out / f"timing-{args.arch}-threads{args.threads}.json", result)
 
 
-PAIRS = [("pgd", "art.madry_pgd"), ("trades", "art.trades"), ("fbf", "art.fbf")]
-args_global: argparse.Namespace
+def spread(values: list[float]) -> dict[str, Any]:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "min": ordered[0], "max": ordered[-1], "n": len(ordered),
+            "values": values}
+
+
+def stage_select(args: argparse.Namespace, data: Data, out: Path) -> None:
+    """Each SELECTION hyperparameter chosen on the validation split (seed 0, PGD-50x3 on its 1,000
+    images; ties broken by clean accuracy)."""
+    from art_ext.evaluation import evaluate
+
+    state = clean_init(data, args.arch, 0, out / "cache")
+    methods = [m for m in args.methods.split(",") if m in SELECTION] or list(SELECTION)
+    for method in methods:
+        param, candidates = SELECTION[method]
+        rows = []
+        for value in candidates:
+            clf = make_classifier(args.arch, state)
+            record = train(method, clf, data, eps=args.eps, epochs=args.epochs, seed=0, chosen={param: value},
+                           validation=False)
+            clf.model.eval()
+            report = evaluate(clf, data.x_val, data.y_val, eps=args.eps, pgd_steps=50, pgd_restarts=3,
+                              autoattack_version=None, seed=0)
+            rows.append({param: value, "val_clean": report.accuracy("clean"), "val_pgd": report.accuracy("worst"),
+                         "val_pgd_ci95": list(report.interval("worst")), "train_seconds": record["train_seconds"],
+                         "guard": record["guard"]})
+            logger.info("select %s %s=%g: val clean %.3f PGD-50x3 %.3f", method, param, value, rows[-1]["val_clean"],
+                        rows[-1]["val_pgd"])
+        best = max(rows, key=lambda r: (r["val_pgd"], r["val_clean"]))
+        write(out / f"select-{args.arch}-eps{args.eps:g}-{method}.json", {
+            "stage": "select", "command": command(), "method": method, "parameter": param,
+            "criterion": "validation PGD-50x3 robust accuracy (ties: clean accuracy)", "rows": rows,
+            "chosen": {param: best[param]}, "data": data.split, "environment": environment(args.threads)})
+
+
+def chosen_params(out: Path, arch: str, eps: float, method: str) -> dict[str, Any]:
+    """The validation choice for ``method`` (empty when none was made)."""
+    path = out / f"select-{arch}-eps{eps:g}-{method}.json"
+    return dict(json.loads(path.read_text())["chosen"]) if path.is_file() else {}
+
+
+def unit_dir(out: Path, arch: str, eps: float, method: str, seed: int) -> Path:
+    return out / "units" / arch / f"eps{eps:g}" / method / f"seed{seed}"
+
+
+def stage_accuracy(args: argparse.Namespace, data: Data, out: Path) -> None:
+    from art_ext.core.checkpoint import atomic_save
+    from art_ext.evaluation import evaluate
+
+    methods = [m for m in args.methods.split(",") if m]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
+    for seed in seeds:
+        state = clean_init(data, args.arch, seed, out / "cache")
+        for method in methods:
+            folder = unit_dir(out, args.arch, args.eps, method, seed)
+            if (folder / "unit.json").is_file() and not args.force:
+                logger.info("skip %s (done)", folder)
+                continue
+            chosen = chosen_params(out, args.arch, args.eps, method)
+            if method in SELECTION and not chosen:
+                logger.warning("%s without a validation choice of %s: run the select stage first", method, SELECTION[method][0])
+            clf = make_classifier(args.arch, state)
+            epochs = EPOCHS_OVERRIDE.get(method, args.epochs)
+            record = train(method, clf, data, eps=args.eps, epochs=epochs, seed=seed, chosen=chosen, validation=True)
+            start = time.perf_counter()
+            clf.model.eval()
+            report = evaluate(clf, data.x_test[: args.n_test], data.y_test[: args.n_test], eps=args.eps,
+                              pgd_steps=50, pgd_restarts=args.restarts, autoattack_version=args.aa or None,
+                              seed=seed, masking_checks=True, masking_n=100)
+            record.update({"seed": seed, "arch": args.arch, "eps": args.eps, "eval_seconds": time.perf_counter() - start,
+                           "evaluation": report.to_dict(), "command": command(), "data": data.split,
+                           "environment": environment(args.threads)})
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_save(clf.model.state_dict(), folder / "model.pt")
+            write(folder / "unit.json", record)
+            logger.info("%s seed %d: clean %.3f worst %.3f (%s), train %.0f s, eval %.0f s", method, seed,
+                        report.accuracy("clean"), report.accuracy("worst"), ", ".join(report.attacks),
+                        record["train_seconds"], record["eval_seconds"])
+
+
+def stage_autoattack_standard(args: argparse.Namespace, data: Data, out: Path) -> None:
+    """Add ART's standard AutoAttack list, and PGD-50x10 with the margin loss (to tell a weak loss
+    from gradient masking when AutoAttack and cross-entropy PGD disagree), to saved units."""
+    from art_ext.core.checkpoint import load_tensor_file
+    from art_ext.evaluation import EvaluationReport, evaluate
+
+    for unit in [u for u in args.units.split(",") if u]:
+        folder = out / "units" / unit
+        record = json.loads((folder / "unit.json").read_text())
+        report = EvaluationReport.from_dict(record["evaluation"])
+        clf = make_classifier(record["arch"], load_tensor_file(folder / "model.pt", "model"))
+        clf.model.eval()
+        x, y, seed = data.x_test[: report.n], data.y_test[: report.n], int(record["seed"])
+        runs = {"PGD-50x10-margin": {"pgd_steps": 50, "pgd_restarts": 10, "pgd_loss": "margin", "autoattack_version": None},
+                "autoattack-standard": {"pgd_steps": 0, "autoattack_version": "standard"}}
+        for name, params in runs.items():
+            if name in report.attacks and not args.force:
+                logger.info("skip %s %s (done)", unit, name)
+                continue
+            start = time.perf_counter()
+            result = evaluate(clf, x, y, eps=report.eps, seed=seed, **params).attacks[name]
+            report.add(result)
+            record["evaluation"] = report.to_dict()
+            record.setdefault("added", []).append({"attack": name, "seconds": time.perf_counter() - start,
+                                                   "command": command(), "environment": environment(args.threads)})
+            write(folder / "unit.json", record)
+            logger.info("%s: %s %.3f in %.0f s", unit, name, result.accuracy, result.seconds)
+
+
+def command() -> str:
+    return "python benchmarks/trainers.py " + " ".join(sys.argv[1:])
+
+
+def write(path: Path, data: dict[str, Any]) -> None:
+    from art_ext.core.checkpoint import atomic_write_text
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1, default=str) + "\n")
+
+
+STAGES: dict[str, Callable[[argparse.Namespace, Data, Path], None]] = {
+    "timing": stage_timing, "select": stage_select, "accuracy": stage_accuracy,
+    "autoattack-standard": stage_autoattack_standard,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    global args_global
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("stage", choices=[*STAGES, "report"])
     parser.add_argument("--out", default="benchmarks/results/trainers")
     parser.add_argument("--data-dir", default="../shared/data/mnist")
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the accuracy run (repeat 0)")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--n-pgd", type=int, default=1000, help="test images for PGD-40")
-    parser.add_argument("--n-aa", type=int, default=200, help="test images for AutoAttack (0: skip)")
-    parser.add_argument("--restarts", type=int, default=2, help="PGD-40 random restarts")
-    parser.add_argument("--replays", type=int, default=4, help="Free-AT replays")
-    parser.add_argument("--free-epochs", type=int, default=None,
-                        help="epochs of `free` in the accuracy run (default: --epochs); Free-AT's protocol "
-                             "trains fewer epochs because each one replays every batch --replays times")
-    parser.add_argument("--methods", default="clean,art.clean,pgd,art.madry_pgd,trades,art.trades,fbf,art.fbf,free")
-    parser.add_argument("--n-train", type=int, default=8000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--arch", default="smallcnn", choices=("smallcnn", "bncnn"))
+    parser.add_argument("--eps", type=float, default=EPS)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--methods", default="pgd,pgd-fp32,trades,free,fbf,fbf-noguard,nfgsm,gradalign,art.madry,art.trades,art.fbf")
+    parser.add_argument("--repeats", type=int, default=3, help="timing: interleaved repeats")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--restarts", type=int, default=10, help="PGD-50 random restarts")
+    parser.add_argument("--aa", default="fast", choices=("fast", "standard", ""), help="AutoAttack list ('' none)")
+    parser.add_argument("--units", default="", help="autoattack-standard: units as ARCH/epsE/METHOD/seedS, comma-separated")
+    parser.add_argument("--force", action="store_true", help="redo finished units")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the models train (benchmarks/gpu.sh: cuda)")
     args = parser.parse_args(argv)
-    if args.free_epochs is not None and args.free_epochs < 1:
-        parser.error(f"--free-epochs must be >= 1, got {args.free_epochs}")
-    args_global = args
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("art").setLevel(logging.WARNING)
-    torch.set_num_threads(args.threads)
-    import warnings
-
     warnings.filterwarnings("ignore")
-
-    from art_ext.data import load_mnist
-    from art_ext.models import cached_small_cnn
-
-    data = load_mnist(args.data_dir)
-    x, y = data.x_train[: args.n_train], data.y_train[: args.n_train]
-    init = cached_small_cnn(data, epochs=5, seed=args.seed)
-    state = {k: v.detach().clone() for k, v in init.model.state_dict().items()}
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    load_before = os.getloadavg()
-
-    epoch_times: dict[str, list[float]] = {m: [] for m in methods}
-    memory: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
-    accuracy: dict[str, dict[str, Any]] = {}
-    started = time.perf_counter()
-    for repeat in range(args.repeats):
-        for method in methods:
-            epochs = accuracy_epochs(args, method) if repeat == 0 else 1
-            clf = make_clf(state, data.input_shape)
-            gc.collect()
-            t0 = time.perf_counter()
-            runner = run_art if method.startswith("art.") else run_ours
-            records = runner(method, clf, x, y, epochs, args.seed + repeat)
-            epoch_times[method] += [r["time"] for r in records]
-            if repeat == 0:
-                memory[method] = [{"rss_mb": r["rss_mb"], "peak_rss_mb": r["peak_rss_mb"]} for r in records]
-            logger.info("repeat %d %-14s %d epoch(s) %.1fs  per epoch %s", repeat, method, epochs,
-                        time.perf_counter() - t0, [round(r["time"], 1) for r in records])
-            if repeat == 0 and method not in ("clean", "art.clean"):
-                accuracy[method] = evaluate(clf, data.x_test, data.y_test, args.n_pgd, args.n_aa, args.restarts)
-                logger.info("   %s accuracy %s", method, {k: round(v, 4) for k, v in accuracy[method].items()})
-            elif repeat == 0:
-                accuracy[method] = {"clean_acc": float(np.mean(np.argmax(clf.predict(data.x_test), 1) == data.y_test))}
-            del clf
-    wall = time.perf_counter() - started
-
-    median = {m: statistics.median(t) for m, t in epoch_times.items() if t}
-    ratios: dict[str, Any] = {}
-    for ours, art in PAIRS:
-        if ours in median and art in median:
-            ratios[f"{art} / {ours}"] = median[art] / median[ours]
-    overhead = {}
-    if "pgd" in median and "clean" in median:
-        overhead["art-ext"] = median["pgd"] / ((K + 1) * median["clean"])
-    if "art.madry_pgd" in median and "art.clean" in median:
-        overhead["ART"] = median["art.madry_pgd"] / ((K + 1) * median["art.clean"])
-    targets: dict[str, Any] = {}
-    if "art.madry_pgd / pgd" in ratios:
-        targets["pgd >= 2.0x faster than ART Madry"] = ratios["art.madry_pgd / pgd"] >= 2.0
-    if "pgd" in accuracy and "art.madry_pgd" in accuracy:
-        diff = accuracy["pgd"]["pgd40_acc"] - accuracy["art.madry_pgd"]["pgd40_acc"]
-        targets["pgd robust acc within 2 points of ART Madry (PGD-40)"] = abs(diff) <= 0.02 or diff > 0
-        targets["pgd - ART Madry PGD-40 robust acc (points)"] = 100 * diff
-    if "art-ext" in overhead:
-        targets["overhead ratio <= 1.0 (art-ext)"] = overhead["art-ext"] <= 1.0
-    if "pgd" in accuracy:
-        for fast in ("free", "fbf"):
-            if fast in accuracy and fast in median:
-                gap = 100 * (accuracy["pgd"]["pgd40_acc"] - accuracy[fast]["pgd40_acc"])
-                time_frac = (accuracy_epochs(args, fast) * median[fast]) / (args.epochs * median["pgd"])
-                targets[f"{fast}: PGD-40 gap to pgd (points)"] = gap
-                targets[f"{fast}: training time / pgd's (epochs x median epoch)"] = time_frac
-                targets[f"{fast} within 3 points of pgd in <= 40% of its time"] = gap <= 3.0 and time_frac <= 0.4
-
-    results = {
-        "command": "python benchmarks/trainers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "setup": {
-            "data": data.split, "n_train": len(x), "n_test": len(data.x_test), "model": "SmallCNN (art_ext.models)",
-            "init": "clean SmallCNN, 5 epochs on the train split (cached), identical for every method",
-            "optimizer": f"Adam lr {LR}", "batch_size": BATCH, "attack": f"PGD-{K} Linf eps {EPS} step 2.5*eps/{K}",
-            "epochs_accuracy_run": args.epochs, "repeats": args.repeats, "threads": args.threads,
-            "pgd40": f"core PGD-40, {args.restarts} restarts, step 2.5*eps/40, first {args.n_pgd} test images",
-            "autoattack": f"ART AutoAttack(APGD-CE + APGD-DLR, 100 iter, 1 restart each), first {args.n_aa} test images",
-            "free_replays": args.replays, "free_epochs_accuracy_run": accuracy_epochs(args, "free"),
-            "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "loadavg_before": load_before, "loadavg_after": os.getloadavg(), "wall_s": wall,
-        },
-        "epoch_times_s": epoch_times,
-        "median_epoch_s": median,
-        "speedup_art_over_ours": ratios,
-        "overhead_ratio": overhead,
-        "accuracy": accuracy,
-        "memory_mb_per_epoch": memory,
-        "targets": targets,
-    }
+    torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine")
+    DEVICE["type"] = args.device
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2))
-    (out / "results.md").write_text(markdown(results))
-    print(markdown(results))
+    if args.stage == "report":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from trainers_report import write_report
+
+        write_report(out)
+        return 0
+    unknown = [m for m in args.methods.split(",") if m and m not in METHODS]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
+    STAGES[args.stage](args, Data(args.data_dir), out)
     return 0
-
-
-def markdown(r: dict[str, Any]) -> str:
-    s = r["setup"]
-    lines = [
-        "# Trainer benchmark: art-ext core vs ART (CPU)",
-        "",
-        f"`{r['command']}`",
-        "",
-        f"{s['data']}; {s['model']}; init: {s['init']}; {s['optimizer']}, batch {s['batch_size']}, "
-        f"{s['attack']}; accuracy after {s['epochs_accuracy_run']} epoch(s) (free: "
-        f"{s.get('free_epochs_accuracy_run', s['epochs_accuracy_run'])}, {s['free_replays']} replays); {s['repeats']} repeats "
-        f"(medians); torch threads {s['threads']}; load average before/after "
-        f"{[round(v, 1) for v in s['loadavg_before']]} / {[round(v, 1) for v in s['loadavg_after']]}; wall {s['wall_s']:.0f} s.",
-        "",
-        "| method | median epoch (s) | epochs timed | clean acc | PGD-40 acc | AutoAttack acc | peak RSS per epoch (MiB) |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for method, median in r["median_epoch_s"].items():
-        acc = r["accuracy"].get(method, {})
-        mem = ", ".join(f"{m['peak_rss_mb']:.0f}" for m in r["memory_mb_per_epoch"].get(method, []))
-
-        def fmt(key: str, acc: dict[str, Any] = acc) -> str:
-            return f"{100 * acc[key]:.1f}%" if key in acc else "-"
-
-        lines.append(f"| {method} | {median:.2f} | {len(r['epoch_times_s'][method])} | {fmt('clean_acc')} | "
-                     f"{fmt('pgd40_acc')} | {fmt('autoattack_acc')} | {mem} |")
-    lines += ["", "| ratio | value |", "|---|---|"]
-    for key, value in r["speedup_art_over_ours"].items():
-        lines.append(f"| epoch time {key} | {value:.2f}x |")
-    for key, value in r["overhead_ratio"].items():
-        lines.append(f"| overhead PGD-{K} / ({K + 1} x clean), {key} | {value:.2f} |")
-    lines += ["", "| target | result |", "|---|---|"]
-    for key, value in r["targets"].items():
-        shown = ("met" if value else "MISSED") if isinstance(value, bool) else f"{value:.2f}"
-        lines.append(f"| {key} | {shown} |")
-    lines += ["", f"PGD-40: {s['pgd40']}. AutoAttack: {s['autoattack']}.", ""]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

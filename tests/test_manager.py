@@ -1,6 +1,7 @@
 import importlib.metadata
 import sys
 import textwrap
+import warnings
 
 import pytest
 from art.attacks import EvasionAttack
@@ -76,6 +77,76 @@ def test_plugin_whose_hook_raises_is_reported(tmp_path, monkeypatch):
     assert manager.infos["raising_hook_mod"].status == "failed"
 
 
+RAISES_AFTER_REGISTERING = """
+    import art_ext
+
+    @art_ext.hookimpl
+    def register_attacks(register):
+        register("half-registered", "art.attacks.evasion:FastGradientMethod")
+        raise RuntimeError("broke after one register() call")
+
+    @art_ext.hookimpl
+    def register_trainers(register):
+        register("kept-trainer", "art_ext_plugins.trainers.pgd:pgd_trainer")
+"""
+
+
+def test_hook_that_raises_is_rolled_back_and_other_hooks_kept(tmp_path, monkeypatch, recwarn):
+    _fake_entry_points(tmp_path, monkeypatch, {"half_mod": RAISES_AFTER_REGISTERING})
+    manager = create_plugin_manager()
+    assert "half-registered" not in manager.attacks  # rolled back
+    assert "kept-trainer" in manager.trainers  # its other hook still counts
+    info = {i.name: i for i in manager.plugin_infos()}["half_mod"]
+    assert info.status == "partial" and info.attacks == [] and info.trainers == ["kept-trainer"]
+    assert info.errors == ["register_attacks raised RuntimeError: broke after one register() call; "
+                           "rolled back its attacks half-registered"]
+    assert set(manager.attacks.names()) >= BUILTIN_ATTACKS
+
+
+CLASHING = """
+    import art_ext
+
+    @art_ext.hookimpl
+    def register_attacks(register):
+        register("art.fgsm", "art.attacks.evasion:FastGradientMethod")
+        register("own-attack", "art.attacks.evasion:FastGradientMethod")
+        register("", "art.attacks.evasion:FastGradientMethod")
+"""
+
+
+def test_clashing_registration_rejected_for_the_later_plugin_only(tmp_path, monkeypatch, tiny_classifier):
+    _fake_entry_points(tmp_path, monkeypatch, {"clash_mod": CLASHING})
+    manager = create_plugin_manager()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with default_manager(manager):
+            infos = {info.name: info for info in art_ext.list_plugins()}
+            attack = art_ext.get_attack("art.fgsm", tiny_classifier)
+            own = art_ext.get_attack("own-attack", tiny_classifier)
+    assert manager.attacks["art.fgsm"].plugin == "standard"  # the built-in keeps its name
+    assert type(attack).__module__ == "art_ext.attack_checks" and isinstance(own, EvasionAttack)
+    clash = infos["clash_mod"]
+    assert clash.status == "partial" and clash.attacks == ["own-attack"]
+    assert len(clash.errors) == 2
+    assert "'art.fgsm' is registered by both plugin 'standard' and plugin 'clash_mod'" in clash.errors[0]
+    assert "name must be a non-empty string" in clash.errors[1]
+    # one warning for the plugin, however many errors it has and however often registries rebuild
+    manager.register(object(), "unrelated")  # resets the registries
+    _ = manager.attacks, manager.trainers
+    plugin_warnings = [w for w in caught if issubclass(w.category, PluginLoadWarning)]
+    assert len(plugin_warnings) == 1 and "clash_mod" in str(plugin_warnings[0].message)
+    assert "`art-ext plugins` lists all its errors" in str(plugin_warnings[0].message)
+
+
+def test_builtins_win_a_clash_whatever_the_load_order(tmp_path, monkeypatch):
+    """The third party is loaded (and its hooks registered) before the built-in fallback here."""
+    _fake_entry_points(tmp_path, monkeypatch, {"aaa_first": CLASHING})
+    manager = create_plugin_manager()
+    assert next(iter(manager.infos)) == "aaa_first"
+    with pytest.warns(PluginLoadWarning):
+        assert manager.attacks["art.fgsm"].plugin == "standard"
+
+
 def test_plugin_with_unknown_hook_is_rejected(tmp_path, monkeypatch):
     _fake_entry_points(tmp_path, monkeypatch, {"typo_hook_mod": """
         import art_ext
@@ -111,10 +182,18 @@ class DuplicatePlugin:
         register("art.fgsm", "art.attacks.evasion:FastGradientMethod")
 
 
-def test_duplicate_attack_names_both_plugins(art_ext_manager):
-    with registered_plugin(DuplicatePlugin(), "dup"), pytest.raises(art_ext.DuplicateNameError, match="'standard'.*'dup'|'dup'.*'standard'"):
-        art_ext.list_attacks()
-    assert "art.fgsm" in art_ext.list_attacks()  # unregistered again after the block
+def test_duplicate_attack_names_both_plugins_and_keeps_the_first(art_ext_manager):
+    with registered_plugin(DuplicatePlugin(), "dup"), pytest.warns(PluginLoadWarning, match="'standard'.*'dup'"):
+        assert "art.fgsm" in art_ext.list_attacks()
+        assert art_ext_manager.attacks["art.fgsm"].plugin == "standard"
+        assert art_ext_manager.infos["dup"].status == "failed"  # its only registration was rejected
+    assert "dup" not in art_ext_manager.infos
+
+
+def test_plugin_info_to_dict_lists_every_error(tmp_path, monkeypatch, recwarn):
+    _fake_entry_points(tmp_path, monkeypatch, {"clash_mod": CLASHING})
+    data = {i.name: i.to_dict() for i in create_plugin_manager().plugin_infos()}["clash_mod"]
+    assert data["status"] == "partial" and len(data["errors"]) == 2 and data["attacks"] == ["own-attack"]
 
 
 def test_unknown_attack_and_trainer(art_ext_manager, tiny_classifier):

@@ -56,3 +56,22 @@ def test_add_validates(name, target, modality, error, match):
 def test_load_target_rejects_non_callable():
     with pytest.raises(TypeError, match="not callable"):
         load_target("math:pi")
+
+
+def test_bound_with_on_error_records_a_rejected_registration_and_keeps_the_first():
+    registry = Registry("attack")
+    registry.bound("first")("same", "numpy:zeros")
+    errors = []
+    entry = registry.bound("second", on_error=errors.append)("same", "numpy:ones")
+    assert entry.plugin == "second" and "same" in registry and registry["same"].plugin == "first"
+    assert len(errors) == 1 and isinstance(errors[0], DuplicateNameError)
+    registry.bound("second", on_error=errors.append)("bad", "no-colon")
+    assert "bad" not in registry and isinstance(errors[1], TypeError)
+
+
+def test_remove_rolls_back_names():
+    registry = Registry("trainer")
+    registry.add("a", "numpy:zeros", plugin="p")
+    registry.add("b", "numpy:ones", plugin="p")
+    assert registry.remove(["a", "missing"]) == ["a"]
+    assert registry.names() == ["b"]

@@ -1,19 +1,21 @@
-"""Running attacks for the benchmark: selection by name or glob, the eps grid, timing, queries.
+"""Running attacks for the benchmark: selection by name or glob, parameter checks, the eps grid,
+timing, queries.
 
-Attacks come from the plugin registry (``art_ext.get_plugin_manager().attacks``, so plugin and
-third-party attacks appear without code changes) plus two Foolbox attacks run directly:
-``foolbox.linf_pgd`` (``LinfPGD``) and ``foolbox.cw_l2`` (``L2CarliniWagnerAttack``).
+Attacks come from the plugin registry only (``art_ext.get_plugin_manager().attacks``): ART's
+(``art.*``) and Foolbox's (``foolbox.*``, ART ``EvasionAttack``s of the built-in ``standard``
+plugin), art-ext's and third-party plugins' appear alike, without code changes here.
 
-Fixed-budget attacks (ART ``attack_params`` containing ``eps``) run once per eps of the grid of
-their norm. Minimal-perturbation attacks (DeepFool, C&W) run once; their robust accuracy at each
-eps of the grid is read from the per-example perturbation norms ("threshold" rows).
+What the bench reads from an attack (``docs/bench.md``): ``eps`` in ``attack_params`` makes it a
+fixed-budget attack, run once per eps of the grid of its ``norm`` (``np.inf``/``"inf"`` or
+``2``); an attack without ``norm`` is benchmarked as Linf (recorded as ``norm_assumed``).
+Attacks without ``eps`` are minimal-perturbation attacks (DeepFool, C&W): run once, their robust
+accuracy at each eps of the grid read from the per-example perturbation norms ("threshold" rows).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fnmatch
-import importlib.util
 import inspect
 import logging
 import time
@@ -31,34 +33,20 @@ from art_ext.bench.metrics import (
     perturbation_norms,
     threshold_metrics,
 )
-from art_ext.bench.setup import BenchTarget
+from art_ext.bench.setup import BenchInputError, BenchTarget
 
 logger = logging.getLogger(__name__)
 
-FOOLBOX_SOURCE = "foolbox"
-
-
-@dataclass(frozen=True)
-class FoolboxSpec:
-    cls: str
-    norm: str
-    minimal: bool
-    description: str
-
-
-FOOLBOX_ATTACKS: dict[str, FoolboxSpec] = {
-    "foolbox.linf_pgd": FoolboxSpec("LinfPGD", "inf", False, "Foolbox LinfPGD (Madry et al. 2018)"),
-    "foolbox.cw_l2": FoolboxSpec("L2CarliniWagnerAttack", "2", True, "Foolbox L2CarliniWagnerAttack (Carlini & Wagner 2017)"),
-}
-
 # Norm of minimal-perturbation attacks that do not carry a ``norm`` attribute.
 MINIMAL_NORMS: dict[str, str] = {"art.deepfool": "2", "art.cw_l2": "2"}
+#: the norm an attack without one is benchmarked under
+ASSUMED_NORM = "inf"
 
 ROW_KEYS = (
     "attack", "source", "threat", "norm", "eps", "eps_mode", "n", "clean_accuracy",
     "robust_accuracy", "success_rate", "linf_mean", "linf_max", "l2_mean", "l2_max",
     "time_s", "cpu_time_s", "time_per_example_s", "examples_per_s", "queries_per_example", "fit_time_s",
-    "flags", "error", "params",
+    "flags", "error", "params", "norm_assumed",
 )
 
 
@@ -73,16 +61,11 @@ class Candidate:
 
 
 def available_attacks() -> dict[str, Candidate]:
-    """Registered attacks (all modalities) and the directly-run Foolbox attacks, by name."""
+    """Registered attacks (all modalities), by name."""
     import art_ext
 
-    found: dict[str, Candidate] = {}
-    for entry in art_ext.get_plugin_manager().attacks.entries():
-        found[entry.name] = Candidate(entry.name, entry.plugin, entry.modality, entry.description)
-    if importlib.util.find_spec("foolbox") is not None:
-        for name, spec in FOOLBOX_ATTACKS.items():
-            found.setdefault(name, Candidate(name, FOOLBOX_SOURCE, "image", spec.description))
-    return found
+    return {entry.name: Candidate(entry.name, entry.plugin, entry.modality, entry.description)
+            for entry in art_ext.get_plugin_manager().attacks.entries()}
 
 
 def select(patterns: list[str], candidates: dict[str, Candidate], kind: str = "attack") -> list[str]:
@@ -234,7 +217,11 @@ def run_registry_attack(
     seed_everything(config.seed)
     probe = _build(name, classifier, params, None)
     fixed = "eps" in (getattr(probe, "attack_params", None) or [])
-    norm = normalize_norm(getattr(probe, "norm", None)) or MINIMAL_NORMS.get(name, "2")
+    norm = normalize_norm(getattr(probe, "norm", None)) or MINIMAL_NORMS.get(name)
+    if norm is None:
+        norm = ASSUMED_NORM
+        base["norm_assumed"] = True
+        logger.info("attack %s has no norm: benchmarked as Linf", name)
     base.update({"threat": threat_model(probe), "norm": norm})
     grid = _eps_grid(config, norm, eps_inf, eps_l2)
     low, high = classifier.clip_values
@@ -242,7 +229,8 @@ def run_registry_attack(
     rows: list[dict[str, Any]] = []
     if fixed:
         if grid is None:
-            return [{**base, "error": f"norm {norm} is not benchmarked (grids exist for Linf and L2)"}]
+            return [{**base, "eps_mode": "skipped",
+                     "skipped": f"norm {norm} is not benchmarked (grids exist for Linf and L2)"}]
         aa_version = config.attack_params(name).get("aa_version") if isinstance(getattr(probe, "attacks", None), list) else None
         if aa_version is not None:
             base["params"] = {**params, "aa_version": aa_version}
@@ -265,60 +253,12 @@ def run_registry_attack(
     return _minimal_rows(base, x, y, clean_pred, x_adv, adv_pred, grid)
 
 
-def run_foolbox_attack(
-    name: str, target: BenchTarget, data: dict[str, np.ndarray], config: BenchConfig,
-    eps_inf: list[float], eps_l2: list[float],
-) -> list[dict[str, Any]]:
-    """All rows of a Foolbox attack, run on a ``foolbox.PyTorchModel`` of the same network."""
-    import foolbox as fb
-
-    spec = FOOLBOX_ATTACKS[name]
-    params = config.constructor_params(name)
-    n = config.example_cap(name)
-    x, y, clean_pred = data["x"][:n], data["y"][:n], data["clean_pred"][:n]
-    device = target.model_info.get("device", "cpu")
-    low, high = target.classifier.clip_values
-    if x.min() < low or x.max() > high:  # Foolbox would fail with a bare AssertionError
-        raise ValueError(f"inputs outside the clip values [{low}, {high}]")
-    target.counter.eval()
-    fmodel = fb.PyTorchModel(target.counter, bounds=(float(low), float(high)), device=device)
-    xt = torch.as_tensor(x, device=device)
-    yt = torch.as_tensor(y, device=device)
-    attack = getattr(fb.attacks, spec.cls)(**params)
-    base = _empty_row(name, FOOLBOX_SOURCE)
-    base.update({"threat": "white-box", "norm": spec.norm, "params": params})
-    classifier = target.classifier
-
-    def call(epsilon: float | None) -> np.ndarray:
-        _, clipped, _ = attack(fmodel, xt, yt, epsilons=epsilon)
-        return clipped.detach().cpu().numpy()  # type: ignore[no-any-return]
-
-    grid = config.eps_override(name, float(high - low)) or (eps_inf if spec.norm == "inf" else eps_l2)
-    if not spec.minimal:
-        rows = []
-        for eps in grid:
-            seed_everything(config.seed)
-            x_adv, elapsed, queries = _timed(target, lambda e=eps: call(e))  # type: ignore[misc]
-            adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
-            row = {**base, **attack_metrics(y, clean_pred, adv_pred, x, x_adv), "eps": eps, "eps_mode": "fixed", "flags": []}
-            _fill(row, n, elapsed, queries)
-            rows.append(row)
-        return rows
-    seed_everything(config.seed)
-    x_adv, elapsed, queries = _timed(target, lambda: call(None))
-    adv_pred = np.argmax(classifier.predict(x_adv, batch_size=config.batch_size), axis=1)
-    _fill(base, n, elapsed, queries)
-    return _minimal_rows(base, x, y, clean_pred, x_adv, adv_pred, grid)
-
-
 def run_attack(
     name: str, candidate: Candidate, target: BenchTarget, data: dict[str, np.ndarray],
     config: BenchConfig, eps_inf: list[float], eps_l2: list[float],
 ) -> list[dict[str, Any]]:
     """Rows of one attack; an attack that raises gives one row with ``error`` set instead."""
     try:
-        if candidate.source == FOOLBOX_SOURCE and name in FOOLBOX_ATTACKS:
-            return run_foolbox_attack(name, target, data, config, eps_inf, eps_l2)
         return run_registry_attack(name, candidate, target, data, config, eps_inf, eps_l2)
     except Exception as error:
         first = (str(error).strip().splitlines() or [""])[0]
@@ -327,3 +267,39 @@ def run_attack(
         row["error"] = f"{type(error).__name__}: {first}"
         row["flags"] = ["error"]
         return [row]
+
+
+def _signature_names(target: Any) -> set[str]:
+    try:
+        parameters = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    return {p.name for p in parameters if p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL)}
+
+
+def check_attack_params(name: str, classifier: Any, config: BenchConfig) -> None:
+    """Fail (:class:`BenchInputError`, one line) when a ``--param name:KEY=VALUE`` names no
+    parameter of the attack or a value the attack rejects; run before any attack runs."""
+    import art_ext
+    from art_ext.bench.config import SUITE_KEYS
+
+    user = config.params.get(name, {})
+    if not user:
+        return
+    config.example_cap(name)  # the suite's own keys are checked by their readers
+    config.eps_override(name)
+    try:
+        probe = _build(name, classifier, config.constructor_params(name), None)
+    except (TypeError, ValueError) as error:
+        first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        keys = [k for k in user if f"'{k}'" in first or f" {k}" in first] or sorted(user)
+        raise BenchInputError(f"--param {name}:{keys[0]}: {name} rejects it ({first})") from None
+    accepted = set(getattr(probe, "attack_params", None) or []) | _signature_names(
+        art_ext.get_plugin_manager().attacks[name].load()) | set(SUITE_KEYS)
+    accepted.discard("estimator")
+    unknown = sorted(set(user) - accepted)
+    if unknown:
+        raise BenchInputError(
+            f"--param {name}:{unknown[0]}: {name} has no parameter {unknown[0]!r}; it takes "
+            f"{', '.join(sorted(accepted - set(SUITE_KEYS)))} (suite keys: {', '.join(SUITE_KEYS)})"
+        )

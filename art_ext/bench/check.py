@@ -2,8 +2,9 @@
 
 Accuracies and success rates are compared row by row (attack, norm, eps); a difference above
 ``tolerance`` (default 1 point) is drift, as is a row or a sanity-check verdict that changed.
-Timings are reported as ratios, never as drift (machines and load differ); version changes are
-listed so a drift can be traced.
+Timings are reported as ratios, never as drift (machines and load differ); version and hardware
+changes are listed so a drift can be traced, and with ``strict_versions`` (``tox -e bench-check``)
+a changed version of a package that changes the numbers is drift itself.
 """
 
 from __future__ import annotations
@@ -41,8 +42,12 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row.get("attack"), row.get("norm"), row.get("eps"), row.get("eps_mode"))
 
 
-def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01) -> dict[str, Any]:
-    """Drift between two results dicts."""
+def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
+            strict_versions: bool = False) -> dict[str, Any]:
+    """Drift between two results dicts; with ``strict_versions`` a changed version of a package
+    that changes the numbers (:data:`art_ext.bench.suite.PINNED`) is drift too."""
+    from art_ext.bench.suite import PINNED
+
     drift: list[str] = []
     timing: list[dict[str, Any]] = []
     old_rows = {_key(r): r for r in old.get("attacks", []) or []}
@@ -86,6 +91,13 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01) -
     old_v = old.get("environment", {}).get("versions", {})
     new_v = new.get("environment", {}).get("versions", {})
     versions = {k: [old_v.get(k), new_v.get(k)] for k in sorted(set(old_v) | set(new_v)) if old_v.get(k) != new_v.get(k)}
+    if strict_versions:
+        drift.extend(f"version of {k}: recorded {versions[k][0]}, rerun {versions[k][1]} (re-record with "
+                     "`tox -e bench-record` under constraints/bench.txt)" for k in PINNED if k in versions)
+    old_hw = old.get("environment", {}).get("hardware", {})
+    new_hw = new.get("environment", {}).get("hardware", {})
+    hardware = {k: [old_hw.get(k), new_hw.get(k)] for k in ("cpu_capability", "cpu_bf16_native", "cuda")
+                if old_hw.get(k) != new_hw.get(k)}
     ratios = [t["ratio"] for t in timing]
     return {
         "ok": not drift,
@@ -93,6 +105,7 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01) -
         "drift": drift,
         "rows_compared": len(set(old_rows) & set(new_rows)),
         "version_changes": versions,
+        "hardware_changes": hardware,
         "timing": timing,
         "time_ratio_median": sorted(ratios)[len(ratios) // 2] if ratios else None,
         "wall_time_s": [old.get("wall_time_s"), new.get("wall_time_s")],
@@ -113,6 +126,11 @@ def format_check(report: dict[str, Any]) -> str:
     lines.extend(f"  drift: {d}" for d in report["drift"])
     for name, (a, b) in report["version_changes"].items():
         lines.append(f"  version {name}: {a} -> {b}")
+    hardware = report.get("hardware_changes", {})
+    if hardware:
+        changes = ", ".join(f"{name} {a} -> {b}" for name, (a, b) in hardware.items())
+        lines.append(f"  hardware: {changes} (the default model trains in bf16 where the CPU runs it natively: "
+                     "numbers can differ across machines)")
     if report["time_ratio_median"] is not None:
         lines.append(f"  timing (not drift): median new/old time ratio {report['time_ratio_median']:.2f}")
     return "\n".join(lines)

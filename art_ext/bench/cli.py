@@ -91,14 +91,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     run.add_argument("--threads", type=int, default=None,
-                     help="torch CPU threads (default: 1 for the embedded digits model, else torch's default)")
+                     help="torch CPU threads (default: the machine rule: 1 for the embedded digits model, else the "
+                          "usable cores; $ART_EXT_THREADS overrides)")
     run.add_argument("--out", default=None, help="output folder (default ./art-ext-bench)")
     run.add_argument("--cache-dir", default=None, help="model cache (default $ART_EXT_CACHE or ~/.cache/art-ext)")
     run.add_argument("--check", default=None, metavar="RESULTS_JSON",
                      help="rerun the suite recorded in RESULTS_JSON and report drift")
     run.add_argument("--tolerance", type=float, default=0.01, help="--check: allowed accuracy drift (default 0.01)")
+    run.add_argument("--strict-versions", action="store_true",
+                     help="--check: also fail when a package that changes the numbers (torch, ART, Foolbox, eagerpy, "
+                          "numpy, scipy, scikit-learn) has another version than the recorded run")
     run.add_argument("--list", action="store_true", help="list the attacks and trainers that can be selected, then exit")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars (they are shown only when stderr is a terminal anyway)")
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -141,8 +146,32 @@ def _list_available() -> str:
     return "\n".join(lines)
 
 
+def _ran_line(results: dict[str, Any]) -> str:
+    env = results.get("environment", {})
+    data = results.get("data", {})
+    model = results.get("model", {})
+    return "\n".join([
+        f"art-ext bench: {results.get('suite')} suite",
+        f"  data     {data.get('dataset', results['config']['dataset'])} ({data.get('split', '-')})",
+        f"  model    {model.get('source', '-')}" + (
+            f", {'loaded from the cache' if model.get('cached') else 'trained now and cached'}: {model['cache_file']}"
+            if model.get("cache_file") else ""),
+        f"  threads  {env.get('torch_threads')}, device {env.get('device')}",
+    ])
+
+
+def _outputs_line(out: str, results: dict[str, Any]) -> str:
+    outputs = results.get("outputs", {})
+    names = [outputs.get("json", ""), *outputs.get("csv", []), outputs.get("report", ""), *outputs.get("plots", [])]
+    return f"wrote {out}/: {', '.join(n for n in names if n)}"
+
+
 def main(args: argparse.Namespace) -> int:
-    """Run the bench; prints the table and where the outputs are. 0 = done (1 = --check drift)."""
+    """Run the bench; prints what ran, the tables and where the outputs are.
+
+    Exit codes: 0 done; 1 ``--check`` found drift, or an attack or trainer failed (its row holds
+    the error); input errors (names, ``--param``, data, model) raise before anything runs.
+    """
     import logging
 
     from art_ext.bench import suite
@@ -162,19 +191,23 @@ def main(args: argparse.Namespace) -> int:
         old = check.load_results(args.check)
         config = check.config_for_rerun(old, args.out, args.check)
         new = suite.run(config, command=command.strip(), progress=not args.quiet)
+        print(_ran_line(new))
         print(terminal_summary(new))
-        report = check.compare(old, new, tolerance=args.tolerance)
+        report = check.compare(old, new, tolerance=args.tolerance, strict_versions=args.strict_versions)
         path = check.write_check(report, Path(config.out))
         print(check.format_check(report))
         print(f"rerun written to {config.out}/ (drift report {path})")
         return 0 if report["ok"] else 1
     config = config_from_args(args)
     results = suite.run(config, command=command.strip(), progress=not args.quiet)
+    print(_ran_line(results))
     print(terminal_summary(results))
-    outputs = results.get("outputs", {})
-    print(f"outputs in {config.out}/: {', '.join([outputs.get('json', ''), *outputs.get('csv', []), outputs.get('report', ''), *outputs.get('plots', [])])}")
+    print(_outputs_line(config.out, results))
     if results.get("flagged"):
         print("WARNING: some results are flagged (failed sanity checks or errors): see the flags column and report.md")
+    if results.get("failed"):
+        print(f"FAILED: {', '.join(results['failed'])} (the error is in their rows); exit code 1")
+        return 1
     return 0
 
 

@@ -35,8 +35,10 @@ DEFAULT_ATTACK_PARAMS: dict[str, dict[str, Any]] = {
     "art.deepfool": {"batch_size": 128, "max_iter": 50, "verbose": False, "n_examples": 100},
     "art.square": {"max_iter": 200, "n_examples": 100},
     "art.autoattack": {"batch_size": 128, "aa_version": "fast", "n_examples": 100, "eps_grid": [0.1, 0.2, 0.3]},
-    "foolbox.linf_pgd": {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True},
-    "foolbox.cw_l2": {"steps": 100, "binary_search_steps": 5, "n_examples": 100},
+    "foolbox.linf_pgd": {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True, "batch_size": 128},
+    "foolbox.l2_pgd": {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True, "batch_size": 128},
+    "foolbox.cw_l2": {"steps": 100, "binary_search_steps": 5, "n_examples": 100, "batch_size": 128},
+    "foolbox.linf_deepfool": {"steps": 50, "batch_size": 128},
     # AdvGAN trains one generator per eps: a shorter schedule and three budgets keep it in time.
     "advgan": {"nb_epochs": 10, "eps_grid": [0.1, 0.2, 0.3]},
 }

@@ -72,6 +72,51 @@ def _attack_cells(row: dict[str, Any]) -> list[str]:
     ]
 
 
+def _median(values: list[float]) -> float | None:
+    values = sorted(v for v in values if v is not None)
+    return values[len(values) // 2] if values else None
+
+
+TABLE_LEGEND = ("succ % (minimal attacks, run once): success rate; their robust accuracy per ε is read from the\n"
+                "per-example norms. ms/ex, q/ex (model queries), fit s: medians over the ε grid. (!) = flagged.")
+
+
+def pivot_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """``(title, header, rows)`` per norm: one row per attack, robust accuracy (%) per eps of the
+    grid (fixed-budget attacks run at each eps; minimal attacks read from their per-example
+    norms), then the median time and queries per example, fit time and flags. The terminal's
+    table, and the one report.md and the README show."""
+    tables = []
+    rows = [r for r in results.get("attacks", []) if r.get("error") is None]
+    grid = results.get("eps_grid", {})
+    for norm in ("inf", "2"):
+        mine = [r for r in rows if r.get("norm") == norm]
+        if not mine:
+            continue
+        eps_values = sorted({float(e) for e in grid.get(norm, [])} | {float(r["eps"]) for r in mine if r.get("eps") is not None})
+        header = ["attack", "threat", "n", *(f"ε={e:g}" for e in eps_values), "succ %", "ms/ex", "q/ex",
+                  "fit s", "flags"]
+        body = []
+        for attack in sorted({r["attack"] for r in mine}):
+            runs = [r for r in mine if r["attack"] == attack]
+            by_eps = {float(r["eps"]): r for r in runs if r.get("eps") is not None}
+            timed = [r for r in runs if r.get("eps_mode") in ("fixed", "minimal")]
+            minimal = next((r for r in runs if r.get("eps_mode") == "minimal"), None)
+            flags = sorted({f for r in runs for f in r.get("flags") or []})
+            fit = _median([r.get("fit_time_s") for r in timed])
+            time_ex = _median([r.get("time_per_example_s") for r in timed])
+            name = ("(!) " if flags else "") + attack + (" *" if runs[0].get("norm_assumed") else "")
+            body.append([
+                name, runs[0].get("threat") or "-", str(runs[0].get("n")),
+                *(_pct(by_eps[e]["robust_accuracy"]) if e in by_eps else "" for e in eps_values),
+                _pct(minimal["success_rate"]) if minimal else "",
+                _num(None if time_ex is None else 1000 * time_ex), _num(_median([r.get("queries_per_example") for r in timed]), 4),
+                _num(fit) if fit is not None else "-", ", ".join(flags) or "-",
+            ])
+        tables.append((f"Robust accuracy (%) vs {norm_label(norm)} ε", header, body))
+    return tables
+
+
 TRAINER_HEADER = ["trainer", "source", "epochs", "s/epoch", "clean acc %", "PGD-40x2 acc %", "AutoAttack acc %",
                   "guard fired", "flags"]
 
@@ -123,15 +168,23 @@ def terminal_summary(results: dict[str, Any]) -> str:
     if results.get("attacks"):
         parts.append(f"Attacks on {results['config']['dataset']} ({model.get('source', '?')}, clean accuracy "
                      f"{_pct(model.get('clean_accuracy'))}% on {results.get('n_eval', '?')} test examples)")
-        parts.append(format_table(ATTACK_HEADER, [_attack_cells(r) for r in table_rows(results)]))
+        for title, header, body in pivot_tables(results):
+            parts.append(title + ":")
+            parts.append(format_table(header, body))
+        parts.append(TABLE_LEGEND)
+        parts.extend(f"FAILED {r['attack']}: {r['error']}" for r in results["attacks"] if r.get("error"))
+        parts.extend(f"note: {note} (marked *)" for note in results.get("notes", []))
+        parts.append("Every run (norms, examples/s, CPU time): results.csv and report.md")
     if results.get("trainers"):
         parts.append(f"Trainers ({results['trainer_settings']})")
         parts.append(format_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
     if results.get("text"):
         parts.append("Text suite: " + json.dumps(results["text"].get("summary", {}), default=str))
         parts.extend(str(line) for line in results["text"].get("markdown", []))
+    reasons: dict[str, list[str]] = {}
     for skipped in results.get("skipped", []):
-        parts.append(f"skipped {skipped['name']}: {skipped['reason']}")
+        reasons.setdefault(skipped["reason"], []).append(skipped["name"])
+    parts.extend(f"skipped {', '.join(names)}: {reason}" for reason, names in reasons.items())
     checks = results.get("checks", [])
     if checks:
         failed = [c for c in checks if not c["passed"]]
@@ -342,6 +395,17 @@ def write_markdown(results: dict[str, Any], out: Path, plots: list[Path]) -> Pat
     if results.get("attacks"):
         lines.append(f"## Attacks ({model.get('source', 'model')}, clean accuracy {_pct(model.get('clean_accuracy'))}% "
                      f"on {results.get('n_eval')} test examples)")
+        lines.append("")
+        for title, header, body in pivot_tables(results):
+            lines.append(title + ":")
+            lines.append("")
+            lines.append(markdown_table(header, body))
+            lines.append("")
+        lines.append(TABLE_LEGEND)
+        lines.append("")
+        lines.extend(f"Note: {note} (marked *)." for note in results.get("notes", []))
+        lines.append("")
+        lines.append("Every run:")
         lines.append("")
         lines.append(markdown_table(ATTACK_HEADER, [_attack_cells(r) for r in table_rows(results)]))
         lines.append("")

@@ -150,7 +150,8 @@ def cached_small_cnn(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    with tqdm(total=1, desc=f"training the {tag} SmallCNN ({epochs} epochs, cached afterwards)", unit="model") as bar:
+    with tqdm(total=1, desc=f"training the {tag} SmallCNN ({epochs} epochs, cached afterwards)", unit="model",
+              disable=None) as bar:  # a bar on a terminal only
         train_model(model, x, y, epochs=epochs, seed=seed)
         bar.update(1)
     info["train_time_s"] = time.perf_counter() - start
@@ -181,17 +182,50 @@ def _load_factory(spec: str) -> Callable[..., nn.Module]:
     return obj  # type: ignore[no-any-return]
 
 
-def load_user_model(config: BenchConfig) -> tuple[nn.Module, dict[str, Any]]:
-    """``--model`` as a TorchScript file or ``module:factory`` (+ ``--state-dict``)."""
+def _load_state(path: str, what: str) -> dict[str, Any]:
+    """The model weights in ``path``: a state dict or a checkpoint of ``art-ext train``."""
+    from art_ext.core.checkpoint import load_tensor_file
+    from art_ext.runners import model_state_dict
+
+    try:
+        return model_state_dict(load_tensor_file(path, what), path, what)
+    except (FileNotFoundError, ValueError) as error:
+        raise BenchInputError(str(error)) from None
+
+
+def _fit(model: nn.Module, state: dict[str, Any], what: str) -> None:
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, KeyError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BenchInputError(f"{what}: does not fit the model ({first.rstrip(':. ')})") from None
+
+
+def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = None,
+                    nb_classes: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """``--model`` as a TorchScript file, SmallCNN weights (a state dict, or ``model.pt`` /
+    ``last.pt`` / ``best.pt`` of ``art-ext train``; needs ``input_shape`` and ``nb_classes``), or
+    ``module:factory`` (+ ``--state-dict``)."""
     spec = config.model
     assert spec is not None
     path = Path(spec)
+    if path.exists() and not path.is_file():
+        raise BenchInputError(f"--model {spec}: is a folder, expected a TorchScript or weights file")
     if path.is_file():
         try:
             model = torch.jit.load(str(path), map_location="cpu")
+            return model, {"source": f"TorchScript {path}"}
         except (RuntimeError, ValueError) as error:
-            raise BenchInputError(f"--model {spec}: not a TorchScript file ({str(error).splitlines()[0]})") from error
-        return model, {"source": f"TorchScript {path}"}
+            script_error = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if input_shape is None or nb_classes is None:
+            raise BenchInputError(f"--model {spec}: not a TorchScript file ({script_error})")
+        from art_ext.models import SmallCNN
+
+        state = _load_state(spec, "--model")
+        model = SmallCNN(input_shape, nb_classes)
+        _fit(model, state, f"--model {spec} (neither TorchScript nor SmallCNN weights for {input_shape}, "
+                           f"{nb_classes} classes)")
+        return model.eval(), {"source": f"SmallCNN weights {path}"}
     if ":" not in spec:
         raise BenchInputError(f"--model {spec}: no such file, and not of the form module:factory")
     factory = _load_factory(spec)
@@ -203,17 +237,7 @@ def load_user_model(config: BenchConfig) -> tuple[nn.Module, dict[str, Any]]:
         raise BenchInputError(f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module")
     info: dict[str, Any] = {"source": f"factory {spec}"}
     if config.state_dict is not None:
-        try:
-            state = torch.load(config.state_dict, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, ValueError) as error:
-            raise BenchInputError(f"--state-dict {config.state_dict}: cannot load ({str(error).splitlines()[0]})") from error
-        if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-            state = state["state_dict"]
-        try:
-            model.load_state_dict(state)
-        except (RuntimeError, TypeError) as error:
-            first = str(error).strip().splitlines()[0]
-            raise BenchInputError(f"--state-dict {config.state_dict}: does not fit the model ({first})") from error
+        _fit(model, _load_state(config.state_dict, "--state-dict"), f"--state-dict {config.state_dict}")
         info["state_dict"] = str(config.state_dict)
     return model, info
 
@@ -261,7 +285,7 @@ def build_target(
             epochs=config.epochs, cache_dir=config.cache_path(),
         )
     else:
-        model, info = load_user_model(config)
+        model, info = load_user_model(config, input_shape, nb_classes)
     if wrap is not None:
         model = wrap(model)
         info["wrapped"] = type(model).__name__

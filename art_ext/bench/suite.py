@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 TEXT_BENCH_TARGET = "art_ext_plugins.text.bench:run_bench"
+#: distributions whose versions change the numbers (pinned exactly by ``tox -e bench-check``)
+PINNED = ("torch", "adversarial-robustness-toolbox", "foolbox", "eagerpy", "numpy", "scipy", "scikit-learn")
 
 
 class BenchUnavailableError(RuntimeError):
@@ -53,12 +55,17 @@ def environment(device: str) -> dict[str, Any]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
+    from art_ext.core.device import hardware_info
+
+    for dist in PINNED:
+        versions.setdefault(dist, _version(dist))
     info: dict[str, Any] = {
         "versions": versions,
         "machine": f"{platform.system()} {platform.machine()} ({platform.processor() or platform.node()})",
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
+        "hardware": hardware_info(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
@@ -108,11 +115,10 @@ def run(
     """
     start = time.perf_counter()
     results_cpu_start = time.process_time()
-    threads = config.threads
-    if threads is None and config.dataset == "digits" and config.model is None:
-        threads = 1  # an 8x8 SmallCNN: more threads only add contention
-    if threads is not None:
-        torch.set_num_threads(threads)
+    from art_ext.core.device import set_threads
+
+    # the machine rule (art_ext.core.device): 1 thread for the 8x8 digits SmallCNN, else the cores
+    set_threads(config.threads, small_model=config.dataset == "digits" and config.model is None)
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     results: dict[str, Any] = {
@@ -137,6 +143,7 @@ def run(
         trainer_names, skipped = _select_trainers(config)
         results["skipped"].extend(skipped)
 
+    check_param_names(config)
     dataset = load_dataset(config)
     target = build_target(config, dataset, wrap=wrap)
     results["environment"] = environment(target.model_info["device"])
@@ -151,19 +158,32 @@ def run(
     eps_inf, eps_l2 = eps_grids(config, tuple(dataset.clip_values))
     results["eps_grid"] = {"inf": eps_inf, "2": eps_l2}
 
+    for name in attack_names:
+        attack_runner.check_attack_params(name, target.classifier, config)
+    if do_trainers:
+        from art_ext.bench.trainers import check_trainer_params
+
+        check_trainer_params(config, trainer_names, tuple(dataset.input_shape), int(target.classifier.nb_classes))
+    show = None if progress else True  # tqdm: bars only on a terminal, never with progress=False
     if do_attacks:
         data = {"x": x, "y": y, "clean_pred": clean_pred, "x_train": dataset.x_train, "y_train": dataset.y_train}
         rows: list[dict[str, Any]] = []
-        bar = tqdm(attack_names, desc="attacks", unit="attack", disable=not progress)
+        bar = tqdm(attack_names, desc="attacks", unit="attack", disable=show)
         for name in bar:
             bar.set_postfix_str(name)
-            rows.extend(attack_runner.run_attack(name, candidates[name], target, data, config, eps_inf, eps_l2))
+            for row in attack_runner.run_attack(name, candidates[name], target, data, config, eps_inf, eps_l2):
+                if row.get("eps_mode") == "skipped":
+                    results["skipped"].append({"name": name, "reason": row["skipped"]})
+                else:
+                    rows.append(row)
         bar.close()
         results["attacks"] = rows
+        results["notes"] = [f"{name}: the attack has no norm; benchmarked as Linf" for name in
+                            sorted({r["attack"] for r in rows if r.get("norm_assumed")})]
         if config.checks:
             n_check = min(config.n_check, n_eval)
             eps_ref = reference_eps(eps_inf)
-            bar = tqdm(total=sanity.MODEL_CHECK_STEPS, desc="sanity checks", unit="check", disable=not progress)
+            bar = tqdm(total=sanity.MODEL_CHECK_STEPS, desc="sanity checks", unit="check", disable=show)
             model_checks = sanity.model_checks(target, dataset, x[:n_check], y[:n_check], config, eps_ref, bar)
             bar.close()
             failed = sanity.apply_model_flags(rows, model_checks)
@@ -174,7 +194,7 @@ def run(
         template = None
         if config.model is not None and ":" not in config.model:
             template = target.counter.model
-        bar = tqdm(total=len(trainer_names), desc="trainers", unit="trainer", disable=not progress)
+        bar = tqdm(total=len(trainer_names), desc="trainers", unit="trainer", disable=show)
         from art_ext.bench.trainers import run_trainers
 
         trainer_rows, settings = run_trainers(config, dataset, trainer_names, template,
@@ -183,7 +203,25 @@ def run(
         results["trainers"] = trainer_rows
         results["trainer_settings"] = settings
     results["flagged"] = any(r.get("flags") for r in results.get("attacks", []) + results.get("trainers", []))
+    results["failed"] = sorted({r.get("attack") or r.get("trainer") for r in results.get("attacks", []) + results.get("trainers", [])
+                                if r.get("error")})
     return _finish(results, config, start, write, results_cpu_start)
+
+
+def check_param_names(config: BenchConfig) -> None:
+    """Every ``--param NAME:...`` names a registered attack or trainer (a typo fails early); a
+    registered one that is not selected is only logged."""
+    import difflib
+
+    import art_ext
+
+    manager = art_ext.get_plugin_manager()
+    known = set(manager.attacks.names()) | set(manager.trainers.names())
+    for name in sorted(config.params):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise BenchInputError(f"--param {name}:...: {name!r} is not a registered attack or trainer{hint}")
 
 
 def _finish(results: dict[str, Any], config: BenchConfig, start: float, write: bool, cpu_start: float) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def fresh_model(config: BenchConfig, template: nn.Module | None, input_shape: tu
     if config.model is None:
         return SmallCNN(input_shape, nb_classes)
     if ":" in config.model and template is None:
-        model, _ = load_user_model(config)
+        model, _ = load_user_model(config, tuple(input_shape), nb_classes)
         return model
     assert template is not None
     return copy.deepcopy(template)
@@ -80,6 +80,50 @@ def evaluate_trained(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, 
         "worst_case_accuracy": report.accuracy("worst"), "worst_case_ci95": list(report.interval("worst")),
         "checks": report.checks, "evaluation": report.to_dict(),
     }
+
+
+def build_trainer(name: str, classifier: Any, common: dict[str, Any], user: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``(trainer, the settings it took)``: the shared settings it accepts, then the user's
+    ``--param name:KEY=VALUE`` (an unknown user key is a :class:`BenchInputError`)."""
+    import art_ext
+    from art_ext.bench.setup import BenchInputError
+
+    shared = {k: v for k, v in _filtered(art_ext.get_plugin_manager().trainers[name].load(), common).items()
+              if k not in user}
+    while True:
+        try:
+            return art_ext.get_trainer(name, classifier, **shared, **user), {**shared, **user}
+        except TypeError as error:  # a trainer that fixes a setting itself (FBF: 1 step)
+            message = str(error)
+            bad_user = [k for k in user if f"'{k}'" in message]
+            if bad_user:
+                raise BenchInputError(f"--param {name}:{bad_user[0]}: trainer {name} rejects it "
+                                      f"({message.strip().splitlines()[0]})") from None
+            rejected = [k for k in shared if f"'{k}'" in message]
+            if not rejected:
+                raise
+            logger.info("trainer %s does not take %s", name, rejected)
+            shared = {k: v for k, v in shared.items() if k not in rejected}
+
+
+def check_trainer_params(config: BenchConfig, names: list[str], input_shape: tuple[int, ...], nb_classes: int) -> None:
+    """Build every trainer that has ``--param`` values once (no training), so a typo fails before
+    anything runs."""
+    from art_ext.bench.setup import BenchInputError
+    from art_ext.models import SmallCNN, make_classifier
+
+    for name in names:
+        user = config.params.get(name, {})
+        if not user:
+            continue
+        classifier = make_classifier(SmallCNN(input_shape, nb_classes), input_shape, nb_classes)
+        try:
+            build_trainer(name, classifier, {"nb_epochs": 1}, user)
+        except BenchInputError:
+            raise
+        except (TypeError, ValueError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise BenchInputError(f"--param {name}: trainer {name} rejects {user} ({first})") from None
 
 
 def run_trainers(
@@ -118,17 +162,7 @@ def run_trainers(
             model = fresh_model(config, template, input_shape, nb_classes).to(device)
             classifier = make_classifier(model, input_shape, nb_classes, clip_values=(float(low), float(high)),
                                          device_type=device)
-            kwargs = _filtered(entry.load(), common)
-            trainer = None
-            while trainer is None:
-                try:
-                    trainer = art_ext.get_trainer(name, classifier, **kwargs)
-                except TypeError as error:  # a trainer that fixes a setting itself (FBF: 1 step)
-                    rejected = [k for k in kwargs if f"'{k}'" in str(error)]
-                    if not rejected:
-                        raise
-                    logger.info("trainer %s does not take %s", name, rejected)
-                    kwargs = {k: v for k, v in kwargs.items() if k not in rejected}
+            trainer, kwargs = build_trainer(name, classifier, common, config.params.get(name, {}))
             fit_kwargs = _filtered(trainer.fit, {"nb_epochs": epochs, "batch_size": config.batch_size})
             row["accepted_params"] = {**kwargs, **{f"fit.{k}": v for k, v in fit_kwargs.items()}}
             torch.manual_seed(config.seed)

@@ -125,13 +125,25 @@ def load_tensor_file(
     try:
         state = torch.load(target, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several types for a corrupt or pickled file
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        if "weights_only" in str(error) or "Unsupported global" in str(error):
-            first = "it holds pickled Python objects, not just tensors (art-ext loads with weights_only=True)"
-        raise ValueError(f"{what} {target}: not a readable torch file of tensors ({first})") from None
+        raise ValueError(f"{what} {target}: {_load_failure(error)}") from None
     if expect_dict and not isinstance(state, dict):
         raise ValueError(f"{what} {target}: holds {type(state).__name__}, expected a dict of tensors")
     return state
+
+
+def _load_failure(error: Exception) -> str:
+    """What went wrong reading a torch file, in one line (torch's own message is a page long)."""
+    text = str(error)
+    if "Unsupported global" in text:
+        found = text.split("Unsupported global:", 1)[1].split(" was not", 1)[0].strip()
+        return (f"it holds pickled Python objects ({found}), not only tensors; art-ext loads files with "
+                "weights_only=True (save a state_dict instead)")
+    if "Unsupported operand" in text or "invalid load key" in text or "could not find MARK" in text:
+        return "not a torch file of tensors (unreadable or not written by torch.save)"
+    if isinstance(error, (EOFError, RuntimeError)) and ("zip" in text.lower() or "EOF" in text or not text):
+        return "truncated or corrupt torch file"
+    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return f"not a readable torch file ({first[:160]})"
 
 
 def _numpy_state_to_safe(state: tuple[Any, ...]) -> dict[str, Any]:

@@ -1,22 +1,31 @@
-"""``art-ext train --trainer NAME ...``: the runner behind the core's trainers.
+"""``art-ext train --trainer NAME ...``: the runner behind the core's image trainers.
 
-``run_train(args) -> dict`` loads the image data set, builds a SmallCNN (from scratch, or the
-``--model`` state dict, or with ``--param init=clean`` a cached clean SmallCNN), trains it with
-the registered trainer, saves the model atomically to ``--out`` (default
-``runs/train-<trainer>-<dataset>/``), and returns the final clean accuracy and the robust
-accuracy under PGD-40 with restarts on the test split. The lead's ``art_ext/cli.py`` prints it.
+``run_train(args) -> dict`` runs one training run in the run folder ``--out`` (default
+``runs/train-<trainer>-<dataset>/``), which it locks for the whole command
+(:class:`art_ext.core.run_folder.RunFolder`: a second process fails at once naming the holder's
+pid; a killed run's lock is free again). A folder that already holds files is refused unless
+``--resume`` (continue the run in it; the trainer refuses a different run, listing the fields)
+or ``--overwrite`` (discard it).
 
-Trainer options come from the common flags (``--eps``, ``--norm``, ``--epochs``,
-``--batch-size``, ``--seed``, ``--device``, ``--checkpoint-dir``, ``--resume``) and from
-``--param KEY=VALUE`` (e.g. ``--param max_iter=7 --param beta=6.0 --param precision=bf16``).
-Run-only params: ``init`` (``scratch``/``clean``), ``lr`` (Adam, default 1e-3),
-``eval_steps`` (40), ``eval_restarts`` (2).
+Steps: load the image data set; hold out a seeded validation split of the training examples
+(``--param validation_split=0.1``); start from ``--model`` weights, or ``--init clean`` (default:
+fine-tune the cached clean SmallCNN that ``art-ext attack`` and ``art-ext bench`` use) or
+``--init random``; train with the registered trainer, checkpoints in ``OUT/checkpoints``
+(``last.pt``, ``best.pt``, ``metrics.jsonl``); evaluate on the test split with
+:func:`art_ext.evaluation.evaluate` (PGD-40 with 2 restarts; ``--param eval_steps``,
+``eval_restarts``, ``eval_autoattack=fast|standard``); write ``OUT/model.pt`` (a state dict:
+``--model OUT/model.pt`` loads it, as it loads ``last.pt``/``best.pt``) and ``OUT/results.json``.
+
+Metrics: ``test_*`` are measured on the test split by the evaluation entry point (the final
+report); ``val_*`` are the trainer's own per-epoch figures of the last epoch, on the validation
+hold-out. Trainer options: the common flags and ``--param KEY=VALUE``; run-only params:
+``lr`` (Adam, default 1e-3), ``validation_split``, ``eval_steps``, ``eval_restarts``,
+``eval_autoattack``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import time
@@ -27,128 +36,222 @@ import numpy as np
 import torch
 
 import art_ext
-from art_ext.core.checkpoint import atomic_save
+from art_ext.core.run_folder import RunFolder, RunFolderError
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
+from art_ext.runners import COMMON_OPTIONS, TRAIN_OPTIONS, honours
 
 logger = logging.getLogger(__name__)
 
-_RUN_ONLY = ("init", "lr", "eval_steps", "eval_restarts")
+_RUN_ONLY = ("init", "lr", "validation_split", "eval_steps", "eval_restarts", "eval_autoattack")
+#: files of ours in the run folder (the trainer owns ``checkpoints/``)
+MODEL_FILE = "model.pt"
+RESULTS_FILE = "results.json"
+_LOCK_FILES = (".lock", ".owner")
 
 
-def robust_accuracy(
-    classifier: Any, x: np.ndarray, y: np.ndarray, *, eps: float, norm: str = "inf", steps: int = 40,
-    restarts: int = 2, batch_size: int = 500, seed: int = 0,
-) -> tuple[float, float]:
-    """(clean, robust) accuracy of an ART ``PyTorchClassifier`` under the core's PGD-``steps``
-    with ``restarts`` random restarts, step ``2.5 * eps / steps``."""
-    from art_ext.core import perturb
-
-    model = classifier.model
-    device = next(model.parameters()).device
-    clip = None if classifier.clip_values is None else tuple(float(v) for v in np.asarray(classifier.clip_values).ravel()[:2])
-    was_training = model.training
-    model.eval()
-    generator = torch.Generator(device=device).manual_seed(seed)
-    clean = robust = 0
-    try:
-        for start in range(0, len(x), batch_size):
-            xb = torch.from_numpy(x[start : start + batch_size]).to(device)
-            yb = torch.from_numpy(y[start : start + batch_size]).to(device)
-            with torch.no_grad():
-                clean += int((model(xb).argmax(1) == yb).sum())
-            x_adv = perturb.pgd(model, xb, yb, eps, 2.5 * eps / steps, steps, norm=norm,
-                                restarts=restarts, clip_values=clip, generator=generator)
-            with torch.no_grad():
-                robust += int((model(x_adv).argmax(1) == yb).sum())
-    finally:
-        model.train(was_training)
-    return clean / len(x), robust / len(x)
+def _default_eps(dataset: str) -> float:
+    return 0.3 if dataset == "mnist" else 0.2
 
 
+def _split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    """``(x_train, y_train, x_val, y_val)``: a seeded random ``fraction`` of the examples held out."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"--param validation_split must be in [0, 1), got {fraction!r}")
+    n_val = round(fraction * len(x))
+    if n_val == 0:
+        return x, y, x[:0], y[:0]
+    order = np.random.default_rng(seed).permutation(len(x))
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return x[train], y[train], x[val], y[val]
+
+
+def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a folder that holds files unless resuming or overwriting; on overwrite remove ours."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    held = sorted(p.name for p in out.iterdir() if p.name not in _LOCK_FILES) if out.is_dir() else []
+    if held and not (resume or overwrite):
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise RunFolderError(
+            f"--out {out} is not empty ({shown}): pass --resume to continue its run, --overwrite to discard it, "
+            "or choose another folder"
+        )
+    if overwrite:
+        for name in (MODEL_FILE, RESULTS_FILE):
+            (out / name).unlink(missing_ok=True)
+
+
+def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
+    from art_ext.models import SmallCNN, make_classifier
+    from art_ext.runners import load_classifier
+
+    if args.model is not None or init == "clean":
+        classifier, text = load_classifier(data, args.model, seed=args.seed, device="cpu")
+        model = classifier.model
+        if args.model is None:
+            text = "fine-tuning the clean " + text
+    else:
+        torch.manual_seed(args.seed)
+        model = SmallCNN(data.input_shape, data.nb_classes)
+        text = f"SmallCNN from random initialisation (seed {args.seed})"
+    classifier = make_classifier(model, data.input_shape, data.nb_classes, data.clip_values, lr=lr,
+                                 device_type=device_type)
+    return classifier, text
+
+
+def _init_choice(args: argparse.Namespace, run: dict[str, Any]) -> str:
+    init = getattr(args, "init", None)
+    legacy = run.pop("init", None)  # the former --param init=clean|scratch
+    if init is None and legacy is not None:
+        init = {"scratch": "random"}.get(str(legacy), str(legacy))
+    if init is not None and init not in ("clean", "random"):
+        raise ValueError(f"--init must be clean or random, got {init!r}")
+    if args.model is not None and init is not None:
+        raise ValueError("--init: not with --model (the run starts from the --model weights)")
+    return init or "clean"
+
+
+@honours(*COMMON_OPTIONS, *TRAIN_OPTIONS)
 def run_train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train with the trainer ``args.name``; return final clean and robust accuracy and paths."""
-    from art_ext.models import SmallCNN, cached_small_cnn, make_classifier
-    from art_ext.runners import load_classifier, subset
-
+    """Train with the trainer ``args.name`` in the run folder ``--out``; see the module docstring."""
+    start = getattr(args, "start_time", None) or time.perf_counter()
+    entry = art_ext.get_plugin_manager().trainers[args.name]
+    if entry.plugin == "standard":
+        raise ValueError(
+            f"trainer {args.name!r} is ART's own: 'art-ext train' runs the core trainers "
+            "(see 'art-ext plugins'); compare ART's with 'art-ext bench trainers'"
+        )
     params: dict[str, Any] = dict(getattr(args, "params", None) or {})
     run = {key: params.pop(key) for key in _RUN_ONLY if key in params}
+    init = _init_choice(args, run)
     dataset_name = args.dataset or "digits"
-    data = subset(load_image_dataset(dataset_name, args.data_dir, seed=args.seed), args.n_train, args.n_test)
-    eps = args.eps if args.eps is not None else (0.3 if dataset_name == "mnist" else 0.2)
+    seed = 0 if args.seed is None else int(args.seed)
+    args.seed = seed
+    eps = args.eps if args.eps is not None else _default_eps(dataset_name)
     norm = args.norm or "inf"
     epochs = args.epochs or 5
+    batch_size = args.batch_size or 128
     device_type = "gpu" if args.device == "cuda" else "cpu"
-
-    init = run.get("init", "scratch")
-    if args.model is not None:
-        classifier = load_classifier(data, args.model, seed=args.seed)
-    elif init == "clean":
-        classifier = cached_small_cnn(data, seed=args.seed, epochs=10 if dataset_name == "digits" else 5)
-    elif init == "scratch":
-        torch.manual_seed(args.seed)
-        classifier = None
-    else:
-        raise ValueError(f"--param init must be 'scratch' or 'clean', got {init!r}")
-    lr = float(run.get("lr", 1e-3))
-    if classifier is None or classifier.device.type != ("cuda" if device_type == "gpu" else "cpu") or "lr" in run:
-        model = SmallCNN(data.input_shape, data.nb_classes) if classifier is None else classifier.model
-        classifier = make_classifier(model, data.input_shape, data.nb_classes, data.clip_values, lr=lr,
-                                     device_type=device_type)
-
+    resume, overwrite = bool(getattr(args, "resume", False)), bool(getattr(args, "overwrite", False))
     out = Path(args.out) if args.out else Path("runs") / f"train-{args.name}-{dataset_name}"
-    checkpoint_dir = args.checkpoint_dir if getattr(args, "checkpoint_dir", None) else str(out / "checkpoints")
-    options: dict[str, Any] = {
-        "eps": eps, "norm": norm, "nb_epochs": epochs, "batch_size": args.batch_size, "seed": args.seed,
-        "checkpoint_dir": checkpoint_dir, "resume": bool(getattr(args, "resume", False)),
-        "validation_split": 0.1,
-    }
-    if args.device is not None:
-        options["device"] = args.device
-    options.update(params)
-    trainer = art_ext.get_trainer(args.name, classifier, **options)
-    start = time.perf_counter()
-    try:
-        trainer.fit(data.x_train, data.y_train)
-    except TrainingInterrupted as stop:
-        logger.warning("interrupted: checkpoint %s; rerun with --resume --checkpoint-dir %s",
-                       stop.checkpoint, checkpoint_dir)
-        raise SystemExit(128 + stop.signum) from None
-    train_time = time.perf_counter() - start
+    checkpoint_dir = Path(args.checkpoint_dir) if getattr(args, "checkpoint_dir", None) else out / "checkpoints"
     rank = int(os.environ.get("RANK", "0") or 0)
-    if rank != 0:  # under torchrun every rank holds the same weights: rank 0 evaluates, saves, reports
-        logger.info("rank %d finished training; rank 0 evaluates and saves", rank)
-        return {}
 
+    folder = RunFolder(out)
+    if rank == 0:  # under torchrun rank 0 owns the folder (every rank trains)
+        folder.acquire()
+    try:
+        if rank == 0:
+            _check_run_folder(out, resume, overwrite)
+        full = load_image_dataset(dataset_name, args.data_dir, seed=seed)
+        lr = float(run.get("lr", 1e-3))
+        classifier, model_text = _initial_classifier(args, full, init, device_type, lr)
+        x_all, y_all = full.x_train[: args.n_train], full.y_train[: args.n_train]
+        x_test, y_test = full.x_test[: args.n_test], full.y_test[: args.n_test]
+        fraction = float(run.get("validation_split", 0.1))
+        x_train, y_train, x_val, y_val = _split_validation(x_all, y_all, fraction, seed)
+
+        options: dict[str, Any] = {
+            "eps": eps, "norm": norm, "nb_epochs": epochs, "batch_size": batch_size, "seed": seed,
+            "checkpoint_dir": str(checkpoint_dir), "resume": resume, "overwrite": overwrite,
+            "allow_changes": tuple(getattr(args, "allow_change", None) or ()), "verbose": _terminal(),
+        }
+        if args.device is not None:
+            options["device"] = args.device
+        options.update(params)
+        trainer = art_ext.get_trainer(args.name, classifier, **options)
+        fit_start = time.perf_counter()
+        try:
+            trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)
+        except TrainingInterrupted as stop:
+            logger.warning("interrupted: checkpoint %s; rerun the same command with --resume", stop.checkpoint)
+            raise SystemExit(128 + stop.signum) from None
+        train_time = time.perf_counter() - fit_start
+        if rank != 0:  # every rank holds the same weights: rank 0 evaluates, saves, reports
+            logger.info("rank %d finished training; rank 0 evaluates and saves", rank)
+            return {}
+        return _report(args, trainer, classifier, out, checkpoint_dir, start, train_time, init=init,
+                       model_text=model_text, data=full, n=(len(x_train), len(x_val), len(x_test)), eps=eps, norm=norm,
+                       epochs=epochs, run=run, x_test=x_test, y_test=y_test, fraction=fraction)
+    finally:
+        folder.release()
+
+
+def _terminal() -> bool:
+    import sys
+
+    return sys.stderr.isatty()
+
+
+def _report(args: argparse.Namespace, trainer: Any, classifier: Any, out: Path, checkpoint_dir: Path, start: float,
+            train_time: float, *, init: str, model_text: str, data: Any, n: tuple[int, int, int],
+            eps: float, norm: str, epochs: int, run: dict[str, Any], x_test: np.ndarray, y_test: np.ndarray,
+            fraction: float) -> dict[str, Any]:
+    from art_ext.core.checkpoint import atomic_save
+    from art_ext.core.device import hardware_info
+    from art_ext.evaluation import autoattack_label, evaluate, pgd_label
+    from art_ext.runners import write_json
+
+    n_train, n_val, n_test = n
     steps, restarts = int(run.get("eval_steps", 40)), int(run.get("eval_restarts", 2))
-    clean, robust = robust_accuracy(classifier, data.x_test, data.y_test, eps=eps, norm=norm, steps=steps,
-                                    restarts=restarts, seed=args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    model_path = atomic_save(classifier.model.state_dict(), out / "model.pt")
-    history = getattr(trainer, "history", [])
+    version = run.get("eval_autoattack")
+    eval_start = time.perf_counter()
+    report = evaluate(classifier, x_test, y_test, eps=eps, norm=norm, pgd_steps=steps, pgd_restarts=restarts,
+                      autoattack_version=version, seed=args.seed)
+    eval_time = time.perf_counter() - eval_start
+    robust_name = pgd_label(steps, restarts)
+    model_path = atomic_save(classifier.model.state_dict(), out / MODEL_FILE)
+    history = list(getattr(trainer, "history", []) or [])
+    last = history[-1] if history else {}
+    val_attack = f"PGD-{getattr(trainer, 'eval_max_iter', '?')}x{getattr(trainer, 'eval_restarts', '?')}"
+    device = str(getattr(trainer, "device", "cpu"))
     result: dict[str, Any] = {
-        "trainer": args.name,
-        "dataset": dataset_name,
-        "split": data.split,
-        "n_train": len(data.x_train),
-        "n_test": len(data.x_test),
-        "epochs": epochs,
-        "eps": eps,
-        "norm": norm,
-        "clean_accuracy": clean,
-        "robust_accuracy": robust,
-        "robust_attack": f"PGD-{steps} ({norm}), {restarts} random restarts, step 2.5*eps/{steps}",
-        "train_time_s": train_time,
-        "model": str(model_path),
-        "checkpoint_dir": checkpoint_dir,
-        "device": str(getattr(trainer, "device", "cpu")),
-        "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
+        "ran": {
+            "trainer": f"{args.name} ({type(trainer).__name__}), {epochs} epochs, batch {trainer.batch_size}",
+            "eps": f"{eps:g}", "norm": norm,
+            "model": model_text,
+            "data": (f"{data.name}: train on {n_train} examples, validation hold-out {n_val} "
+                     f"({fraction:g} of the first {n_train + n_val} training examples, seed {args.seed}), "
+                     f"test on {n_test} ({data.split})"),
+            "threads": str(torch.get_num_threads()), "device": device,
+        },
+        "trainer": args.name, "dataset": data.name, "init": "model" if args.model else init,
+        "epochs": epochs, "eps": eps, "norm": norm, "seed": args.seed,
+        "n_train": n_train, "n_validation": n_val, "n_test": n_test,
+        "test_clean_accuracy": report.accuracy("clean"), "test_clean_ci95": list(report.interval("clean")),
+        "test_robust_accuracy": report.accuracy(robust_name), "test_robust_ci95": list(report.interval(robust_name)),
+        "test_robust_attack": report.attacks[robust_name].description,
     }
-    if history:
-        last = history[-1]
-        result["val_clean_acc"] = last.get("clean_acc")
-        result["val_robust_acc"] = last.get("robust_acc")
-    tmp = out / f".results.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(result, indent=2, default=str))
-    os.replace(tmp, out / "results.json")
+    if version:
+        aa = f"autoattack-{version}"
+        result["test_autoattack_label"] = autoattack_label(version)
+        result["test_autoattack_accuracy"] = report.accuracy(aa)
+        result["test_worst_case_accuracy"] = report.accuracy("worst")
+    if last:
+        result["val_epoch"] = last.get("epoch")
+        for key in ("val_clean_acc", "val_robust_acc"):
+            if key in last:
+                result[key] = last[key]
+        result["val_robust_attack"] = f"{val_attack} on the validation hold-out (the trainer's per-epoch check)"
+    policy = getattr(trainer, "policy", None)
+    result["precision"] = getattr(policy, "precision", None) or getattr(trainer, "precision", None)
+    guard = getattr(trainer, "guard", None)
+    if guard is not None:
+        result["guard_events"] = len(getattr(guard, "events", []) or [])
+    result.update({
+        "train_time_s": train_time, "eval_time_s": eval_time,
+        "device": device, "threads": torch.get_num_threads(),
+        "world_size": int(os.environ.get("WORLD_SIZE", "1") or 1),
+        "hardware": hardware_info(), "evaluation": report.to_dict(),
+    })
+    outputs = [str(model_path)]
+    for name in ("last.pt", "best.pt", "metrics.jsonl"):
+        if (checkpoint_dir / name).is_file():
+            outputs.append(str(checkpoint_dir / name))
+    outputs.append(str(out / RESULTS_FILE))
+    result["outputs"] = outputs
+    result["load_with"] = f"--model {model_path} (also {checkpoint_dir / 'best.pt'} or last.pt)"
+    result["wall_time_s"] = time.perf_counter() - start
+    write_json(out / RESULTS_FILE, result)
     return result

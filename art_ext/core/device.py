@@ -192,7 +192,7 @@ def hardware_info() -> dict[str, Any]:
         "cpu_bf16_native": cpu_bf16_native(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "cuda": torch.cuda.is_available(),
     }
     if torch.cuda.is_available():

@@ -5,12 +5,13 @@ Wong et al. (2020) found that FGSM training can lose all robustness within an ep
 accuracy under PGD collapses to near zero. Their remedy is early stopping on a PGD check of a
 training minibatch. :class:`CollapseGuard` automates it for any image trainer on the core:
 
-* every ``every`` optimisation steps (default: twice per epoch) it measures, in eval mode and
+* every ``every`` optimisation steps (default: once per epoch, as Wong et al.) it measures, in eval mode and
   the training precision, robust accuracy under PGD-``pgd_steps`` and under FGSM on a fixed
   training minibatch of ``n_examples`` (taken from the first batches, kept for the whole run);
-* a **collapse** is a PGD accuracy at least ``drop`` below the best PGD accuracy seen so far,
-  while FGSM accuracy stays at least ``gap`` above PGD accuracy (the single-step attack no longer
-  finds what PGD finds);
+* a **collapse** is either a PGD accuracy at least ``drop`` below the best PGD accuracy seen so
+  far while FGSM accuracy stays at least ``gap`` above it, or (a run that overfits before it ever
+  gained robustness) FGSM accuracy of at least ``min_fgsm`` with PGD accuracy at most ``ratio``
+  times it: in both cases the single-step attack no longer finds what PGD finds;
 * on a collapse it logs a warning naming the step, records the event in the metrics log, and
   acts as ``on_collapse`` says: ``"rollback"`` (default) restores the last good state (weights and
   optimizer states from the last check that passed) and multiplies the trainer's single-step
@@ -52,11 +53,13 @@ def _cpu_copy(state: Any) -> Any:
 class CollapseGuard:
     """Detect catastrophic overfitting and react (see the module docstring).
 
-    :param every: steps between checks; ``None`` (default): half an epoch.
-    :param n_examples: size of the fixed training minibatch checked (default 64).
+    :param every: steps between checks; ``None`` (default): one epoch.
+    :param n_examples: size of the fixed training minibatch checked (default 32).
     :param pgd_steps: PGD steps of the check (default 10, step ``2.5 * eps / pgd_steps``).
     :param drop: PGD accuracy fall below its best that counts as a collapse (default 0.2).
     :param gap: FGSM minus PGD accuracy that must also hold (default 0.3).
+    :param ratio: PGD accuracy at most this fraction of FGSM accuracy is a collapse (default 0.25)...
+    :param min_fgsm: ... when FGSM accuracy is at least this (default 0.6).
     :param on_collapse: ``"rollback"``, ``"stop"`` or ``"warn"``.
     :param step_factor: multiplier of the single-step size on each rollback (default 0.5).
     :param max_rollbacks: rollbacks before the guard stops training instead (default 3).
@@ -66,10 +69,12 @@ class CollapseGuard:
         self,
         *,
         every: int | None = None,
-        n_examples: int = 64,
+        n_examples: int = 32,
         pgd_steps: int = 10,
         drop: float = 0.2,
         gap: float = 0.3,
+        ratio: float = 0.25,
+        min_fgsm: float = 0.6,
         on_collapse: str = "rollback",
         step_factor: float = 0.5,
         max_rollbacks: int = 3,
@@ -80,6 +85,8 @@ class CollapseGuard:
         checks.integer(pgd_steps, "guard pgd_steps", minimum=1)
         checks.number(drop, "guard drop", low=0.0, high=1.0, low_inclusive=False)
         checks.number(gap, "guard gap", low=0.0, high=1.0)
+        checks.number(ratio, "guard ratio", low=0.0, high=1.0)
+        checks.number(min_fgsm, "guard min_fgsm", low=0.0, high=1.0)
         checks.choice(on_collapse, "on_collapse", ON_COLLAPSE)
         checks.number(step_factor, "guard step_factor", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
         checks.integer(max_rollbacks, "guard max_rollbacks", minimum=0)
@@ -88,6 +95,8 @@ class CollapseGuard:
         self.pgd_steps = pgd_steps
         self.drop = drop
         self.gap = gap
+        self.ratio = ratio
+        self.min_fgsm = min_fgsm
         self.on_collapse = on_collapse
         self.step_factor = step_factor
         self.max_rollbacks = max_rollbacks
@@ -115,7 +124,9 @@ class CollapseGuard:
         batch = getattr(trainer, "_last_batch", None)
         if self.x is None or len(self.x) < self.n_examples:
             self._collect(batch)
-        every = self.every or max(1, getattr(trainer, "steps_per_epoch", 2) // 2)
+        if self.good_state is None:  # the state to roll back to before the first check
+            self.good_state = self._snapshot(trainer)
+        every = self.every or max(1, getattr(trainer, "steps_per_epoch", 1))
         if trainer.global_step % every != 0 or self.x is None:
             return
         import time
@@ -125,14 +136,19 @@ class CollapseGuard:
         self.seconds += time.perf_counter() - start
         self.checks_run += 1
         self.last = {"pgd_acc": pgd_acc, "fgsm_acc": fgsm_acc}
-        collapsed = (self.best_pgd is not None and self.best_pgd - pgd_acc >= self.drop
-                     and fgsm_acc - pgd_acc >= self.gap)
+        collapsed = self.collapsed(pgd_acc, fgsm_acc)
         if not collapsed:
             if self.best_pgd is None or pgd_acc >= self.best_pgd:
                 self.best_pgd = pgd_acc
             self.good_state = self._snapshot(trainer)
             return
         self._react(trainer, pgd_acc, fgsm_acc)
+
+    def collapsed(self, pgd_acc: float, fgsm_acc: float) -> bool:
+        """The collapse criterion of the module docstring."""
+        fell = self.best_pgd is not None and self.best_pgd - pgd_acc >= self.drop and fgsm_acc - pgd_acc >= self.gap
+        never_robust = fgsm_acc >= self.min_fgsm and pgd_acc <= self.ratio * fgsm_acc
+        return bool(fell or never_robust)
 
     def _collect(self, batch: Any) -> None:
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:

@@ -74,11 +74,16 @@ class TrainingLoop:
     log_every: int
     best_metric: str | None
     step_hooks: list[Any]
+    lr_schedule: str | None
     _ready: bool
+    _epochs: int
+    _base_lr: float
 
     if TYPE_CHECKING:
-        device: torch.device
-        optimizer: torch.optim.Optimizer
+        @property
+        def device(self) -> torch.device: ...
+        @property
+        def optimizer(self) -> torch.optim.Optimizer: ...
 
         def setup(self) -> None: ...
         def _teardown(self) -> None: ...
@@ -93,6 +98,7 @@ class TrainingLoop:
         def all_reduce_sum(self, tensor: Tensor) -> Tensor: ...
         def evaluate(self, source: BatchSource) -> dict[str, float]: ...
         def epoch_record_extras(self) -> dict[str, Any]: ...
+        def lr_now(self, epochs: int) -> float: ...
         def save_checkpoint(self, path: Any = None) -> Path | None: ...
         @staticmethod
         def _seed_everything(seed: int) -> None: ...
@@ -130,6 +136,7 @@ class TrainingLoop:
         if len(source) == 0:
             raise ValueError("training data yields no batches")
         self.steps_per_epoch = len(source)
+        self._epochs = epochs
         resumed = self._start_run(folder, source)
         if not resumed:
             self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
@@ -228,6 +235,10 @@ class TrainingLoop:
         self._end_epoch(epoch, epochs, time.perf_counter() - t0, val_source, folder)
 
     def _one_step(self, raw: Any, bar: Any) -> None:
+        if self.lr_schedule == "cyclic":
+            lr = self.lr_now(self._epochs)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
         batch = self.prepare_batch(raw)
         self._last_batch = batch
         metrics = self.train_step(batch)

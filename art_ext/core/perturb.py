@@ -51,7 +51,7 @@ __all__ = [
 
 Norm = Literal["inf", "2"]
 LossFn = Callable[[Tensor, Tensor], Tensor]
-ClipValues = tuple[float, float] | tuple[Tensor, Tensor] | Sequence[float] | None
+ClipValues = tuple[float, float] | tuple[Tensor, ...] | Sequence[float] | Sequence[Tensor] | None
 
 _TINY = 1e-12
 
@@ -135,13 +135,13 @@ def project(delta: Tensor, eps: float | Tensor, norm: Norm = "inf") -> Tensor:
     return delta * factor
 
 
-def constrain(x: Tensor, x_adv: Tensor, eps: float | Tensor, norm: Norm = "inf", clip_values: ClipValues = None) -> Tensor:
+def constrain(x: Tensor, x_adv: Tensor, eps: float | Tensor, norm: Norm | str = "inf", clip_values: ClipValues = None) -> Tensor:
     """``x_adv`` moved into the ``eps``-ball around ``x`` and then into ``clip_values``.
 
     The one rule every attack output follows: project the perturbation, then clip. Clipping
     after the projection never leaves the ball, because ``x`` itself lies inside the clip range.
     """
-    return clip(x + project(x_adv - x, eps, norm), clip_values)
+    return clip(x + project(x_adv - x, eps, normalize_norm(norm)), clip_values)
 
 
 def random_init(

@@ -281,15 +281,17 @@ RUNTIME_ATTRIBUTES = frozenset({
     "allow_changes", "metrics_path", "handle_signals", "distributed", "device_request", "restore_best",
     "precision", "channels_last_request", "compile", "seed", "epoch", "step_in_epoch", "global_step",
     "data_seed", "history", "best_value", "best_epoch", "best_metric", "input_shape", "nb_classes",
-    "clip_values",
+    "clip_values", "step_hooks", "steps_per_epoch",
 })
 
 
 def _simple(value: Any) -> Any:
     """``value`` as JSON-able data when it is a plain setting (number, string, flag, tuple of
     those), else ``None`` (networks, tensors, callables are not settings)."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)  # a str subclass (torch's TorchVersion) would be pickled as a class
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
@@ -336,7 +338,7 @@ def _versions() -> dict[str, str]:
 
     import art_ext
 
-    found = {"art-ext": art_ext.__version__, "torch": torch.__version__}
+    found = {"art-ext": str(art_ext.__version__), "torch": str(torch.__version__)}
     with contextlib.suppress(importlib.metadata.PackageNotFoundError):
         found["adversarial-robustness-toolbox"] = importlib.metadata.version("adversarial-robustness-toolbox")
     return found

@@ -49,6 +49,10 @@ CHECKPOINT_FORMAT = "art-ext-core/2"
 
 __all__ = ["BEST", "CHECKPOINT_FORMAT", "LAST", "METRICS", "CoreTrainer", "TrainingInterrupted"]
 
+def scheduler_is_set(trainer: Any) -> bool:
+    return bool(getattr(trainer, "_schedulers", {}))
+
+
 class CoreTrainer(TrainingLoop, Trainer):
     """Generic torch-native trainer; subclass it and override :meth:`train_step`.
 
@@ -56,6 +60,10 @@ class CoreTrainer(TrainingLoop, Trainer):
     :param optimizer: optimizer of the model; default: the estimator's ``optimizer``.
     :param scheduler: optional LR scheduler of that optimizer, stepped per ``scheduler_interval``.
     :param scheduler_interval: ``"epoch"`` (default) or ``"step"``.
+    :param lr_schedule: ``None`` (the optimizer's learning rate, or ``scheduler``) or ``"cyclic"``:
+        the triangular schedule of Wong et al. (2020), 0 -> ``lr_max`` at 2/5 of the run -> 0,
+        set every step from the position in the run (so resume is exact).
+    :param lr_max: peak of the cyclic schedule (default: the optimizer's learning rate).
     :param nb_epochs: default number of epochs for ``fit``.
     :param batch_size: global batch size (split across ranks under DDP).
     :param device: ``None`` follows the model; ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -92,6 +100,8 @@ class CoreTrainer(TrainingLoop, Trainer):
         optimizer: torch.optim.Optimizer | None = None,
         scheduler: Any = None,
         scheduler_interval: str = "epoch",
+        lr_schedule: str | None = None,
+        lr_max: float | None = None,
         nb_epochs: int = 10,
         batch_size: int = 128,
         device: str | torch.device | None = None,
@@ -140,6 +150,8 @@ class CoreTrainer(TrainingLoop, Trainer):
         self.distributed = distributed
         self.handle_signals = handle_signals
         self.scheduler_interval = scheduler_interval
+        self.lr_schedule = lr_schedule
+        self.lr_max = lr_max
 
         self._ready = False
         self.policy: Policy | None = None
@@ -152,6 +164,8 @@ class CoreTrainer(TrainingLoop, Trainer):
         opt = optimizer if optimizer is not None else getattr(estimator, "optimizer", None)
         if opt is not None:
             self.register_optimizer("optimizer", opt)
+        # the cyclic schedule's default peak: the learning rate the optimizer was built with
+        self._base_lr = float(opt.param_groups[0]["lr"]) if opt is not None else 0.0
         if scheduler is not None:
             self.register_scheduler("scheduler", scheduler, interval=scheduler_interval)
 
@@ -211,6 +225,13 @@ class CoreTrainer(TrainingLoop, Trainer):
             checks.positive(self.max_grad_norm, "max_grad_norm")
         checks.integer(self.log_every, "log_every", minimum=1)
         checks.choice(self.precision, "precision", PRECISION_REQUESTS)
+        # a precision the device cannot run is an error now, not at the first fit
+        resolve_policy(self.module, device=self.device_request, precision=self.precision, dry_run=True)
+        checks.choice(self.lr_schedule, "lr_schedule", (None, "cyclic"))
+        if self.lr_max is not None:
+            checks.positive(self.lr_max, "lr_max")
+        if self.lr_schedule is not None and scheduler_is_set(self):
+            raise ValueError("lr_schedule and scheduler both set the learning rate: pass one of them")
 
     def check_data(self, x: Any, y: Any) -> tuple[Tensor, ...]:
         """Validate ``fit``'s arrays and return them as host tensors (override per modality)."""
@@ -254,6 +275,12 @@ class CoreTrainer(TrainingLoop, Trainer):
         self.all_reduce_sum(correct)
         self.all_reduce_sum(total)
         return {"clean_acc": float(correct / total.clamp_min(1))}
+
+    def lr_now(self, epochs: int) -> float:
+        """The cyclic learning rate at the current step of a run of ``epochs`` epochs."""
+        peak = self.lr_max if self.lr_max is not None else self._base_lr
+        t = self.epoch + (self.step_in_epoch + 1) / max(1, self.steps_per_epoch)
+        return float(np.interp([t], [0, epochs * 2 / 5, epochs], [0, peak, 0])[0])
 
     def epoch_record_extras(self) -> dict[str, Any]:
         """Extra values for each epoch's metrics record (default: none)."""

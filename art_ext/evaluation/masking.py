@@ -151,7 +151,7 @@ def gradient_masking_checks(
 
         with eval_mode(surrogate.model):
             x_tr = perturb.pgd(s_model, xt.to(s_device), yt.to(s_device), eps, 2.5 * eps / 40, 40, norm=key,
-                               clip_values=None if clip is None else tuple(c.to(s_device) for c in clip),
+                               clip_values=None if clip is None else (clip[0].to(s_device), clip[1].to(s_device)),
                                generator=generator)
         with eval_mode(classifier.model), torch.no_grad():
             tr_pred = model(x_tr.to(device)).argmax(1)

@@ -70,9 +70,9 @@ def robust_mask(y: Any, clean_pred: Any, adv_pred: Any) -> Any:
     return (clean_pred == y) & (adv_pred == y)
 
 
-def pgd_label(steps: int, restarts: int) -> str:
-    """The table name of a PGD evaluation, e.g. ``"PGD-50x10"``."""
-    return f"PGD-{steps}x{restarts}"
+def pgd_label(steps: int, restarts: int, loss: str = "ce") -> str:
+    """The table name of a PGD evaluation, e.g. ``"PGD-50x10"`` (``"PGD-50x10-margin"``)."""
+    return f"PGD-{steps}x{restarts}" + ("" if loss == "ce" else f"-{loss}")
 
 
 def autoattack_label(version: str) -> str:
@@ -130,9 +130,15 @@ def pgd_batch_masks(
     clip_values: Any = None,
     generator: torch.Generator | None = None,
     trace: list[Tensor] | None = None,
+    loss: str = "ce",
 ) -> tuple[Tensor, Tensor]:
     """``(clean_correct, robust)`` bool masks of one device batch under PGD, in float32.
 
+    ``loss``: ``"ce"`` (cross-entropy, default) or ``"margin"`` (Carlini-Wagner margin).
+
+    ``restarts`` runs of PGD from fresh random starts; an example is robust only if it is correct
+    clean and no run fools it (each further run attacks only the examples still robust, which
+    gives the same masks as running every restart on every example, at a fraction of the cost).
     The caller puts the model in eval mode (:func:`art_ext.core.device.eval_mode`).
     """
     from art_ext.core import perturb
@@ -140,15 +146,38 @@ def pgd_batch_masks(
     forward = _Float32(model)
     x = x.float()
     with torch.no_grad():
-        clean_pred = forward(x).argmax(1)
-    if steps > 0:
-        x_adv = perturb.pgd(forward, x, y, eps, 2.5 * eps / steps if step is None else step, steps, norm=norm,
-                            restarts=restarts, clip_values=clip_values, generator=generator, trace=trace)
-    else:
-        x_adv = x
-    with torch.no_grad():
-        adv_pred = forward(x_adv).argmax(1)
-    return clean_pred == y, robust_mask(y, clean_pred, adv_pred)
+        clean_ok = forward(x).argmax(1) == y
+    robust = clean_ok.clone()
+    step_size = float(2.5 * eps / steps if steps > 0 and step is None else (step or 0.0))
+    for restart in range(restarts if steps > 0 else 0):
+        # an example one restart breaks stays broken: later restarts only attack the rest
+        index = robust.nonzero().squeeze(1)
+        if len(index) == 0:
+            break
+        x_adv = perturb.pgd(forward, x[index], y[index], eps, step_size, steps, norm=norm, restarts=1,
+                            loss_fn=PGD_LOSSES[loss], clip_values=clip_values, generator=generator,
+                            trace=trace if restart == 0 else None)
+        with torch.no_grad():
+            robust[index] = forward(x_adv).argmax(1) == y[index]
+    return clean_ok, robust
+
+
+def _losses() -> dict[str, Any]:
+    from art_ext.core import perturb
+
+    return {"ce": perturb.cross_entropy, "margin": perturb.margin_loss}
+
+
+class _LossTable(dict):  # type: ignore[type-arg]
+    def __missing__(self, key: str) -> Any:
+        table = _losses()
+        if key not in table:
+            raise ValueError(f"pgd loss must be one of {sorted(table)}, got {key!r}")
+        return table[key]
+
+
+#: PGD's losses by name: cross-entropy and the Carlini-Wagner margin
+PGD_LOSSES: dict[str, Any] = _LossTable()
 
 
 # --------------------------------------------------------------------------- AutoAttack
@@ -165,6 +194,8 @@ def autoattack(classifier: Any, eps: float, version: str = "standard", norm: Any
 
     checks.choice(version, "autoattack", tuple(AUTOATTACK_LISTS))
     order = checks.norm_order(norm)
+    eps = checks.check_eps(eps, norm=norm, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
+    checks.integer(batch_size, "batch_size", minimum=1)
     attacks: list[Any] | None = None
     if version == "fast":
         attacks = [
@@ -324,6 +355,8 @@ def evaluate(
     seed: int = 0,
     channels_last: bool | None = None,
     masking_checks: bool = False,
+    masking_n: int = 200,
+    pgd_loss: str = "ce",
     progress: bool = False,
 ) -> EvaluationReport:
     """Clean and robust accuracy of an ART ``PyTorchClassifier`` on ``(x, y)``, in float32.
@@ -332,9 +365,28 @@ def evaluate(
     :param pgd_steps: PGD steps (0: no PGD); ``pgd_restarts``: random restarts (worst case kept).
     :param autoattack_version: ``"standard"``, ``"fast"`` or ``None`` (no AutoAttack).
     :param channels_last: feed conv nets channels_last inputs (still float32; default: on CPUs).
-    :param masking_checks: also run :func:`art_ext.evaluation.masking.gradient_masking_checks`.
+    :param masking_checks: also run :func:`art_ext.evaluation.masking.gradient_masking_checks`
+        (on the first ``masking_n`` examples).
+    :param pgd_loss: PGD's loss, ``"ce"`` (cross-entropy) or ``"margin"`` (Carlini-Wagner).
     :return: the :class:`EvaluationReport` (per-example masks, accuracies, 95% intervals, times).
     """
+    from art_ext.core.device import restore_modes, snapshot_modes
+
+    modes = snapshot_modes(classifier.model)
+    try:
+        return _evaluate(classifier, x, y, eps=eps, norm=norm, pgd_steps=pgd_steps, pgd_restarts=pgd_restarts,
+                         autoattack_version=autoattack_version, batch_size=batch_size, seed=seed,
+                         channels_last=channels_last, masking_checks=masking_checks, masking_n=masking_n,
+                         pgd_loss=pgd_loss, progress=progress)
+    finally:  # ART's estimators switch modes and leave them: every sub-module gets its own back
+        restore_modes(modes)
+
+
+def _evaluate(
+    classifier: Any, x: Any, y: Any, *, eps: float, norm: Any, pgd_steps: int, pgd_restarts: int,
+    autoattack_version: str | None, batch_size: int, seed: int, channels_last: bool | None, masking_checks: bool,
+    masking_n: int, pgd_loss: str, progress: bool,
+) -> EvaluationReport:
     from tqdm.auto import tqdm
 
     from art_ext.core.device import eval_mode
@@ -347,6 +399,7 @@ def evaluate(
     checks.integer(pgd_steps, "pgd_steps", minimum=0)
     checks.integer(pgd_restarts, "pgd_restarts", minimum=1)
     checks.integer(batch_size, "batch_size", minimum=1)
+    checks.choice(pgd_loss, "pgd_loss", ("ce", "margin"))
     if autoattack_version is not None:
         checks.choice(autoattack_version, "autoattack_version", tuple(AUTOATTACK_LISTS))
     model, device, layout = eval_module(classifier, channels_last)
@@ -363,22 +416,23 @@ def evaluate(
         clean = torch.cat([_Float32(model)(xt[s]).argmax(1) == yt[s] for s in _batches(n, batch_size)])
     report = EvaluationReport(eps, key, clean.cpu().numpy(), info=info)
     report.info["clean_seconds"] = time.perf_counter() - start
-    bar = tqdm(total=(pgd_steps > 0) + (autoattack_version is not None), desc="evaluation", disable=not progress,
-               leave=False)
+    bar = tqdm(total=(pgd_steps > 0) + (autoattack_version is not None), desc="evaluation",
+               disable=None if progress else True, leave=False)
     if pgd_steps > 0:
         start = time.perf_counter()
         robust = []
         with eval_mode(classifier.model):
             for s in _batches(n, batch_size):
                 _, mask = pgd_batch_masks(model, xt[s], yt[s], eps=eps, norm=key, steps=pgd_steps,
-                                          restarts=pgd_restarts, clip_values=clip, generator=generator)
+                                          restarts=pgd_restarts, clip_values=clip, generator=generator, loss=pgd_loss)
                 robust.append(mask)
-        name = pgd_label(pgd_steps, pgd_restarts)
+        name = pgd_label(pgd_steps, pgd_restarts, pgd_loss)
+        loss_name = "cross-entropy" if pgd_loss == "ce" else "Carlini-Wagner margin"
         report.add(AttackResult(
             name, f"art-ext core PGD, {pgd_steps} steps of 2.5*eps/{pgd_steps}, {pgd_restarts} random restarts "
-            f"(worst case per example), cross-entropy, float32",
+            f"(worst case per example), {loss_name} loss, float32",
             torch.cat(robust).cpu().numpy(), time.perf_counter() - start,
-            {"steps": pgd_steps, "restarts": pgd_restarts, "step": 2.5 * eps / pgd_steps}))
+            {"steps": pgd_steps, "restarts": pgd_restarts, "step": 2.5 * eps / pgd_steps, "loss": pgd_loss}))
         bar.update(1)
     if autoattack_version is not None:
         report.add(_run_autoattack(classifier, model, x_np, labels, report.clean, eps, key, autoattack_version,
@@ -388,8 +442,9 @@ def evaluate(
     if masking_checks:
         from art_ext.evaluation.masking import gradient_masking_checks
 
-        report.checks = gradient_masking_checks(classifier, x_np[: min(n, 200)], labels[: min(n, 200)], eps=eps,
-                                                norm=key, report=report, seed=seed)
+        m = min(n, checks.integer(masking_n, "masking_n", minimum=1))
+        report.checks = gradient_masking_checks(classifier, x_np[:m], labels[:m], eps=eps, norm=key, report=report,
+                                                seed=seed)
     return report
 
 
@@ -417,7 +472,8 @@ def _run_autoattack(
         x32 = np.asarray(x, dtype=np.float32)
         x_adv = attack.generate(x32, y=np.eye(nb_classes, dtype=np.float32)[labels])
         bounds = checks.clip_bounds(classifier.clip_values, tuple(classifier.input_shape))
-        clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32) for b in bounds)
+        clip = None if bounds is None else (torch.as_tensor(bounds[0], dtype=torch.float32),
+                                            torch.as_tensor(bounds[1], dtype=torch.float32))
         x_adv_t = constrain(torch.from_numpy(x32), torch.as_tensor(x_adv, dtype=torch.float32), eps, norm, clip)
         pred = eval_classifier.predict(x_adv_t.numpy(), batch_size=batch_size).argmax(1)
     seconds = time.perf_counter() - start

@@ -70,9 +70,12 @@ from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator, d
 from torch import nn
 from tqdm.auto import tqdm
 
+from art_ext import checks
+from art_ext.core.device import eval_mode, restore_modes, snapshot_modes
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODES", "AdvGAN", "NotFittedError"]
+__all__ = ["MODES", "AdvGAN", "NotFittedError", "adversarial_loss", "hinge_loss"]
 
 MODES = ("semi-whitebox", "black-box")
 _FORMAT_VERSION = "1"
@@ -82,35 +85,21 @@ class NotFittedError(RuntimeError):
     """``generate`` (or ``save``) was called before the generator was trained or loaded."""
 
 
-def _parse_norm(norm: Any) -> float:
-    if isinstance(norm, str):
-        key = norm.strip().lower()
-        if key in ("inf", "np.inf", "linf"):
-            return float("inf")
-        if key in ("2", "l2"):
-            return 2.0
-    elif (isinstance(norm, (int, float, np.integer, np.floating)) and not isinstance(norm, bool)
-          and float(norm) in (2.0, float("inf"))):
-        return float(norm)
-    raise ValueError(f"norm must be inf (np.inf or 'inf') or 2, got {norm!r}")
+def adversarial_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
+    """AdvGAN's L_adv per example, the C&W margin clamped at ``-kappa``: untargeted
+    ``max(Z_y - max_{i!=y} Z_i, -kappa)``, targeted ``max(max_{i!=t} Z_i - Z_t, -kappa)``.
+
+    The margin is :func:`art_ext.core.perturb.margin_loss` (``max_{j != y} Z_j - Z_y``, positive
+    when misclassified), negated for the untargeted loss that G minimises."""
+    from art_ext.core.perturb import margin_loss
+
+    margin = margin_loss(logits, labels)
+    return (margin if targeted else -margin).clamp_min(-kappa)
 
 
-def _project(perturbation: torch.Tensor, eps: float, norm: float) -> torch.Tensor:
-    """Bound a perturbation: element-wise clamp for L_inf, projection onto the L2 ball for L2."""
-    if math.isinf(norm):
-        return perturbation.clamp(-eps, eps)
-    flat = perturbation.flatten(1).norm(p=2, dim=1).clamp_min(1e-12)
-    factor = (eps / flat).clamp(max=1.0)
-    return perturbation * factor.view(-1, *([1] * (perturbation.dim() - 1)))
-
-
-def _margin(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
-    """C&W margin per example: untargeted ``Z_y - max_{i!=y} Z_i``, targeted ``max_{i!=t} Z_i - Z_t``."""
-    one_hot = nn.functional.one_hot(labels, logits.shape[1]).to(torch.bool)
-    own = logits.masked_select(one_hot)
-    other = logits.masked_fill(one_hot, float("-inf")).amax(dim=1)
-    margin = other - own if targeted else own - other
-    return margin.clamp_min(-kappa)
+def hinge_loss(x_adv: torch.Tensor, x: torch.Tensor, c: float) -> torch.Tensor:
+    """AdvGAN's L_hinge per example: ``max(0, ||x_adv - x||_2 - c)``."""
+    return ((x_adv - x).float().flatten(1).norm(p=2, dim=1) - c).clamp_min(0)
 
 
 class AdvGAN(EvasionAttack):
@@ -136,7 +125,13 @@ class AdvGAN(EvasionAttack):
     :param distill_epochs: epochs of the static distillation before G training (black-box, default 5).
     :param device_type: ``"cpu"``, ``"cuda"`` or ``None`` (the classifier's device, else CUDA if present).
     :param seed: seed of the default networks' initialisation and of the batch order.
+    :param precision: ``"auto"`` (default: bf16 autocast for the networks' forward passes where the
+        hardware runs it natively), ``"fp32"`` or ``"bf16"``; perturbations, projection and clipping
+        are always float32 (or the input's float64).
     :param verbose: show a tqdm progress bar during ``fit``.
+
+    A trained generator's ``eps`` is a **cap**: setting a larger ``eps`` afterwards (``set_params``,
+    Foolbox's epsilons) never rescales its output; a smaller one projects it onto the smaller ball.
     """
 
     attack_params = [
@@ -153,6 +148,7 @@ class AdvGAN(EvasionAttack):
         "batch_size",
         "learning_rate",
         "distill_epochs",
+        "precision",
         "verbose",
     ]
     _estimator_requirements = (BaseEstimator, ClassifierMixin)
@@ -177,6 +173,7 @@ class AdvGAN(EvasionAttack):
         distill_epochs: int = 5,
         device_type: str | None = None,
         seed: int = 0,
+        precision: str = "auto",
         verbose: bool = True,
     ) -> None:
         super().__init__(estimator=classifier)
@@ -194,7 +191,9 @@ class AdvGAN(EvasionAttack):
         self.distill_epochs = distill_epochs
         self.device_type = device_type
         self.seed = seed
+        self.precision = precision
         self.verbose = verbose
+        self.trained_eps: float | None = None
         self._check_params()
 
         self.input_shape: tuple[int, ...] = tuple(int(v) for v in classifier.input_shape)
@@ -217,6 +216,9 @@ class AdvGAN(EvasionAttack):
         self.discriminator = discriminator.to(self.device)
         self.surrogate = surrogate.to(self.device) if surrogate is not None else None
         self._check_networks()
+        from art_ext.core.device import resolve_policy
+
+        self.policy = resolve_policy(self.generator, device=self.device, precision=precision, channels_last=False)
         self.fitted = False
         self.n_queries = 0
         self.history: dict[str, list[float]] = {}
@@ -225,41 +227,32 @@ class AdvGAN(EvasionAttack):
     # ------------------------------------------------------------------ checks
     @property
     def norm_value(self) -> float:
-        return _parse_norm(self.norm)
+        """The norm as a number: ``inf`` or ``2.0``."""
+        return checks.norm_order(self.norm)
+
+    @property
+    def norm_key(self) -> str:
+        """The norm as the core spells it: ``"inf"`` or ``"2"``."""
+        return checks.parse_norm(self.norm)
 
     def _check_params(self) -> None:
         super()._check_params()
-        norm = _parse_norm(self.norm)
-        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float, np.integer, np.floating)):
-            raise TypeError(f"eps must be a positive number, got {self.eps!r}")
-        if not self.eps > 0 or not math.isfinite(self.eps):
-            raise ValueError(f"eps must be positive and finite, got {self.eps!r}")
-        clip_values = self.estimator.clip_values
-        if clip_values is not None:
-            span = float(np.max(np.asarray(clip_values[1]) - np.asarray(clip_values[0])))
-            shape = self.estimator.input_shape
-            bound = span if math.isinf(norm) else span * math.sqrt(float(np.prod(shape)))
-            if self.eps > bound:
-                raise ValueError(
-                    f"eps={self.eps} is above the input range: clip_values {tuple(clip_values)} allow at most "
-                    f"{bound:g} under norm {self.norm!r}"
-                )
-        if not isinstance(self._targeted, bool):
-            raise ValueError(f"targeted must be a bool, got {self._targeted!r}")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
-        for name in ("alpha", "beta", "c", "kappa", "learning_rate"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate!r}")
-        for name in ("nb_epochs", "batch_size", "distill_epochs"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < (0 if name == "distill_epochs" else 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(self.verbose, bool):
-            raise ValueError(f"verbose must be a bool, got {self.verbose!r}")
+        key = checks.parse_norm(self.norm)
+        checks.check_eps(self.eps, norm=key, clip_values=self.estimator.clip_values,
+                         input_shape=tuple(self.estimator.input_shape))
+        checks.boolean(self._targeted, "targeted")
+        checks.choice(self.mode, "mode", MODES)
+        for name in ("alpha", "beta", "c", "kappa"):
+            checks.non_negative(getattr(self, name), name)
+        checks.positive(self.learning_rate, "learning_rate")
+        checks.integer(self.nb_epochs, "nb_epochs", minimum=1)
+        checks.integer(self.batch_size, "batch_size", minimum=1)
+        checks.integer(self.distill_epochs, "distill_epochs", minimum=0)
+        checks.choice(self.precision, "precision", ("auto", "fp32", "bf16", "fp16"))
+        checks.boolean(self.verbose, "verbose")
+        if getattr(self, "trained_eps", None) is not None and float(self.eps) > float(self.trained_eps) * (1 + 1e-9):  # type: ignore[arg-type]
+            logger.warning("eps=%g is above the generator's trained eps=%g: perturbations stay within %g",
+                           self.eps, self.trained_eps, self.trained_eps)
 
     def _resolve_device(self, device_type: str | None) -> torch.device:
         if device_type is not None:
@@ -315,32 +308,13 @@ class AdvGAN(EvasionAttack):
         if not isinstance(score, torch.Tensor) or score.numel() != 2:
             raise ValueError(f"discriminator must return one score per example, got shape {tuple(getattr(score, 'shape', ()))}")
 
-    def _check_x(self, x: np.ndarray, name: str = "x") -> np.ndarray:
-        x = np.asarray(x)
-        if x.ndim != 1 + len(self.input_shape) or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.input_shape))}), got {x.shape}")
-        if len(x) == 0:
-            raise ValueError(f"{name} is empty")
-        return x
+    def _check_x(self, x: Any, name: str = "x") -> np.ndarray:
+        """Images checked against the classifier (float dtype, shape, no NaN/inf, in clip_values)."""
+        return checks.images(x, input_shape=self.input_shape, clip_values=self.estimator.clip_values, name=name)
 
     def _labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         """Class indices from indices or one-hot, checked against ``nb_classes``."""
-        y = np.asarray(y)
-        if y.ndim == 2:
-            if y.shape[1] != self.nb_classes:
-                raise ValueError(f"{name} one-hot has {y.shape[1]} columns, classifier has {self.nb_classes} classes")
-            y = np.argmax(y, axis=1)
-        elif y.ndim != 1:
-            raise ValueError(f"{name} must be class indices (N,) or one-hot (N, {self.nb_classes}), got shape {y.shape}")
-        if len(y) != n:
-            raise ValueError(f"{name} has {len(y)} entries for {n} inputs")
-        if not np.issubdtype(y.dtype, np.integer):
-            if not np.all(np.equal(np.mod(y, 1), 0)):
-                raise ValueError(f"{name} must hold integer class indices")
-            y = y.astype(np.int64)
-        if len(y) and (y.min() < 0 or y.max() >= self.nb_classes):
-            raise ValueError(f"{name}: class indices must be in [0, {self.nb_classes - 1}], got range [{y.min()}, {y.max()}]")
-        return y.astype(np.int64)
+        return checks.class_indices(y, nb_classes=self.nb_classes, n=n, name=name)
 
     # ------------------------------------------------------------------ tensors
     def _clip_bounds(self) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -358,32 +332,28 @@ class AdvGAN(EvasionAttack):
         eps: float | None = None,
         bounds: tuple[Any, Any] | None = None,
     ) -> torch.Tensor:
-        """``x + G(x)`` on ``x``'s device, bounded by ``eps`` (default: the trained eps) and clipped.
+        """``x + G(x)`` on ``x``'s device, inside the ``eps``-ball and the clip range.
 
+        The generator's tanh output is scaled by the trained eps (before training: ``self.eps``);
+        the bound is ``min(eps, trained eps)`` with ``eps`` defaulting to ``self.eps``.
         Differentiable with respect to the generator's weights; used by :meth:`generate`, the
         Foolbox attack and the GAN-based trainer. ``target`` holds class indices (targeted mode).
         """
-        eps = self.eps if eps is None else min(float(eps), float(self.eps))
-        if self.targeted:
-            if target is None:
-                raise ValueError("y: targeted AdvGAN needs target classes")
-            raw = self.generator(x, nn.functional.one_hot(target, self.nb_classes).to(x.dtype))
-        else:
-            raw = self.generator(x)
-        delta = _project(raw * float(self.eps), eps, self.norm_value)
-        x_adv = x + delta
+        from art_ext.core.perturb import constrain
+
+        scale = float(self.trained_eps if self.trained_eps is not None else self.eps)
+        bound = min(float(self.eps if eps is None else eps), scale)
+        x = x.float() if x.dtype not in (torch.float32, torch.float64) else x
+        with self.policy.autocast():  # the network sees float32 (or bf16 under autocast); x keeps its dtype
+            if self.targeted:
+                if target is None:
+                    raise ValueError("y: targeted AdvGAN needs target classes")
+                raw = self.generator(x.float(), nn.functional.one_hot(target, self.nb_classes).float())
+            else:
+                raw = self.generator(x.float())
         if bounds is None:
             bounds = self._clip_bounds()
-        if bounds is not None:
-            low, high = bounds
-            if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):
-                x_adv = torch.max(torch.min(x_adv, torch.as_tensor(high, device=x.device)), torch.as_tensor(low, device=x.device))
-            else:
-                x_adv = x_adv.clamp(float(low), float(high))
-        if math.isinf(self.norm_value):
-            # guard the bound against float rounding of x + delta
-            x_adv = torch.max(torch.min(x_adv, x + eps), x - eps)
-        return x_adv
+        return constrain(x, x + raw.to(x.dtype) * scale, bound, self.norm_key, bounds)  # type: ignore[arg-type]
 
     def _target_model(self) -> nn.Module:
         return self.estimator.model  # type: ignore[no-any-return]
@@ -442,8 +412,9 @@ class AdvGAN(EvasionAttack):
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.learning_rate)
         opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.learning_rate)
         frozen = [p for p in model.parameters() if p.requires_grad]
-        model_was_training = model.training
-        bar = tqdm(total=nb_epochs * math.ceil(len(x) / self.batch_size), desc="AdvGAN fit", disable=not self.verbose)
+        model_modes = snapshot_modes(model)
+        bar = tqdm(total=nb_epochs * math.ceil(len(x) / self.batch_size), desc="AdvGAN fit",
+                   disable=None if self.verbose else True)
         try:
             for epoch in range(nb_epochs):
                 epoch_start = time.perf_counter()
@@ -464,23 +435,20 @@ class AdvGAN(EvasionAttack):
         finally:
             for p in frozen:
                 p.requires_grad_(True)
-            model.train(model_was_training)
+            restore_modes(model_modes)
             bar.close()
         self.generator.eval()
+        self.trained_eps = float(self.eps)
         self.fitted = True
         self.fit_time_s = time.perf_counter() - start
         self.history = history
         return history
 
     def _predict_labels(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
-            labels = torch.cat([
+        with eval_mode(model), torch.no_grad():
+            return torch.cat([
                 self._logits(model, inputs[i : i + 512], True).argmax(1) for i in range(0, len(inputs), 512)
             ])
-        model.train(was_training)
-        return labels
 
     def _sample_targets(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         shift = torch.randint(1, self.nb_classes, (len(labels),), generator=gen).to(labels.device)
@@ -509,17 +477,19 @@ class AdvGAN(EvasionAttack):
             x_adv = self.perturb(x_b, t_b)
 
             opt_d.zero_grad(set_to_none=True)
-            real, fake = self.discriminator(x_b), self.discriminator(x_adv.detach())
+            with self.policy.autocast():
+                real, fake = self.discriminator(x_b).float(), self.discriminator(x_adv.detach()).float()
             loss_d = (real - 1).pow(2).mean() + fake.pow(2).mean()
             loss_d.backward()
             opt_d.step()
 
             opt_g.zero_grad(set_to_none=True)
-            loss_gan = (self.discriminator(x_adv) - 1).pow(2).mean()
-            logits = self._logits(model, x_adv, preprocess)
+            with self.policy.autocast():
+                loss_gan = (self.discriminator(x_adv).float() - 1).pow(2).mean()
+                logits = self._logits(model, x_adv, preprocess).float()
             goal = t_b if t_b is not None else y_b
-            loss_adv = _margin(logits, goal, self.targeted, self.kappa).mean()
-            loss_hinge = ((x_adv - x_b).flatten(1).norm(p=2, dim=1) - self.c).clamp_min(0).mean()
+            loss_adv = adversarial_loss(logits, goal, self.targeted, self.kappa).mean()
+            loss_hinge = hinge_loss(x_adv, x_b, self.c).mean()
             loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
             loss_g.backward()
             opt_g.step()
@@ -539,12 +509,14 @@ class AdvGAN(EvasionAttack):
         if not hasattr(self, "_opt_s"):
             self._opt_s = torch.optim.Adam(model.parameters(), lr=self.learning_rate)
         model.train()
-        for _ in tqdm(range(epochs), desc=desc, disable=not self.verbose or epochs < 2, leave=False):
+        for _ in tqdm(range(epochs), desc=desc, disable=None if self.verbose and epochs >= 2 else True, leave=False):
             order = torch.randperm(len(inputs), generator=gen).to(self.device)
             for start in range(0, len(inputs), self.batch_size):
                 index = order[start : start + self.batch_size]
                 self._opt_s.zero_grad(set_to_none=True)
-                loss = nn.functional.cross_entropy(model(inputs[index]), labels[index])
+                with self.policy.autocast():
+                    logits = model(inputs[index]).float()
+                loss = nn.functional.cross_entropy(logits, labels[index])
                 loss.backward()
                 self._opt_s.step()
         model.eval()
@@ -587,15 +559,14 @@ class AdvGAN(EvasionAttack):
             if y is None:
                 raise ValueError("y: targeted AdvGAN needs target classes (indices or one-hot)")
             targets = torch.as_tensor(self._labels(y, len(x)), device=self.device)
-        inputs = torch.as_tensor(x, dtype=torch.float32)
-        self.generator.eval()
+        inputs = torch.from_numpy(np.ascontiguousarray(x))  # float32 or float64: the output keeps it
         outputs = []
-        with torch.no_grad():
+        with eval_mode(self.generator), torch.no_grad():
             for start in range(0, len(inputs), self.batch_size):
                 batch = inputs[start : start + self.batch_size].to(self.device, non_blocking=True)
                 t = None if targets is None else targets[start : start + self.batch_size]
-                outputs.append(self.perturb(batch, t))
-        return torch.cat(outputs).cpu().numpy().astype(x.dtype, copy=False)
+                outputs.append(self.perturb(batch, t).cpu())
+        return torch.cat(outputs).numpy()
 
     # ------------------------------------------------------------------ persistence
     def _metadata(self) -> dict[str, str]:
@@ -608,7 +579,7 @@ class AdvGAN(EvasionAttack):
             "version": _FORMAT_VERSION,
             "input_shape": json.dumps(list(self.input_shape)),
             "nb_classes": str(self.nb_classes),
-            "eps": repr(float(self.eps)),
+            "eps": repr(float(self.trained_eps if self.trained_eps is not None else self.eps)),
             "norm": "inf" if math.isinf(self.norm_value) else "2",
             "targeted": json.dumps(self.targeted),
             "mode": self.mode,
@@ -642,39 +613,47 @@ class AdvGAN(EvasionAttack):
     ) -> AdvGAN:
         """Load a generator saved by :meth:`save` for ``classifier``.
 
-        :param eps: if given, must equal the saved eps (a generator is trained for one bound).
+        :param eps: the budget to attack with; at most the saved (trained) eps, which is a cap.
         :param generator: the module to load the weights into when a custom generator was saved.
-        :raises ValueError: if the classifier's input shape or classes, or ``eps``, differ from the file.
+        :param params: other :class:`AdvGAN` parameters (``batch_size``, ``device_type``, ...);
+            ``norm`` and ``targeted`` come from the file and may only be repeated with the same value.
+        :raises FileNotFoundError: no such file.
+        :raises ValueError: the file is not a complete art-ext AdvGAN file, or it does not fit the
+            classifier (input shape, classes, clip values) or the parameters; one line naming the path.
         """
-        from safetensors import safe_open
-        from safetensors.torch import load_file
-
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"path: no AdvGAN file at {path}")
-        with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        if meta.get("format") != "art_ext.advgan":
-            raise ValueError(f"path: {path} is not an art-ext AdvGAN file")
+        meta, state = _read_generator_file(Path(path))
         saved_shape = tuple(json.loads(meta["input_shape"]))
         if tuple(int(v) for v in classifier.input_shape) != saved_shape:
-            raise ValueError(
-                f"classifier: input_shape {tuple(classifier.input_shape)} does not match the saved generator's {saved_shape}"
-            )
+            raise ValueError(f"classifier: input_shape {tuple(classifier.input_shape)} does not match the generator "
+                             f"in {path} ({saved_shape})")
         if int(classifier.nb_classes) != int(meta["nb_classes"]):
-            raise ValueError(f"classifier: {classifier.nb_classes} classes, the saved generator has {meta['nb_classes']}")
+            raise ValueError(f"classifier: {classifier.nb_classes} classes, the generator in {path} has {meta['nb_classes']}")
+        saved_clip = json.loads(meta["clip_values"])
+        clip = None if classifier.clip_values is None else np.asarray(classifier.clip_values, dtype=float).tolist()
+        if (saved_clip is None) != (clip is None) or (clip is not None and not np.allclose(np.asarray(saved_clip), np.asarray(clip))):
+            raise ValueError(f"classifier: clip_values {clip} differ from those the generator in {path} was trained for "
+                             f"({saved_clip})")
         saved_eps = float(meta["eps"])
-        if eps is not None and not math.isclose(float(eps), saved_eps, rel_tol=1e-6, abs_tol=1e-9):
-            raise ValueError(f"eps={eps} does not match the saved generator's eps={saved_eps}")
-        arch = json.loads(meta["generator"])
+        if eps is not None and float(checks.positive(eps, "eps")) > saved_eps * (1 + 1e-9):
+            raise ValueError(f"eps={eps} exceeds the generator's trained eps={saved_eps} (a cap; train a generator per budget)")
         targeted = bool(json.loads(meta["targeted"]))
+        saved_norm = checks.parse_norm(meta["norm"])
+        saved: dict[str, Any] = {"norm": saved_norm, "targeted": targeted}
+        for name, value in saved.items():
+            if name in params:
+                given = checks.parse_norm(params.pop(name)) if name == "norm" else params.pop(name)
+                if given != value:
+                    raise ValueError(f"{name}={given!r} contradicts the generator in {path} ({name}={value!r})")
+        arch = json.loads(meta["generator"])
         if arch.get("custom") and generator is None:
-            raise ValueError("generator: the file holds a custom generator; pass the module to load it into")
+            raise ValueError(f"generator: {path} holds a custom generator; pass the module to load it into")
         if generator is None:
             nb = int(meta["nb_classes"]) if targeted else None
             generator = AdvGANGenerator(saved_shape, nb, width=arch["width"], n_residual=arch["n_residual"])
-        state = load_file(str(path))
-        generator.load_state_dict(state)
+        try:
+            generator.load_state_dict(state)
+        except RuntimeError as error:
+            raise ValueError(f"generator: the weights in {path} do not fit it ({str(error).splitlines()[0]})") from None
         params.setdefault("mode", meta["mode"])
         params.setdefault("verbose", False)
         if params["mode"] == "semi-whitebox":
@@ -682,8 +661,10 @@ class AdvGAN(EvasionAttack):
 
             if not isinstance(classifier, PyTorchClassifier):
                 params["mode"] = "black-box"  # generation never needs the target's gradients
-        attack = cls(classifier, eps=saved_eps, norm=meta["norm"], targeted=targeted, generator=generator, **params)
+        attack = cls(classifier, eps=saved_eps if eps is None else float(eps), norm=saved_norm, targeted=targeted,
+                     generator=generator, **params)
         attack._custom_generator = bool(arch.get("custom"))
+        attack.trained_eps = saved_eps
         attack.generator.eval()
         attack.fitted = True
         return attack
@@ -694,6 +675,38 @@ class AdvGAN(EvasionAttack):
             f"alpha={self.alpha}, beta={self.beta}, c={self.c}, kappa={self.kappa}, nb_epochs={self.nb_epochs}, "
             f"fitted={self.fitted})"
         )
+
+
+_METADATA_KEYS = ("format", "version", "input_shape", "nb_classes", "eps", "norm", "targeted", "mode", "generator",
+                  "clip_values")
+
+
+def _read_generator_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """Metadata and tensors of an AdvGAN file, with one-line errors naming the path."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise FileNotFoundError(f"path: no AdvGAN file at {path}")
+    if not path.is_file():
+        raise ValueError(f"path: {path} is a folder, expected an AdvGAN .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = handle.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise ValueError(f"path: {path} is not a readable safetensors file ({str(error).splitlines()[0]})") from None
+    if meta.get("format") != "art_ext.advgan":
+        raise ValueError(f"path: {path} is not an art-ext AdvGAN file (no 'format: art_ext.advgan' metadata)")
+    missing = [k for k in _METADATA_KEYS if k not in meta]
+    if missing:
+        raise ValueError(f"path: {path} lacks AdvGAN metadata {missing} (written by another tool?)")
+    try:
+        json.loads(meta["input_shape"]), int(meta["nb_classes"]), float(meta["eps"]), json.loads(meta["generator"])
+        json.loads(meta["targeted"]), json.loads(meta["clip_values"])
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"path: {path} has malformed AdvGAN metadata ({error})") from None
+    return meta, state
 
 
 def success_rate(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False, batch_size: int = 512) -> float:

@@ -38,19 +38,20 @@ Example::
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from art_ext_plugins.gan.advgan import AdvGAN, _margin, _parse_norm, _project
+from art_ext_plugins.gan.advgan import AdvGAN, adversarial_loss, hinge_loss
 from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator
 from torch import Tensor, nn
 
+from art_ext import checks
+from art_ext.core import perturb
 from art_ext.core.adversarial import AdversarialTrainer
 from art_ext.core.batches import BatchSource
+from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,6 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         **kwargs: Any,
     ) -> None:
         super().__init__(classifier, eps=eps, norm=norm, **kwargs)
-        self.gan_norm = _parse_norm(norm)
         self.alpha, self.beta, self.c, self.kappa = alpha, beta, c, kappa
         self.adv_ratio = adv_ratio
         self.g_steps = g_steps
@@ -101,21 +101,11 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         self.register_optimizer("opt_d", self.opt_d)
 
     def _check_gan_params(self) -> None:
-        if self.clip_values is not None:
-            span = float(np.max(np.asarray(self.clip_values[1]) - np.asarray(self.clip_values[0])))
-            bound = span if math.isinf(self.gan_norm) else span * math.sqrt(float(np.prod(self.input_shape)))
-            if self.eps > bound:
-                raise ValueError(f"eps={self.eps} is above the input range: clip_values allow at most {bound:g}")
-        for name in ("alpha", "beta", "c", "kappa", "gan_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0 or not math.isfinite(value):
-                raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-        if not self.gan_lr > 0:
-            raise ValueError(f"gan_lr must be positive, got {self.gan_lr!r}")
-        if not isinstance(self.adv_ratio, (int, float)) or not 0.0 < self.adv_ratio <= 1.0:
-            raise ValueError(f"adv_ratio must be in (0, 1], got {self.adv_ratio!r}")
-        if not isinstance(self.g_steps, int) or isinstance(self.g_steps, bool) or self.g_steps < 1:
-            raise ValueError(f"g_steps must be a positive integer, got {self.g_steps!r}")
+        for name in ("alpha", "beta", "c", "kappa"):
+            checks.non_negative(getattr(self, name), name)
+        checks.positive(self.gan_lr, "gan_lr")
+        checks.number(self.adv_ratio, "adv_ratio", low=0.0, high=1.0, low_inclusive=False)
+        checks.integer(self.g_steps, "g_steps", minimum=1)
 
     def _check_generator(self, device: torch.device) -> None:
         x = torch.zeros(2, *self.input_shape, device=device)
@@ -127,13 +117,10 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
 
     # ------------------------------------------------------------------ the step
     def perturb(self, x: Tensor) -> Tensor:
-        """``x + G(x)``: bounded by ``eps`` under ``norm``, clipped to ``clip_values``."""
-        delta = _project(self.generator(x) * float(self.eps), float(self.eps), self.gan_norm)
-        x_adv = x + delta
-        if self._clip is not None:
-            low, high = self._clip
-            x_adv = torch.max(torch.min(x_adv, torch.as_tensor(high, device=x.device)), torch.as_tensor(low, device=x.device))
-        return x_adv
+        """``x + G(x)``: inside the ``eps``-ball under ``norm`` and inside ``clip_values``."""
+        with self.autocast():
+            raw = self.generator(x)
+        return perturb.constrain(x, x + raw.float() * float(self.eps), float(self.eps), self.norm, self._clip)
 
     def _backward_into(self, loss: Tensor, params: Sequence[Tensor]) -> None:
         if self.scaler is not None and self.scaler.is_enabled():
@@ -147,19 +134,19 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         # (1) generator and discriminator against the current (frozen) classifier
         with self.eval_mode():
             for _ in range(self.g_steps):
+                x_adv = self.perturb(x)
                 with self.autocast():
-                    x_adv = self.perturb(x)
-                    real, fake = self.discriminator(x), self.discriminator(x_adv.detach())
-                    loss_d = (real.float() - 1).pow(2).mean() + fake.float().pow(2).mean()
+                    real, fake = self.discriminator(x).float(), self.discriminator(x_adv.detach()).float()
+                loss_d = (real - 1).pow(2).mean() + fake.pow(2).mean()
                 self.opt_d.zero_grad(set_to_none=True)
                 self._backward_into(loss_d, list(self.discriminator.parameters()))
                 self.step(self.opt_d)
                 with self.autocast():
                     loss_gan = (self.discriminator(x_adv).float() - 1).pow(2).mean()
                     logits_adv = self.attack_net(x_adv).float()
-                    loss_adv = _margin(logits_adv, y, False, self.kappa).mean()
-                    loss_hinge = ((x_adv - x).float().flatten(1).norm(p=2, dim=1) - self.c).clamp_min(0).mean()
-                    loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
+                loss_adv = adversarial_loss(logits_adv, y, False, self.kappa).mean()
+                loss_hinge = hinge_loss(x_adv, x, self.c).mean()
+                loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
                 self.opt_g.zero_grad(set_to_none=True)
                 self._backward_into(loss_g, g_params)
                 self.step(self.opt_g, params=g_params)
@@ -167,9 +154,11 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         with torch.no_grad(), self.eval_mode(self.generator):
             x_adv = self.perturb(x)
         with self.autocast():
-            logits = self.net(torch.cat([x, x_adv]))
-            logits_clean, logits_adv = logits.float().chunk(2)
-            loss = (1 - self.adv_ratio) * F.cross_entropy(logits_clean, y) + self.adv_ratio * F.cross_entropy(logits_adv, y)
+            if self.dist.enabled:  # DDP expects one forward per backward: one pass over both halves
+                logits_clean, logits_adv = self.net(torch.cat([x, x_adv])).float().chunk(2)
+            else:  # separate passes: BatchNorm never mixes clean and adversarial statistics
+                logits_clean, logits_adv = self.net(x).float(), self.net(x_adv).float()
+        loss = (1 - self.adv_ratio) * F.cross_entropy(logits_clean, y) + self.adv_ratio * F.cross_entropy(logits_adv, y)
         self.optimizer_step(loss)
         return {
             "loss": loss.detach(),
@@ -180,7 +169,7 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         }
 
     def evaluate(self, source: BatchSource) -> dict[str, float]:
-        """The core's clean and PGD robust accuracy, plus accuracy on the generator's examples."""
+        """The core's clean and PGD robust accuracy, plus robust accuracy against the generator."""
         metrics = super().evaluate(source)
         correct = torch.zeros((), device=self.device)
         total = torch.zeros((), device=self.device)
@@ -193,7 +182,8 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
                         break
                     x, y = x[: self.eval_max_samples - seen], y[: self.eval_max_samples - seen]
                 seen += len(y)
-                correct += (self.attack_net(self.perturb(x)).argmax(1) == y).sum()
+                clean_pred = self.attack_net(x.float()).argmax(1)
+                correct += robust_mask(y, clean_pred, self.attack_net(self.perturb(x)).argmax(1)).sum()
                 total += len(y)
         self.all_reduce_sum(correct)
         self.all_reduce_sum(total)
@@ -204,9 +194,9 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         """The trained generator as a fitted :class:`AdvGAN` attack on this trainer's classifier."""
         params.setdefault("verbose", False)
         generator = self.generator
-        attack = AdvGAN(self._classifier, eps=self.eps, norm="inf" if math.isinf(self.gan_norm) else 2,
-                        generator=generator, **params)
+        attack = AdvGAN(self._classifier, eps=self.eps, norm=self.norm, generator=generator, **params)
         attack.generator.eval()
+        attack.trained_eps = float(self.eps)
         attack.fitted = True
         return attack
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from art_ext.attack_checks import checked
+from art_ext import checks
+from art_ext.attack_checks import checked, checked_trainer
 
 
 def fgsm(estimator: Any, **params: Any) -> Any:
@@ -40,6 +41,8 @@ def pgd(estimator: Any, *, eps: float = 0.3, eps_step: float | None = None, max_
     """ART ``ProjectedGradientDescent``; step defaults to 2.5 * eps / max_iter (Madry et al.)."""
     from art.attacks.evasion import ProjectedGradientDescent
 
+    checks.positive(eps, "eps")
+    checks.integer(max_iter, "max_iter", minimum=1)
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
     return checked(ProjectedGradientDescent)(
         estimator, norm=norm, eps=eps, eps_step=step, max_iter=max_iter,
@@ -63,6 +66,11 @@ def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", n
 
     if params.get("attacks"):
         return checked(AutoAttack)(estimator, norm=norm, eps=eps, batch_size=batch_size, **params)
+    if params:
+        raise TypeError(
+            f"art.autoattack got unexpected parameter(s) {', '.join(sorted(params))}: with a named list "
+            "(version='standard'|'fast') it takes eps, norm, version and batch_size; pass attacks=[...] for ART's others"
+        )
     return build(estimator, eps, version, norm, batch_size, cls=checked(AutoAttack))
 
 
@@ -70,8 +78,9 @@ def madry_pgd_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | No
                       nb_epochs: int = 10, batch_size: int = 128, num_random_init: int = 1) -> Any:
     from art.defences.trainer import AdversarialTrainerMadryPGD
 
+    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
-    return AdversarialTrainerMadryPGD(
+    return checked_trainer(AdversarialTrainerMadryPGD)(
         classifier, nb_epochs=nb_epochs, batch_size=batch_size, eps=eps, eps_step=step,
         max_iter=max_iter, num_random_init=num_random_init,
     )
@@ -82,15 +91,17 @@ def trades_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None 
     from art.attacks.evasion import ProjectedGradientDescent
     from art.defences.trainer import AdversarialTrainerTRADESPyTorch
 
+    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
     attack = ProjectedGradientDescent(
         classifier, eps=eps, eps_step=step, max_iter=max_iter, num_random_init=1,
         batch_size=batch_size, verbose=False,
     )
-    return AdversarialTrainerTRADESPyTorch(classifier, attack, beta=beta)
+    return checked_trainer(AdversarialTrainerTRADESPyTorch)(classifier, attack, beta=beta)
 
 
 def fbf_trainer(classifier: Any, *, eps: float = 0.3, use_amp: bool = False) -> Any:
     from art.defences.trainer import AdversarialTrainerFBFPyTorch
 
-    return AdversarialTrainerFBFPyTorch(classifier, eps=eps, use_amp=use_amp)
+    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
+    return checked_trainer(AdversarialTrainerFBFPyTorch)(classifier, eps=eps, use_amp=use_amp)

@@ -1,28 +1,82 @@
-"""Built-in plugin ``text`` (import name ``art_ext_plugins.text``): hookimpls only.
+"""Built-in plugin ``text`` (import name ``art_ext_plugins.text``): hookimpls, and lazy names.
 
 Registers, with ``modality="text"`` and lazily imported targets (importing this module does not
 import ``transformers`` or torch):
 
-* attacks ``text-hotflip`` (word substitution producing real text, CLI runner),
-  ``text-embedding-fgm`` and ``text-embedding-pgd`` (embedding space);
-* trainers ``freelb`` (Zhu et al. 2020, CLI runner), ``text-embedding-pgd``, ``text-fgm``
-  (Miyato et al. 2017) and ``text-standard`` (clean fine-tuning baseline), all on the trainer core.
+* attacks ``text-hotflip`` (gradient word substitution), ``text-wordswap`` (black-box word
+  substitution with embedding neighbours), ``text-charswap`` (black-box character edits), all
+  producing real text under the shared constraints (:mod:`.constraints`), and
+  ``text-embedding-fgm`` / ``text-embedding-pgd`` (embedding space);
+* trainers ``freelb`` (Zhu et al. 2020), ``text-embedding-pgd``, ``text-fgm`` (Miyato et al.
+  2017) and ``text-standard`` (clean fine-tuning baseline), all on the trainer core.
 
-All of them take a :class:`art_ext_plugins.text.estimator.HuggingFaceTextClassifier`.
+All of them take a :class:`HuggingFaceTextClassifier`. The main classes can be imported from
+here (``from art_ext_plugins.text import HuggingFaceTextClassifier``); they are loaded on first
+access (module ``__getattr__``), so importing the plugin stays cheap. (``dir()`` of the module
+does not list them: pluggy inspects every name ``dir()`` shows when it registers the plugin.)
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import art_ext
 from art_ext.registry import Register
 
 _PKG = "art_ext_plugins.text"
 
+#: public names, loaded on first access from their module
+_LAZY = {
+    "HuggingFaceTextClassifier": "estimator",
+    "TextInputError": "estimator",
+    "HotFlip": "hotflip",
+    "WordSwap": "wordswap",
+    "CharSwap": "charswap",
+    "EmbeddingFGM": "embedding_fgm",
+    "EmbeddingPGD": "embedding_pgd",
+    "EmbeddingAttackResult": "_embedding_attack",
+    "TextAttackResult": "results",
+    "HotFlipResults": "results",
+    "SwapRecord": "results",
+    "FreeLBTrainer": "freelb",
+    "TextTrainer": "trainers",
+    "EmbeddingFGMTrainer": "trainers",
+    "EmbeddingPGDTrainer": "trainers",
+    "Constraint": "constraints",
+    "MaxWordsChanged": "constraints",
+    "Stopwords": "constraints",
+    "WordEmbeddingCosine": "constraints",
+    "SentenceSimilarity": "constraints",
+    "PartOfSpeech": "constraints",
+    "PRESETS": "constraints",
+    "preset": "constraints",
+    "TokenEmbeddingEncoder": "_encoders",
+    "SentenceEncoder": "_encoders",
+    "embedding_foolbox_model": "foolbox_models",
+    "FoolboxEmbeddingPGD": "foolbox_models",
+    "FoolboxEmbeddingFGM": "foolbox_models",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{_PKG}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 @art_ext.hookimpl
 def register_attacks(register: Register) -> None:
     register("text-hotflip", f"{_PKG}.hotflip:HotFlip", modality="text", cli=f"{_PKG}.cli:run_attack",
-             description="HotFlip word substitution on HF text classifiers, <=20% words, real text (Ebrahimi et al. 2018)")
+             description="HotFlip gradient word substitution, <=20% words, constraint presets, real text (Ebrahimi et al. 2018)")
+    register("text-wordswap", f"{_PKG}.wordswap:WordSwap", modality="text", cli=f"{_PKG}.cli:run_attack",
+             description="black-box greedy word substitution from embedding neighbours, counted queries (TextFooler-style)")
+    register("text-charswap", f"{_PKG}.charswap:CharSwap", modality="text", cli=f"{_PKG}.cli:run_attack",
+             description="black-box character edits: swap, delete, insert, neighbouring keys (DeepWordBug-style)")
     register("text-embedding-fgm", f"{_PKG}.embedding_fgm:EmbeddingFGM", modality="text", cli=f"{_PKG}.cli:run_attack",
              description="FGM on input embeddings, eps relative to the embedding scale (Miyato et al. 2017)")
     register("text-embedding-pgd", f"{_PKG}.embedding_pgd:EmbeddingPGD", modality="text", cli=f"{_PKG}.cli:run_attack",

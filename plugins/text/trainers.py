@@ -22,17 +22,34 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 import torch
-from art_ext_plugins.text._embedding import budget, normalized_step, parse_norm, project
+from art_ext_plugins.text._embedding import budget, normalized_step, project
 from art_ext_plugins.text._embedding_attack import embedding_pgd_delta
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from torch import Tensor, nn
 
+from art_ext import checks
 from art_ext.core.trainer import CoreTrainer
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EmbeddingFGMTrainer", "EmbeddingPGDTrainer", "TextTrainer"]
+__all__ = ["EmbeddingFGMTrainer", "EmbeddingPGDTrainer", "EmbeddingScale", "TextTrainer"]
+
+
+class EmbeddingScale:
+    """The unit of relative perturbation sizes: the mean vocabulary-embedding norm of the model
+    when the trainer was built. Fixed for the whole run (training moves the embeddings) and
+    checkpointed, so a resumed run measures in the same unit as the original one."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"value": self.value}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.value = float(state["value"])
 
 
 def _trim(ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -61,6 +78,8 @@ class TextTrainer(CoreTrainer):
             optimizer = torch.optim.AdamW(estimator.model.parameters(), lr=lr, weight_decay=weight_decay)
         self.lr = lr
         super().__init__(estimator, optimizer=optimizer, batch_size=batch_size, nb_epochs=nb_epochs, **kwargs)
+        estimator.reset_embedding_scale()
+        self.scale = self.register_state("embedding_scale", EmbeddingScale(estimator.embedding_scale))
 
     def check_estimator(self, estimator: Any) -> None:
         if not isinstance(estimator, HuggingFaceTextClassifier):
@@ -76,8 +95,20 @@ class TextTrainer(CoreTrainer):
         """Strings or token ids -> ``(ids, attention_mask, labels)`` host tensors."""
         clf = self.text_estimator
         ids, mask = clf.to_ids(x)
-        labels = clf._labels_to_index(y, len(ids))
+        labels = clf.check_labels(y, len(ids))
         return torch.as_tensor(ids), torch.as_tensor(mask), torch.as_tensor(labels)
+
+    def check_batch(self, batch: Any) -> Any:
+        """A ``DataLoader`` / ``DataGenerator`` batch ``(ids, attention_mask, labels)``: token ids in
+        the vocabulary, mask of the same shape, labels checked like ``fit``'s."""
+        if not isinstance(batch, (tuple, list)) or len(batch) != 3:
+            raise ValueError("batch: text trainers take (token ids, attention mask, labels) batches, got "
+                             f"{type(batch).__name__}{'' if not isinstance(batch, (tuple, list)) else f' of {len(batch)}'}")
+        ids, mask, y = batch
+        clf = self.text_estimator
+        ids_np, mask_np = clf.to_ids(np.asarray(ids), np.asarray(mask))
+        labels = clf.check_labels(np.asarray(y), len(ids_np), name="batch labels")
+        return torch.as_tensor(ids_np), torch.as_tensor(mask_np), torch.as_tensor(labels)
 
     def prepare_batch(self, batch: Any) -> Any:
         ids, mask, y = super().prepare_batch(batch)
@@ -101,9 +132,10 @@ class TextTrainer(CoreTrainer):
         return {"loss": loss.detach(), "acc": (logits.detach().argmax(1) == y).float().mean()}
 
     def evaluate(self, source: Any) -> dict[str, float]:
+        """Clean accuracy of validation batches, in float32 (autocast off) and eval mode."""
         correct = torch.zeros((), device=self.device)
         total = torch.zeros((), device=self.device)
-        with torch.no_grad(), self.eval_mode(), self.autocast():
+        with torch.no_grad(), self.eval_mode(), torch.autocast(device_type=self.device.type, enabled=False):
             for ids, mask, y in self.iter_batches(source):
                 correct += (self.logits(self.embed(ids), mask, self.attack_net).argmax(1) == y).sum()
                 total += len(y)
@@ -115,8 +147,7 @@ class TextTrainer(CoreTrainer):
         try:
             return super().train(data, nb_epochs=nb_epochs, validation_data=validation_data)
         finally:
-            self.text_estimator.reset_embedding_scale()
-            self.text_estimator.model.eval()
+            self.text_estimator.reset_embedding_scale()  # the embeddings were trained
 
 
 class _PerturbingTrainer(TextTrainer):
@@ -124,19 +155,15 @@ class _PerturbingTrainer(TextTrainer):
 
     def __init__(self, estimator: HuggingFaceTextClassifier, *, eps: float = 1.0, norm: str = "2",
                  per: str = "sequence", relative: bool = True, **kwargs: Any) -> None:
-        self.eps = eps
-        self.norm = parse_norm(norm)
-        self.per = per
-        self.relative = relative
+        self.eps = checks.positive(eps, "eps")
+        self.norm = checks.parse_norm(norm)
+        self.per = checks.choice(per, "per", ("token", "sequence"))
+        self.relative = checks.boolean(relative, "relative")
         super().__init__(estimator, **kwargs)
-        if not isinstance(eps, (int, float)) or eps <= 0:
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
-        if per not in ("token", "sequence"):
-            raise ValueError(f"per must be 'token' or 'sequence', got {per!r}")
 
     def _abs(self, value: float) -> float:
         clf = self.text_estimator
-        return budget(value, clf.embedding_scale, self.norm, clf.hidden_size, self.relative)
+        return budget(value, self.scale.value, self.norm, clf.hidden_size, self.relative)  # type: ignore[arg-type]
 
     def real(self, ids: Tensor, mask: Tensor) -> Tensor:
         return self.text_estimator.real_token_mask(ids, mask)
@@ -153,10 +180,8 @@ class EmbeddingFGMTrainer(_PerturbingTrainer):
 
     def __init__(self, estimator: HuggingFaceTextClassifier, *, eps: float = 1.0, adv_weight: float = 1.0,
                  norm: str = "2", per: str = "sequence", relative: bool = True, **kwargs: Any) -> None:
-        self.adv_weight = adv_weight
+        self.adv_weight = checks.non_negative(adv_weight, "adv_weight")
         super().__init__(estimator, eps=eps, norm=norm, per=per, relative=relative, **kwargs)
-        if adv_weight < 0:
-            raise ValueError(f"adv_weight must be >= 0, got {adv_weight!r}")
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         ids, mask, y = batch
@@ -197,14 +222,11 @@ class EmbeddingPGDTrainer(_PerturbingTrainer):
     def __init__(self, estimator: HuggingFaceTextClassifier, *, eps: float = 1.0, eps_step: float | None = None,
                  max_iter: int = 3, clean_weight: float = 0.5, norm: str = "2", per: str = "sequence",
                  relative: bool = True, **kwargs: Any) -> None:
-        self.max_iter = max_iter
-        self.eps_step = eps_step if eps_step is not None else 2.5 * eps / max(max_iter, 1)
-        self.clean_weight = clean_weight
+        self.max_iter = checks.integer(max_iter, "max_iter", minimum=1)
+        self.eps_step = checks.positive(eps_step if eps_step is not None else 2.5 * checks.positive(eps, "eps") / max_iter,
+                                        "eps_step")
+        self.clean_weight = checks.number(clean_weight, "clean_weight", low=0.0, high=1.0)
         super().__init__(estimator, eps=eps, norm=norm, per=per, relative=relative, **kwargs)
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-        if not 0 <= clean_weight <= 1:
-            raise ValueError(f"clean_weight must be in [0, 1], got {clean_weight!r}")
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         ids, mask, y = batch

@@ -10,15 +10,15 @@ Distance: Linf (default) or L2.
 
 FGSM training can collapse ("catastrophic overfitting": robust to FGSM, not to PGD); the paper
 stops early on a PGD check of a training minibatch. Here the core's
-:class:`~art_ext.core.guard.CollapseGuard` does that check twice per epoch and, by default,
+:class:`~art_ext.core.guard.CollapseGuard` does that check once per epoch and, by default,
 rolls back to the last good state and halves ``alpha`` when robustness collapses
 (``on_collapse="rollback" | "stop" | "warn"``; ``guard=False`` turns it off).
 
 Args (defaults): ``eps=0.3``, ``alpha=1.25 * eps`` (may exceed ``eps``, at most ``2.5 * eps``),
 ``clip_start=True`` (clip the random start to the input range before the gradient, as the
 paper's CIFAR-10 code does; its MNIST code does not: ``clip_start=False``), ``cyclic_lr=False``
-(True: the learning rate goes 0 -> ``lr_max`` at 2/5 of the run -> 0, per step, as in the
-paper), ``lr_max=None`` (the optimizer's learning rate), ``attack_train_mode=True`` (like the
+(True: the core's ``lr_schedule="cyclic"``, the learning rate going 0 -> ``lr_max`` at 2/5 of
+the run -> 0, per step, as in the paper), ``lr_max=None`` (the optimizer's learning rate), ``attack_train_mode=True`` (like the
 paper's code), ``guard=True``, plus every :class:`art_ext.core.AdversarialTrainer` option.
 
 The paper's MNIST recipe (``fast_adversarial/MNIST/train_mnist.py``): eps 0.3, ``alpha=0.375``,
@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -53,41 +52,20 @@ class FBFAdversarialTrainer(AdversarialTrainer):
                  cyclic_lr: bool = False, lr_max: float | None = None, attack_train_mode: bool = True,
                  **kwargs: Any) -> None:
         single_step_kwargs("fbf", kwargs, step_name="alpha")
+        if checks.boolean(cyclic_lr, "cyclic_lr"):
+            if kwargs.get("lr_schedule") not in (None, "cyclic"):
+                raise ValueError(f"cyclic_lr=True contradicts lr_schedule={kwargs['lr_schedule']!r}")
+            kwargs["lr_schedule"] = "cyclic"
         alpha_value = alpha if alpha is not None else (1.25 * eps if checks.is_real(eps) else eps)
-        super().__init__(classifier, eps=eps, eps_step=alpha_value, max_iter=1,
+        super().__init__(classifier, eps=eps, eps_step=alpha_value, max_iter=1, lr_max=lr_max,
                          attack_train_mode=attack_train_mode, **kwargs)
         checks.number(alpha_value, "alpha", low=0.0, high=2.5 * float(self.eps), low_inclusive=False)
         self.alpha = float(alpha_value)
         self.clip_start = checks.boolean(clip_start, "clip_start")
-        self.cyclic_lr = checks.boolean(cyclic_lr, "cyclic_lr")
-        self.lr_max = None if lr_max is None else checks.positive(lr_max, "lr_max")
-        self._steps_per_epoch = 1
-        self._total_epochs = self.nb_epochs
-
-    def train(self, data: Any, nb_epochs: int | None = None, validation_data: Any = None) -> list[dict[str, Any]]:
-        self._total_epochs = self.nb_epochs if nb_epochs is None else nb_epochs
-        if self.cyclic_lr and self.lr_max is None:
-            self.lr_max = float(self.optimizer.param_groups[0]["lr"])
-        return super().train(data, nb_epochs=nb_epochs, validation_data=validation_data)
-
-    def make_source(self, data: Any, *, shuffle: bool = True, batch_size: int | None = None) -> Any:
-        source = super().make_source(data, shuffle=shuffle, batch_size=batch_size)
-        if shuffle:
-            self._steps_per_epoch = max(1, len(source))
-        return source
-
-    def lr_now(self) -> float:
-        """The cyclic learning rate at the current step: 0 -> lr_max at 2/5 of the run -> 0."""
-        assert self.lr_max is not None
-        t = self.epoch + (self.step_in_epoch + 1) / self._steps_per_epoch
-        epochs = self._total_epochs
-        return float(np.interp([t], [0, epochs * 2 / 5, epochs], [0, self.lr_max, 0])[0])
+        self.cyclic_lr = self.lr_schedule == "cyclic"
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
         x, y = batch[0], batch[1]
-        if self.cyclic_lr:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_now()
         with self.attack_mode(), self.autocast():
             x_adv = perturb.fgsm(self.attack_net, x, y, self.eps, norm=self.norm, step=self.alpha * self.step_scale,
                                  random_start=True, clip_start=self.clip_start, clip_values=self._clip)

@@ -143,7 +143,7 @@ def test_bad_arguments_raise_value_errors() -> None:
 def test_selection_by_glob_and_text_attacks_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     candidates = attack_runner.available_attacks()
     chosen = attack_runner.select(["art.p*", "foolbox.*", "art.pgd"], candidates)
-    assert chosen == ["art.pgd", "foolbox.cw_l2", "foolbox.linf_pgd"]
+    assert chosen == ["art.pgd", "foolbox.cw_l2", "foolbox.l2_pgd", "foolbox.linf_deepfool", "foolbox.linf_pgd"]
     fake = {**candidates, "t.embed": attack_runner.Candidate("t.embed", "t", "text", "")}
     monkeypatch.setattr(attack_runner, "available_attacks", lambda: fake)
     from art_ext.bench.suite import _select_image_attacks
@@ -227,3 +227,96 @@ def test_text_suite_delegates_to_the_plugin(tmp_path: Path, monkeypatch: pytest.
     assert results["text"]["summary"] == {"dataset": "mr", "clean_accuracy": 0.8}
     assert (tmp_path / "out" / "results.json").is_file() and "Text suite" in (tmp_path / "out" / "report.md").read_text()
     sys.modules.pop("bench_fake_text", None)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--attacks", "art.fgsm", "--param", "art.fgsm:eps_stpe=0.1"], "--param art.fgsm:eps_stpe: art.fgsm rejects it"),
+        (["--attacks", "foolbox.linf_pgd", "--param", "foolbox.linf_pgd:stpes=3"], "--param foolbox.linf_pgd:stpes"),
+        (["--attacks", "art.fgsm", "--param", "art.fgms:eps_step=0.1"], "'art.fgms' is not a registered attack or trainer (did you mean art.fgsm?)"),
+        (["--attacks", "art.autoattack", "--param", "art.autoattack:foo=1"], "--param art.autoattack:foo"),
+        (["--attacks", "art.pgd", "--param", "art.pgd:n_examples=0"], "n_examples must be a positive integer"),
+        (["trainers", "--trainers", "pgd", "--param", "pgd:max_itr=3"], "--param pgd:max_itr: trainer pgd rejects it"),
+    ],
+)
+def test_param_typo_exits_2_before_anything_runs(argv: list[str], message: str, bench_cache: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str], no_attack_may_run: None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from art_ext.bench import trainers
+    from art_ext.cli import main
+
+    monkeypatch.setattr(trainers, "run_trainers", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained")))
+    code = main(["bench", *argv, "--n-test", "20", "--no-checks", "--quiet", "--cache-dir", str(bench_cache),
+                 "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and message in err[0], err
+
+
+class _NoNormPlugin:
+    """The README's example attack: ``eps`` but no ``norm``."""
+
+    @art_ext.hookimpl
+    def register_attacks(self, register: Any) -> None:
+        register("nonorm.noise", "bench_no_norm:Noise", description="test: noise without a norm attribute")
+        register("broken.attack", "bench_no_norm:Broken", description="test: raises in generate")
+
+
+def test_attack_without_norm_is_linf_and_a_failing_attack_exits_1(tmp_path: Path, bench_cache: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "bench_no_norm.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from art.attacks import EvasionAttack
+        from art.estimators.estimator import BaseEstimator
+
+        class Noise(EvasionAttack):
+            attack_params = ["eps"]
+            _estimator_requirements = (BaseEstimator,)
+
+            def __init__(self, estimator, eps=0.1):
+                super().__init__(estimator=estimator)
+                self.eps = eps
+
+            def generate(self, x, y=None, **kwargs):
+                noise = np.random.default_rng(0).uniform(-self.eps, self.eps, size=x.shape)
+                return np.clip(x + noise, 0, 1).astype(x.dtype)
+
+        class Broken(Noise):
+            def generate(self, x, y=None, **kwargs):
+                raise RuntimeError("generate broke")
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    manager = art_ext.get_plugin_manager()
+    plugin = _NoNormPlugin()
+    manager.register(plugin, name="bench-no-norm")
+    try:
+        results = run(reduced_config(tmp_path / "out", bench_cache, attacks=["nonorm.*"], checks=True, n_test=30),
+                      progress=False)
+        from art_ext.cli import main
+
+        code = main(["bench", "--attacks", "broken.attack", "--n-test", "10", "--no-checks", "--quiet",
+                     "--cache-dir", str(bench_cache), "--out", str(tmp_path / "broken")])
+    finally:
+        manager.unregister(plugin)
+        sys.modules.pop("bench_no_norm", None)
+    rows = results["attacks"]
+    assert [r["eps"] for r in rows] == [0.1, 0.2]  # the Linf grid, not the L2 one
+    assert all(r["norm"] == "inf" and r["norm_assumed"] and r["error"] is None and not r["flags"] for r in rows)
+    assert {c["name"]: c["passed"] for c in results["checks"]}["exceeds-eps"]
+    assert results["notes"] == ["nonorm.noise: the attack has no norm; benchmarked as Linf"]
+    assert not results["flagged"] and results["failed"] == []
+    out = capsys.readouterr().out
+    assert code == 1 and "FAILED: broken.attack" in out and "RuntimeError: generate broke" in out
+
+
+def test_check_of_a_file_that_is_not_results_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from art_ext.cli import main
+
+    garbage = tmp_path / "results.json"
+    garbage.write_text("{not json")
+    assert main(["bench", "--check", str(garbage)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--check {garbage}: not JSON" in err[0]
+    assert main(["bench", "--check", str(tmp_path / "missing.json")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -33,6 +33,10 @@ def test_outputs_exist_and_agree(normal_run: tuple[dict[str, Any], Path]) -> Non
         assert (out / name).stat().st_size > 200, name
     stored = json.loads((out / RESULTS_JSON).read_text())
     assert stored["outputs"]["plots"] == [PLOT_EPS, PLOT_COST]
+    hardware = stored["environment"]["hardware"]
+    assert {"cpu_capability", "cpu_bf16_native", "torch_threads"} <= set(hardware)
+    for dist in ("numpy", "scipy", "scikit-learn", "eagerpy"):  # what the drift check pins
+        assert stored["environment"]["versions"][dist]
     versions = stored["environment"]["versions"]
     for dist in ("art-ext", "adversarial-robustness-toolbox", "foolbox", "torch", "transformers"):
         assert dist in versions
@@ -51,6 +55,10 @@ def test_outputs_exist_and_agree(normal_run: tuple[dict[str, Any], Path]) -> Non
     report = (out / REPORT_MD).read_text()
     for name in REDUCED_ATTACKS + list(MODEL_CHECKS):
         assert name in report
+    assert "Robust accuracy (%) vs Linf ε:" in report and "Robust accuracy (%) vs L2 ε:" in report
+    pgd = {r["eps"]: r for r in stored["attacks"] if r["attack"] == "art.pgd"}
+    assert (f"| art.pgd | white-box | {pgd[0.1]['n']} | {100 * pgd[0.1]['robust_accuracy']:.1f} | "
+            f"{100 * pgd[0.2]['robust_accuracy']:.1f} |") in report  # the pivot row: one cell per eps
     for row in stored["attacks"]:
         if row["eps_mode"] == "fixed":
             cells = f"| {row['attack']} | {row['threat']} | Linf | {row['eps']:g} | {row['n']} | {100 * row['robust_accuracy']:.1f} |"
@@ -150,7 +158,7 @@ def test_trainers_suite_equal_settings(tmp_path: Path, bench_cache: Path) -> Non
     from art_ext.bench.suite import run
 
     config = reduced_config(tmp_path, bench_cache, suite="trainers", trainers=["art.madry_pgd", "pgd"],
-                            trainer_epochs=1, n_train=500, autoattack="none")
+                            trainer_epochs=1, n_train=500, autoattack="none", params={"pgd": {"max_iter": 3}})
     results = run(config, progress=False)
     rows = {r["trainer"]: r for r in results["trainers"]}
     assert set(rows) == {"art.madry_pgd", "pgd"}
@@ -158,8 +166,42 @@ def test_trainers_suite_equal_settings(tmp_path: Path, bench_cache: Path) -> Non
         assert row["error"] is None, row["error"]
         assert row["accepted_params"]["eps"] == results["trainer_settings"]["eps"] == pytest.approx(0.1)
         assert row["epochs"] == 1 and row["time_per_epoch_s"] > 0
-        assert 0.0 <= row["pgd40_accuracy"] <= row["clean_accuracy"]
-        assert row["huge_eps_accuracy"] <= 0.05  # whole-range PGD breaks every honest model
+        assert row["pgd_label"] == "PGD-40x2" and 0.0 <= row["pgd_accuracy"] <= row["clean_accuracy"]
+        huge = {c["name"]: c for c in row["checks"]}["huge-eps"]
+        assert huge["passed"]  # whole-range PGD breaks every honest model
         assert row["autoattack_accuracy"] is None
+    assert rows["pgd"]["accepted_params"]["max_iter"] == 3  # the user's --param reaches the trainer
     for name in (TRAINERS_CSV, PLOT_TRAINERS, REPORT_MD, RESULTS_JSON):
         assert (tmp_path / name).is_file(), name
+
+
+def test_cli_output_redirected_has_no_progress_bars_and_fits(tmp_path: Path, bench_cache: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ART_EXT_BLOCK_PLUGINS": "clash,raising"}
+    cmd = [sys.executable, "-m", "art_ext", "bench", "--attacks", "art.fgsm,art.deepfool,advgan", "--n-test", "20",
+           "--n-check", "20", "--param", "advgan:nb_epochs=1", "--param", "advgan:eps_grid=[0.2]",
+           "--cache-dir", str(bench_cache), "--out", str(tmp_path / "o")]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # stderr is not a terminal: no bars, no cursor escapes
+    lines = result.stdout.splitlines()
+    assert lines[0] == "art-ext bench: default suite" and any(line.startswith("  threads  1") for line in lines)
+    assert any(line.startswith(f"wrote {tmp_path / 'o'}/: results.json") for line in lines)
+    assert any(line.startswith("wall time ") for line in lines)
+    table = [line for line in lines if line.startswith(("attack ", "art.", "advgan"))]
+    assert len(table) >= 4 and max(len(line) for line in table) <= 110
+
+
+def test_strict_versions_make_a_pinned_version_change_drift(normal_run: tuple[dict[str, Any], Path]) -> None:
+    results, _ = normal_run
+    other = json.loads(json.dumps(results))
+    other["environment"]["versions"]["numpy"] = "0.0.1"
+    other["environment"]["versions"]["matplotlib"] = "0.0.1"  # does not change the numbers
+    assert check.compare(results, other)["ok"]
+    strict = check.compare(results, other, strict_versions=True)
+    assert not strict["ok"] and len(strict["drift"]) == 1 and strict["drift"][0].startswith("version of numpy")
+    other["environment"]["hardware"]["cpu_bf16_native"] = not results["environment"]["hardware"]["cpu_bf16_native"]
+    assert "cpu_bf16_native" in check.compare(results, other)["hardware_changes"]

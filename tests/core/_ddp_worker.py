@@ -18,8 +18,8 @@ N, EPOCHS, BATCH = 600, 2, 64
 
 def main() -> int:
     import art_ext
-    from art_ext.core.cli import robust_accuracy
     from art_ext.data import load_digits
+    from art_ext.evaluation import evaluate
     from art_ext.models import SmallCNN, make_classifier, train_model
 
     out = sys.argv[1]
@@ -36,7 +36,8 @@ def main() -> int:
     trainer = art_ext.get_trainer("pgd", clf, eps=0.2, max_iter=3, nb_epochs=EPOCHS, batch_size=BATCH,
                                   seed=0, verbose=False)
     trainer.fit(data.x_train[:N], data.y_train[:N])
-    clean, robust = robust_accuracy(clf, data.x_test, data.y_test, eps=0.2, steps=10, restarts=1)
+    report = evaluate(clf, data.x_test, data.y_test, eps=0.2, pgd_steps=10, pgd_restarts=1, autoattack_version=None)
+    clean, robust = report.accuracy("clean"), report.accuracy("worst")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     torch.save(clf.model.state_dict(), os.path.join(out, f"w{world}-rank{rank}.pt"))
     with open(os.path.join(out, f"w{world}-rank{rank}.json"), "w") as handle:

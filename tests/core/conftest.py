@@ -10,6 +10,14 @@ import torch
 
 from art_ext.models import make_classifier
 
+
+def pgd_accuracy(classifier, x, y, *, eps, steps=10, restarts=1):
+    """(clean, robust) accuracy under PGD-``steps`` through the evaluation entry point."""
+    from art_ext.evaluation import evaluate
+
+    report = evaluate(classifier, x, y, eps=eps, pgd_steps=steps, pgd_restarts=restarts, autoattack_version=None)
+    return report.accuracy("clean"), report.accuracy("worst")
+
 EPS = 0.2  # digits are 8x8: 0.2 Linf already breaks the undefended model
 
 
@@ -35,7 +43,6 @@ def fresh_classifier(digits, digits_classifier):
 @pytest.fixture(scope="session")
 def undefended_robust(digits, digits_classifier):
     """(clean, robust) test accuracy of the undefended digits model under PGD-10 (eps 0.2)."""
-    from art_ext.core.cli import robust_accuracy
 
     torch.set_num_threads(1)
-    return robust_accuracy(digits_classifier, digits.x_test, digits.y_test, eps=EPS, steps=10, restarts=1)
+    return pgd_accuracy(digits_classifier, digits.x_test, digits.y_test, eps=EPS, steps=10, restarts=1)

@@ -28,10 +28,23 @@ def test_atomic_save_and_weights_only_load(tmp_path):
     assert torch.equal(state["a"], torch.arange(4))
     assert [p.name for p in target.parent.iterdir()] == ["state.pt"]  # no temp files left
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not readable"):
+    with pytest.raises(ValueError, match=r"bad\.pt: not a torch file"):
         load_checkpoint(tmp_path / "bad.pt")
-    with pytest.raises(FileNotFoundError):
+    torch.save({"x": Unpicklable()}, tmp_path / "pickled.pt")
+    with pytest.raises(ValueError, match=r"pickled\.pt: it holds pickled Python objects .*Unpicklable"):
+        load_checkpoint(tmp_path / "pickled.pt")
+    target.write_bytes(target.read_bytes()[:200])  # truncated
+    with pytest.raises(ValueError, match=r"state\.pt: truncated or corrupt"):
+        load_checkpoint(target)
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(ValueError, match=r"folder\.pt: is a folder"):
+        load_checkpoint(tmp_path / "folder.pt")
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+class Unpicklable:
+    """A class weights_only loading refuses."""
 
 
 def test_rng_roundtrip_through_weights_only(tmp_path):
@@ -45,29 +58,39 @@ def test_rng_roundtrip_through_weights_only(tmp_path):
     assert first[2] == second[2] and torch.equal(first[3], second[3])
 
 
-def _reference(tmp_path):
+def _worker():
     sys.path.insert(0, str(WORKER.parent))
     try:
         import _resume_worker as worker
     finally:
         sys.path.pop(0)
-    data, clf, art_ext = worker.build()
-    trainer = worker.make_trainer(art_ext, clf, str(tmp_path / "ref"), False)
+    return worker
+
+
+def _reference(tmp_path, name="pgd"):
+    """Every module's weights after an uninterrupted run in this process."""
+    worker = _worker()
+    data, clf = worker.build()
+    trainer = worker.make_trainer(name, clf, str(tmp_path / f"ref-{name}"), False, pause=0)
     trainer.fit(data.x_train[: worker.N], data.y_train[: worker.N])
-    return clf.model.state_dict(), worker
+    return {f"{m}.{k}": v.clone() for m, module in trainer.modules.items() for k, v in module.state_dict().items()}, worker
+
+
+def _assert_same(reference, final):
+    assert set(reference) == set(final)
+    for key, value in reference.items():
+        assert torch.equal(value, final[key]), key
 
 
 def test_in_process_resume_is_exact(tmp_path):
     reference, worker = _reference(tmp_path)
-    # stop after epoch 1 by training 1 epoch, then resume to 2 from the checkpoint
-    data, clf, art_ext = worker.build()
-    trainer = worker.make_trainer(art_ext, clf, str(tmp_path / "run"), False)
+    data, clf = worker.build()
+    trainer = worker.make_trainer("pgd", clf, str(tmp_path / "run"), False, pause=0)
     trainer.fit(data.x_train[: worker.N], data.y_train[: worker.N], nb_epochs=1)
-    data, clf2, _ = worker.build()
-    resumed = worker.make_trainer(art_ext, clf2, str(tmp_path / "run"), True)
+    data, clf2 = worker.build()
+    resumed = worker.make_trainer("pgd", clf2, str(tmp_path / "run"), True, pause=0)
     resumed.fit(data.x_train[: worker.N], data.y_train[: worker.N])
-    for key, value in reference.items():
-        assert torch.equal(value, clf2.model.state_dict()[key]), key
+    _assert_same(reference, {f"{m}.{k}": v for m, mod in resumed.modules.items() for k, v in mod.state_dict().items()})
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 
 
@@ -83,13 +106,13 @@ def _wait_for_step(path: Path, proc: subprocess.Popen, min_epoch: int, min_step:
                 state = None
             if state and (state["epoch"], state["step_in_epoch"]) >= (min_epoch, min_step):
                 return state
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError("worker made no progress")
 
 
-def _spawn(ckpt: Path, out: Path, resume: bool, sleep: float) -> subprocess.Popen:
+def _spawn(name: str, ckpt: Path, out: Path, resume: bool, sleep: float) -> subprocess.Popen:
     env = {**os.environ, "RESUME_WORKER_SLEEP": str(sleep), "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, str(WORKER), str(ckpt), str(out)] + (["--resume"] if resume else [])
+    cmd = [sys.executable, str(WORKER), name, str(ckpt), str(out)] + (["--resume"] if resume else [])
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -98,23 +121,37 @@ def test_sigterm_then_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
     reference, _ = _reference(tmp_path)
     ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
     # 1) SIGTERM in epoch 1: the worker saves a checkpoint and exits cleanly with 128 + 15
-    proc = _spawn(ckpt, out, False, 0.2)
+    proc = _spawn("pgd", ckpt, out, False, 0.2)
     _wait_for_step(ckpt / "last.pt", proc, 0, 3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 128 + signal.SIGTERM
     after_term = torch.load(ckpt / "last.pt", weights_only=True)
     assert after_term["epoch"] == 0 and after_term["step_in_epoch"] >= 3
     # 2) resume, then SIGKILL in the middle of epoch 2: no chance to save anything
-    proc = _spawn(ckpt, out, True, 0.2)
+    proc = _spawn("pgd", ckpt, out, True, 0.2)
     _wait_for_step(ckpt / "last.pt", proc, 1, 2)
     proc.kill()
     proc.wait(30)
     killed_at = torch.load(ckpt / "last.pt", weights_only=True)
-    assert killed_at["epoch"] == 1 and 0 < killed_at["step_in_epoch"] < 10
+    assert killed_at["epoch"] == 1 and 0 < killed_at["step_in_epoch"] < 6
     assert not out.exists()
     # 3) resume to the end
-    proc = _spawn(ckpt, out, True, 0.0)
+    proc = _spawn("pgd", ckpt, out, True, 0.0)
     assert proc.wait(180) == 0, proc.stderr.read().decode()[-2000:]
-    final = torch.load(out, weights_only=True)
-    for key, value in reference.items():
-        assert torch.equal(value, final[key]), key
+    _assert_same(reference, torch.load(out, weights_only=True))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["trades", "free", "fbf", "nfgsm", "gradalign", "advgan"])
+def test_every_trainer_resumes_bit_identical_after_sigkill(tmp_path, name):
+    reference, _ = _reference(tmp_path, name)
+    ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
+    proc = _spawn(name, ckpt, out, False, 0.15)
+    _wait_for_step(ckpt / "last.pt", proc, 1, 2)
+    proc.kill()
+    proc.wait(30)
+    killed_at = torch.load(ckpt / "last.pt", weights_only=True)
+    assert killed_at["epoch"] == 1 and 0 < killed_at["step_in_epoch"] < 6
+    proc = _spawn(name, ckpt, out, True, 0.0)
+    assert proc.wait(180) == 0, proc.stderr.read().decode()[-2000:]
+    _assert_same(reference, torch.load(out, weights_only=True))

@@ -23,16 +23,16 @@ def test_run_train_saves_model_and_reports_accuracy(tmp_path, monkeypatch):
 
     monkeypatch.setenv("ART_EXT_CACHE", str(tmp_path / "cache"))
     result = run_train(_args(tmp_path))
-    assert 0.0 <= result["robust_accuracy"] <= result["clean_accuracy"] <= 1.0
-    assert result["clean_accuracy"] > 0.5
-    state = torch.load(result["model"], weights_only=True)
+    assert 0.0 <= result["test_robust_accuracy"] <= result["test_clean_accuracy"] <= 1.0
+    assert result["test_clean_accuracy"] > 0.5
+    state = torch.load(tmp_path / "out" / "model.pt", weights_only=True)
     assert "classifier.3.weight" in state
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert saved["robust_accuracy"] == result["robust_accuracy"]
+    assert saved["test_robust_accuracy"] == result["test_robust_accuracy"]
     assert (tmp_path / "out" / "checkpoints" / "last.pt").is_file()
     # resume a finished run: nothing left to train, same weights
     again = run_train(_args(tmp_path, resume=True))
-    assert again["clean_accuracy"] == result["clean_accuracy"]
+    assert again["test_clean_accuracy"] == result["test_clean_accuracy"]
 
 
 def test_run_train_rejects_bad_param(tmp_path):
@@ -58,6 +58,6 @@ def test_train_cli_under_torchrun_reports_once(tmp_path):
            "--out", str(out), "--json"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count('"clean_accuracy"') == 1
+    assert proc.stdout.count('"test_clean_accuracy"') == 1
     result = json.loads((out / "results.json").read_text())
     assert result["world_size"] == 2 and (out / "model.pt").is_file()

@@ -1,5 +1,5 @@
-"""Device and precision dispatch. No GPU here: the CUDA branches are checked with dry_run=True
-(the policy decides without touching CUDA); the CPU paths run for real."""
+"""Device, precision and thread policy. No GPU here: the CUDA branches are checked with
+dry_run=True (the policy decides without touching CUDA); the CPU paths run for real."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from art_ext.core.device import resolve_policy
+from art_ext.core import device as device_policy
+from art_ext.core.device import default_threads, hardware_info, resolve_policy
 from art_ext.models import SmallCNN
+
+NATIVE_BF16 = device_policy.cpu_bf16_native()
 
 
 @pytest.fixture
@@ -16,46 +19,51 @@ def cnn():
     return SmallCNN((1, 8, 8), 10)
 
 
-def test_cpu_defaults(cnn):
+def test_auto_is_native_bf16_and_channels_last_for_conv_nets_on_this_cpu(cnn):
     policy = resolve_policy(cnn)
     assert policy.device == torch.device("cpu")
+    assert policy.precision == ("bf16" if NATIVE_BF16 else "fp32")
+    assert policy.channels_last  # oneDNN's fast layout for conv nets on CPUs
+    assert not policy.pin_memory and not policy.non_blocking and not policy.use_grad_scaler
+    mlp = resolve_policy(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)))
+    assert not mlp.channels_last
+
+
+def test_auto_falls_back_to_fp32_without_native_bf16(cnn, monkeypatch):
+    monkeypatch.setattr(device_policy, "cpu_bf16_native", lambda: False)
+    assert resolve_policy(cnn).precision == "fp32"
+    with pytest.raises(ValueError, match="no native bf16"):
+        resolve_policy(cnn, precision="bf16")  # asked for explicitly: an error, never a silent fallback
+
+
+def test_fp32_is_one_argument_away(cnn):
+    policy = resolve_policy(cnn, precision="fp32")
     assert policy.precision == "fp32" and policy.autocast_dtype is None
-    assert not policy.channels_last and not policy.pin_memory and not policy.non_blocking
-    assert not policy.use_grad_scaler
-    assert not policy.make_grad_scaler().is_enabled()
+    with policy.autocast():
+        assert cnn(torch.rand(2, 1, 8, 8)).dtype == torch.float32
 
 
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_mixed_precision_on_cpu_falls_back_to_fp32(cnn, precision, caplog):
-    policy = resolve_policy(cnn, precision=precision)
-    assert policy.precision == "fp32"
-    assert "CUDA" in caplog.text
-
-
-def test_cpu_bf16_when_forced(cnn):
-    policy = resolve_policy(cnn, precision="bf16", allow_cpu_bf16=True)
+@pytest.mark.skipif(not NATIVE_BF16, reason="this CPU has no native bf16")
+def test_bf16_autocast_on_cpu(cnn):
+    policy = resolve_policy(cnn, precision="bf16")
     assert policy.autocast_dtype == torch.bfloat16 and not policy.use_grad_scaler
     with policy.autocast():
-        out = cnn(torch.rand(2, 1, 8, 8))
-    assert out.dtype == torch.bfloat16
+        assert cnn(torch.rand(2, 1, 8, 8)).dtype == torch.bfloat16
+
+
+def test_fp16_needs_cuda(cnn):
+    with pytest.raises(ValueError, match="fp16.*needs CUDA"):
+        resolve_policy(cnn, precision="fp16")
 
 
 def test_cuda_dispatch_dry_run(cnn):
     fp16 = resolve_policy(cnn, device="cuda", precision="fp16", dry_run=True)
     assert fp16.device.type == "cuda" and fp16.use_grad_scaler and fp16.autocast_dtype == torch.float16
     assert fp16.channels_last and fp16.pin_memory and fp16.non_blocking
-    bf16 = resolve_policy(cnn, device="cuda:1", precision="bf16", dry_run=True)
-    assert bf16.device == torch.device("cuda", 1) and not bf16.use_grad_scaler
-    mlp = resolve_policy(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), device="cuda", dry_run=True)
-    assert not mlp.channels_last  # only conv nets
+    auto = resolve_policy(cnn, device="cuda:1", dry_run=True)
+    assert auto.device == torch.device("cuda", 1) and auto.precision == "bf16" and not auto.use_grad_scaler
     forced_off = resolve_policy(cnn, device="cuda", channels_last=False, dry_run=True)
     assert not forced_off.channels_last
-
-
-def test_follows_the_model_device(cnn):
-    # a model on the meta device stands in for "a model somewhere else than the default"
-    meta = SmallCNN((1, 8, 8), 10).to("meta")
-    assert resolve_policy(meta).device.type == "meta"
 
 
 def test_errors(cnn):
@@ -76,10 +84,62 @@ def test_to_device_moves_nested_batches(cnn):
     assert y.dtype == torch.long and d["ids"].shape == (2, 3)
 
 
-def test_trainer_uses_policy(digits, fresh_classifier):
+def test_thread_rule(monkeypatch):
+    monkeypatch.delenv("ART_EXT_THREADS", raising=False)
+    assert default_threads(small_model=True) == 1
+    assert 1 <= default_threads() <= (torch.get_num_threads() + 64)
+    monkeypatch.setenv("ART_EXT_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("ART_EXT_THREADS", "zero")
+    with pytest.raises(ValueError, match="ART_EXT_THREADS"):
+        default_threads()
+
+
+def test_hardware_info_records_the_policy_inputs():
+    info = hardware_info()
+    assert {"cpu_capability", "cpu_bf16_flags", "cpu_bf16_native", "torch_threads", "torch"} <= set(info)
+    assert isinstance(info["torch"], str) and type(info["torch"]) is str
+
+
+def test_trainer_resolves_auto_and_evaluates_in_fp32(digits, fresh_classifier):
+    """Training runs under the policy; the per-epoch evaluation never does (float32, no autocast)."""
     import art_ext
 
-    trainer = art_ext.get_trainer("pgd", fresh_classifier(), eps=0.2, precision="fp16", verbose=False)
-    trainer.setup()
-    assert trainer.policy.device.type == "cpu" and trainer.policy.precision == "fp32"
-    assert not trainer.scaler.is_enabled()
+    clf = fresh_classifier()
+    seen: list[tuple[str, torch.dtype, bool]] = []
+    phase = {"now": "train"}
+    hook = clf.model.features[0].register_forward_pre_hook(
+        lambda m, args: seen.append((phase["now"], args[0].dtype, torch.is_autocast_enabled("cpu"))))
+
+    class Marked(type(art_ext.get_trainer("pgd", clf, eps=0.1))):  # type: ignore[misc]
+        def evaluate(self, source):
+            phase["now"] = "eval"
+            try:
+                return super().evaluate(source)
+            finally:
+                phase["now"] = "train"
+
+    trainer = Marked(clf, eps=0.1, max_iter=2, nb_epochs=1, batch_size=64, verbose=False, eval_max_iter=2,
+                     eval_restarts=1)
+    trainer.fit(digits.x_train[:128], digits.y_train[:128], validation_data=(digits.x_test[:32], digits.y_test[:32]))
+    hook.remove()
+    assert trainer.policy.precision == ("bf16" if NATIVE_BF16 else "fp32")
+    assert any(p == "train" and autocast == NATIVE_BF16 for p, _, autocast in seen)
+    evals = [(dtype, autocast) for p, dtype, autocast in seen if p == "eval"]
+    assert evals and all(dtype == torch.float32 and not autocast for dtype, autocast in evals)
+    assert clf.model.features[0].weight.is_contiguous()  # handed back in the default layout
+
+
+def test_small_steps_survive_bf16(digits, digits_classifier):
+    """PGD steps far below bf16's resolution near 1.0 still move the input: only the network
+    runs in bf16; the perturbation and the clip stay float32."""
+    from art_ext.core import perturb
+
+    model = digits_classifier.model.eval()
+    x = torch.from_numpy(digits.x_test[:16]).clamp(0.25, 0.75)  # away from the clip bounds
+    y = torch.from_numpy(digits.y_test[:16])
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=NATIVE_BF16):
+        x_adv = perturb.pgd(model, x, y, eps=1e-3, step=1e-4, steps=3, random_start=False, clip_values=(0.0, 1.0))
+    assert x_adv.dtype == torch.float32
+    moved = (x_adv - x).abs()
+    assert float(moved.max()) == pytest.approx(3e-4, rel=1e-3)  # bf16 near 0.5 resolves only ~2e-3

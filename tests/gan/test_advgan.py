@@ -80,12 +80,12 @@ def test_targeted_hits_targets_with_int_or_one_hot(digits, digits_classifier, ta
 
 @pytest.mark.parametrize("bad", [np.array([0, 1, 2, 10]), np.array([-1, 0, 1, 2])])
 def test_target_classes_out_of_range(digits, targeted_advgan, bad):
-    with pytest.raises(ValueError, match=r"y: class indices must be in \[0, 9\]"):
+    with pytest.raises(ValueError, match=r"y has labels in \[-?\d+, \d+\]; expected 0 <= label < nb_classes = 10"):
         targeted_advgan.generate(digits.x_test[:4], bad)
 
 
 def test_one_hot_of_wrong_width(digits, targeted_advgan):
-    with pytest.raises(ValueError, match="y one-hot has 5 columns"):
+    with pytest.raises(ValueError, match="one-hot labels have width 5; expected nb_classes = 10"):
         targeted_advgan.generate(digits.x_test[:4], np.eye(5)[:4])
 
 
@@ -109,8 +109,16 @@ def test_save_load_round_trip(tmp_path, digits, digits_classifier, untargeted_ad
     targets = other_targets(digits.y_test)
     np.testing.assert_array_equal(loaded_t.generate(digits.x_test, targets), targeted_advgan.generate(digits.x_test, targets))
 
-    with pytest.raises(ValueError, match="eps=0.1 does not match"):
-        AdvGAN.load(path, digits_classifier, eps=0.1)
+    with pytest.raises(ValueError, match="eps=0.5 exceeds the generator's trained eps=0.3"):
+        AdvGAN.load(path, digits_classifier, eps=0.5)
+    smaller = AdvGAN.load(path, digits_classifier, eps=0.1)  # a trained eps is a cap: a smaller one projects
+    x_small = smaller.generate(digits.x_test)
+    assert np.abs(x_small - digits.x_test).max() <= 0.1 + 1e-6
+    with pytest.raises(ValueError, match="norm='2' contradicts the generator"):
+        AdvGAN.load(path, digits_classifier, norm=2)
+    assert AdvGAN.load(path, digits_classifier, norm=np.inf, targeted=False).norm_key == "inf"
+    with pytest.raises(ValueError, match="targeted=True contradicts"):
+        AdvGAN.load(path, digits_classifier, targeted=True)
 
 
 def test_load_checks_input_shape(tmp_path, untargeted_advgan):
@@ -145,12 +153,13 @@ def test_black_box_distillation_counts_queries(digits, digits_classifier):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"eps": 0.0}, "eps must be positive"),
-        ({"eps": -0.1}, "eps must be positive"),
-        ({"eps": 1.5}, "eps=1.5 is above the input range"),
-        ({"eps": 9.0, "norm": 2}, "eps=9.0 is above the input range"),
-        ({"norm": 1}, "norm must be inf"),
-        ({"norm": "l1"}, "norm must be inf"),
+        ({"eps": 0.0}, "eps must be a finite number > 0"),
+        ({"eps": -0.1}, "eps must be a finite number > 0"),
+        ({"eps": 1.5}, "eps=1.5 exceeds the input range"),
+        ({"eps": 9.0, "norm": 2}, "eps=9 exceeds the input range"),
+        ({"norm": 1}, "norm must be 'inf'"),
+        ({"norm": "l1"}, "norm must be 'inf'"),
+        ({"precision": "fp8"}, "precision must be one of"),
         ({"mode": "white"}, "mode must be one of"),
         ({"alpha": -1.0}, "alpha must be"),
         ({"nb_epochs": 0}, "nb_epochs must be"),
@@ -164,7 +173,7 @@ def test_bad_parameters(digits_classifier, params, match):
 
 def test_set_params_is_checked(digits_classifier):
     attack = AdvGAN(digits_classifier, verbose=False)
-    with pytest.raises(ValueError, match="eps must be positive"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         attack.set_params(eps=0)
 
 
@@ -179,7 +188,7 @@ def test_semi_whitebox_needs_gradients(digits_classifier):
 
 
 def test_wrong_input_shape(digits, untargeted_advgan):
-    with pytest.raises(ValueError, match=r"x must have shape \(N, 1, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"x has shape \(3, 1, 28, 28\); expected \(N, 1, 8, 8\)"):
         untargeted_advgan.generate(np.zeros((3, 1, 28, 28), dtype=np.float32))
 
 
@@ -226,3 +235,87 @@ def test_mnist_advgan_lowers_accuracy(mnist_dir):
     robust = accuracy(classifier, x_adv, data.y_test)
     # measured: clean 0.808 -> 0.106 under AdvGAN (seed 0)
     assert clean > 0.75 and robust < 0.4, f"MNIST: accuracy {clean:.3f} -> {robust:.3f}"
+
+
+# ---------------------------------------------------------------- issue 12 regressions
+def test_nan_uint8_and_out_of_range_inputs_are_refused(digits, digits_classifier, untargeted_advgan):
+    attack = AdvGAN(digits_classifier, nb_epochs=1, verbose=False)
+    x = digits.x_train[:64].copy()
+    x[3, 0, 2, 2] = np.nan
+    with pytest.raises(ValueError, match=r"x contains 1 NaN or inf values \(first at index \(3, 0, 2, 2\)\)"):
+        attack.fit(x)  # before: every later generate output was NaN
+    with pytest.raises(ValueError, match="outside the classifier's clip_values"):
+        attack.fit(digits.x_train[:64] * 3)  # before: accepted x in [0, 3]
+    with pytest.raises(TypeError, match="dtype uint8"):
+        untargeted_advgan.generate((digits.x_test[:8] * 255).astype(np.uint8))  # before: truncated perturbation
+    with pytest.raises(ValueError, match="outside the classifier's clip_values"):
+        untargeted_advgan.generate(digits.x_test[:8] * 255)  # before: outputs outside clip_values
+
+
+def test_float64_in_float64_out_within_eps(digits, untargeted_advgan):
+    x = digits.x_test[:32].astype(np.float64)
+    x_adv = untargeted_advgan.generate(x)
+    assert x_adv.dtype == np.float64 and x_adv.shape == x.shape
+    assert np.abs(x_adv - x).max() <= 0.3 * (1 + 1e-12) and x_adv.min() >= 0 and x_adv.max() <= 1
+
+
+def test_trained_eps_is_a_cap_in_art_and_in_foolbox(digits, digits_classifier, untargeted_advgan):
+    import copy
+
+    import foolbox as fb
+    from art_ext_plugins.gan.foolbox_attack import AdvGANAttack
+
+    x = torch.from_numpy(digits.x_test[:40])
+    y = torch.from_numpy(digits.y_test[:40])
+    fmodel = fb.PyTorchModel(digits_classifier.model.eval(), bounds=(0, 1))
+    _, native, _ = AdvGANAttack(untargeted_advgan)(fmodel, x, y, epsilons=0.5)
+    attack = copy.deepcopy(untargeted_advgan)
+    _, bridged, _ = art_ext.to_foolbox(attack)(fmodel, x, y, epsilons=0.5)
+    # before: the bridge set eps=0.5 and rescaled the generator (0.3 -> 0.5)
+    np.testing.assert_allclose(bridged.numpy(), native.numpy(), atol=1e-6)
+    assert float((bridged - x).abs().max()) <= 0.3 + 1e-6
+    _, small, _ = art_ext.to_foolbox(attack)(fmodel, x, y, epsilons=0.1)
+    assert float((small - x).abs().max()) <= 0.1 + 1e-6
+
+
+def test_loss_terms(digits):
+    from art_ext_plugins.gan.advgan import adversarial_loss, hinge_loss
+
+    logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    labels = torch.tensor([0, 0])
+    # untargeted: Z_y - max_{i != y} Z_i, clamped at -kappa (G stops once past the boundary by kappa)
+    assert adversarial_loss(logits, labels, False, 0.0).tolist() == [2.0, -0.0]
+    assert adversarial_loss(logits, labels, False, 5.0).tolist() == [2.0, -2.0]
+    # targeted at class 2: max_{i != t} Z_i - Z_t
+    assert adversarial_loss(logits, torch.tensor([2, 2]), True, 10.0).tolist() == [3.0, 1.0]
+    x = torch.zeros(2, 1, 2, 2)
+    x_adv = x.clone()
+    x_adv[0] += 0.5  # L2 norm 1.0
+    assert hinge_loss(x_adv, x, 0.1).tolist() == pytest.approx([0.9, 0.0])
+
+
+def test_load_errors_name_the_path(tmp_path, digits, digits_classifier, untargeted_advgan):
+    from safetensors.torch import save_file
+
+    from art_ext.models import make_classifier
+
+    good = untargeted_advgan.save(tmp_path / "g.safetensors")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(good.read_bytes()[:300])
+    with pytest.raises(ValueError, match=r"truncated\.safetensors is not a readable safetensors file"):
+        AdvGAN.load(truncated, digits_classifier)
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bare))
+    with pytest.raises(ValueError, match=r"bare\.safetensors is not an art-ext AdvGAN file"):
+        AdvGAN.load(bare, digits_classifier)
+    partial = tmp_path / "partial.safetensors"
+    save_file({"w": torch.zeros(2)}, str(partial), metadata={"format": "art_ext.advgan"})
+    with pytest.raises(ValueError, match=r"partial\.safetensors lacks AdvGAN metadata \['version', 'input_shape'"):
+        AdvGAN.load(partial, digits_classifier)  # before: KeyError: 'nb_classes'
+    other_clip = make_classifier(digits_classifier.model, digits.input_shape, 10, (0.0, 255.0))
+    with pytest.raises(ValueError, match=r"clip_values \[0\.0, 255\.0\] differ"):
+        AdvGAN.load(good, other_clip)
+    with pytest.raises(ValueError, match="is a folder"):
+        AdvGAN.load(tmp_path, digits_classifier)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        AdvGAN.load(tmp_path / "missing.safetensors", digits_classifier)

@@ -29,10 +29,10 @@ def test_advgan_trainer_trains_checkpoints_and_validates(tmp_path, digits, digit
     trainer.fit(digits.x_train[:768], digits.y_train[:768], validation_data=(x_val, y_val))
     history = trainer.history
     assert [h["epoch"] for h in history] == [1, 2]
-    for key in ("clean_acc", "robust_acc", "advgan_acc", "train_gan_acc", "train_loss_g"):
+    for key in ("val_clean_acc", "val_robust_acc", "val_advgan_acc", "train_gan_acc", "train_loss_g"):
         assert key in history[-1], key
     # the classifier learns to classify its generator's examples and keeps its clean accuracy
-    assert history[-1]["advgan_acc"] > 0.5, history
+    assert history[-1]["val_advgan_acc"] > 0.5, history
     assert accuracy(classifier, digits.x_test, digits.y_test) > 0.85
     assert (tmp_path / "ckpt" / "last.pt").is_file() and (tmp_path / "ckpt" / "metrics.jsonl").is_file()
     # the generator and discriminator are checkpointed with the model
@@ -64,7 +64,7 @@ def test_advgan_trainer_resumes(tmp_path, digits, digits_classifier):
     [
         ({"adv_ratio": 0.0}, "adv_ratio must be in"),
         ({"g_steps": 0}, "g_steps must be"),
-        ({"eps": 1.5}, "eps=1.5 is above the input range"),
+        ({"eps": 1.5}, "eps=1.5 exceeds the input range"),
         ({"eps": 0.0}, "eps must be"),
         ({"alpha": -1.0}, "alpha must be"),
         ({"norm": "l1"}, "norm"),

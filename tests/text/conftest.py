@@ -7,7 +7,26 @@ from typing import Any
 
 import numpy as np
 import pytest
-from text_helpers import FALLBACK_CORPUS, make_tokenizer, train_mr_model
+import torch
+from text_helpers import (
+    FALLBACK_CORPUS,
+    finetune,
+    make_tokenizer,
+    tiny_sentence_encoder,
+    train_base_model,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """The tiny text models run fastest on one thread, and the machine's cores are shared: more
+    threads only spin against other processes (`art-ext` commands read ART_EXT_THREADS)."""
+    threads = torch.get_num_threads()
+    monkeypatch.setenv("ART_EXT_THREADS", "1")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 N_TRAIN = 1600
 N_EVAL = 200
@@ -42,9 +61,15 @@ def mr_split(mr_data):
 
 
 @pytest.fixture(scope="session")
-def mr_trained(mr_tokenizer, mr_split):
-    """The standard (clean) model; about 64% accuracy on the 200 test sentences."""
-    return train_mr_model(mr_tokenizer, mr_split)
+def mr_base(mr_tokenizer, mr_split):
+    """The tiny "pretrained" MR model (4 epochs from scratch)."""
+    return train_base_model(mr_tokenizer, mr_split)
+
+
+@pytest.fixture(scope="session")
+def mr_trained(mr_base, mr_split):
+    """The standard (clean) model: the base fine-tuned 2 more epochs; about 64% on the 200 test sentences."""
+    return finetune(mr_base, mr_split)
 
 
 @pytest.fixture
@@ -53,3 +78,10 @@ def mr_classifier(mr_trained):
     from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 
     return HuggingFaceTextClassifier(copy.deepcopy(mr_trained.model), mr_trained.tokenizer, max_length=48, batch_size=64)
+
+
+@pytest.fixture(scope="session")
+def sentence_encoder_dir(tmp_path_factory, small_tokenizer) -> str:
+    """A tiny sentence-transformers folder (random weights, mean pooling), loaded offline."""
+    pytest.importorskip("sentence_transformers", reason="sentence similarity needs sentence-transformers")
+    return tiny_sentence_encoder(tmp_path_factory.mktemp("st"), small_tokenizer)

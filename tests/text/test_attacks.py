@@ -13,6 +13,8 @@ pytest.importorskip("transformers", reason="the text plugin needs transformers (
 
 from art.attacks.attack import EvasionAttack
 from art_ext_plugins.text._embedding import budget
+from art_ext_plugins.text._embedding_attack import EmbeddingAttackResult
+from art_ext_plugins.text.constraints import Stopwords, WordEmbeddingCosine
 from art_ext_plugins.text.embedding_fgm import EmbeddingFGM
 from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
@@ -72,7 +74,8 @@ def test_nearest_token_projection_keeps_special_tokens_and_padding(mr_trained, e
     np.testing.assert_array_equal(r.projected_ids[~r.real_mask], r.original_ids[~r.real_mask])
     assert set(np.unique(r.projected_ids[r.real_mask])).isdisjoint(set(mr_trained.special_ids.tolist()))
     assert r.tokens_changed.sum() > 0  # eps 1.0 moves some tokens to another nearest token
-    assert 0.0 <= r.projected_success_rate <= 1.0
+    attacked = r.clean_pred == r.labels
+    assert r.projected_success_rate == pytest.approx(float((r.projected_pred[attacked] != r.labels[attacked]).mean()))
 
 
 def test_embedding_attack_is_art_attack_and_checks_params(mr_trained):
@@ -81,8 +84,10 @@ def test_embedding_attack_is_art_attack_and_checks_params(mr_trained):
     for bad in ({"eps": 0}, {"max_iter": 0}, {"norm": "1"}, {"per": "word"}, {"num_random_init": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             EmbeddingPGD(mr_trained, **bad)
-    with pytest.raises(ValueError, match="random_init"):
+    with pytest.raises(TypeError, match="random_init"):
         EmbeddingFGM(mr_trained, random_init="yes")
+    with pytest.raises(TypeError, match="relative"):
+        EmbeddingPGD(mr_trained, relative=1)
     with pytest.raises(ValueError, match="targeted"):
         EmbeddingPGD(mr_trained, targeted=True).generate(np.array(["a film"]))
 
@@ -92,7 +97,27 @@ def test_targeted_embedding_pgd_reaches_targets(mr_trained, eval_set):
     targets = 1 - labels[:60]
     attack = EmbeddingPGD(mr_trained, eps=0.5, max_iter=3, targeted=True)
     attack.generate(np.array(texts[:60], dtype=object), targets)
-    assert (attack.last_result.adv_pred == targets).mean() > 0.8
+    r = attack.last_result
+    assert (r.adv_pred == targets).mean() > 0.8
+    # issue 12: success of a targeted attack is "target reached", counted on the sentences not
+    # already of the target class (the targets are stored in the result)
+    np.testing.assert_array_equal(r.labels, targets)
+    todo = r.clean_pred != targets
+    assert r.success_rate == pytest.approx(float((r.adv_pred[todo] == targets[todo]).mean()))
+
+
+def test_targeted_success_counts_the_target_not_a_change():
+    """A prediction that moves to a third class is not a targeted success (it used to count)."""
+    fields = dict(embeddings=np.zeros((4, 1, 1)), attention_mask=np.ones((4, 1)), original_ids=np.zeros((4, 1)),
+                  real_mask=np.ones((4, 1), bool), projected_ids=np.zeros((4, 1)), projected_texts=[""] * 4,
+                  tokens_changed=np.zeros(4))
+    r = EmbeddingAttackResult(**fields, clean_pred=np.array([0, 0, 0, 0]), adv_pred=np.array([1, 2, 2, 0]),
+                              projected_pred=np.array([1, 1, 2, 0]), labels=np.array([2, 2, 2, 2]), targeted=True)
+    assert r.success_rate == 0.5 and r.projected_success_rate == 0.25
+    untargeted = EmbeddingAttackResult(**fields, clean_pred=np.array([0, 0, 1, 0]), adv_pred=np.array([1, 0, 0, 0]),
+                                       projected_pred=np.array([0, 0, 0, 0]), labels=np.array([0, 0, 0, 1]))
+    assert untargeted.success_rate == 0.5  # of the two correct clean predictions, one moved
+    np.testing.assert_array_equal(untargeted.robust(), [False, True, False, False])
 
 
 # ---------------------------------------------------------------- HotFlip
@@ -100,7 +125,7 @@ def test_targeted_embedding_pgd_reaches_targets(mr_trained, eval_set):
 @pytest.fixture(scope="module")
 def hotflip_results(mr_trained, eval_set):
     texts, labels, _ = eval_set
-    return HotFlip(mr_trained).attack_text(texts, labels)
+    return HotFlip(mr_trained, constraints=[Stopwords()]).attack_text(texts, labels)
 
 
 def _word_tokens(clf, text):
@@ -138,23 +163,55 @@ def test_hotflip_respects_word_budget_and_stopwords(hotflip_results):
             assert not (len(core) == 1 and core[0] in ENGLISH_STOPWORDS and x == core[0]), f"stop word {x!r} changed"
 
 
-def test_hotflip_min_cosine_similarity(mr_trained, eval_set):
+def test_hotflip_word_embedding_cosine_constraint(mr_trained, eval_set):
     texts, labels, _ = eval_set
-    attack = HotFlip(mr_trained, min_cos_sim=0.2, protect_stopwords=False)
+    attack = HotFlip(mr_trained, constraints=[WordEmbeddingCosine(0.2)])
     r = attack.attack_text(texts[:50], labels[:50])
     matrix = mr_trained.embedding_matrix
     tok = mr_trained.tokenizer
     checked = 0
-    for orig, adv in zip(r.original_texts, r.adversarial_texts):
-        for x, y in zip(orig.split(), adv.split()):
-            if x != y and x.isalpha() and y.isalpha():
-                xi = tok(x, add_special_tokens=False)["input_ids"]
-                yi = tok(y, add_special_tokens=False)["input_ids"]
-                assert len(yi) == 1, f"a substitute is one whole-word token: {x!r} -> {y!r} {tok.convert_ids_to_tokens(yi)} in {adv!r}"
-                cos = torch.nn.functional.cosine_similarity(matrix[xi].mean(0), matrix[yi[0]], dim=0)
-                assert float(cos) >= 0.2 - 1e-5
-                checked += 1
+    for i, swaps in enumerate(r.swaps):
+        for swap in swaps:
+            xi = tok(swap.old, add_special_tokens=False)["input_ids"]
+            yi = tok(swap.new, add_special_tokens=False)["input_ids"]
+            assert len(yi) == 1, f"a substitute is one whole-word token: {swap.old!r} -> {swap.new!r}"
+            cos = float(torch.nn.functional.cosine_similarity(matrix[xi].mean(0), matrix[yi[0]], dim=0))
+            assert cos >= 0.2 - 1e-5
+            assert swap.values["word_cos"] == pytest.approx(cos, abs=1e-3)  # the recorded value is the real one
+            assert swap.new in r.adversarial_texts[i].lower()
+            checked += 1
     assert checked > 0
+
+
+def test_hotflip_first_order_score_predicts_the_loss_change(mr_trained, eval_set):
+    """The top first-order swap (E_v - e_i) . grad_i raises the true loss far more often than a
+    random swap does (measured with forward passes on the tiny MR model)."""
+    texts, labels, _ = eval_set
+    attack = HotFlip(mr_trained)
+    attack._begin()
+    ids, mask = mr_trained.encode(texts[:80])
+    real = mr_trained.real_token_mask(torch.as_tensor(ids), torch.as_tensor(mask)).numpy()
+    rng = np.random.default_rng(0)
+    top_up, random_up, n = 0, 0, 0
+    with mr_trained.eval_mode():
+        for r in range(len(ids)):
+            length = int(mask[r].sum())
+            ctx = attack._prepare(texts[r], ids[r, :length].tolist(), real[r, :length].tolist(), None, int(labels[r]))
+            found = attack._candidates([ctx.original], ctx.label)
+            if not found:
+                continue
+            _, _, w_best, t_best = found[0]
+            words = [i for i, w in enumerate(ctx.original.words) if w.modifiable]
+            w_any = words[int(rng.integers(len(words)))]
+            t_any = int(attack._vocabulary.spaced[int(rng.integers(len(attack._vocabulary.spaced)))])
+            states = [ctx.original, ctx.original.replaced(w_best, [t_best], ""), ctx.original.replaced(w_any, [t_any], "")]
+            losses, _ = attack._evaluate(states, ctx.label)
+            top_up += losses[1] > losses[0]
+            random_up += losses[2] > losses[0]
+            n += 1
+    assert n >= 60
+    print(f"loss raised by the top-scored swap {top_up}/{n}, by a random swap {random_up}/{n}")
+    assert top_up / n >= 0.8 and top_up / n >= random_up / n + 0.2
 
 
 def test_hotflip_on_token_ids_never_touches_special_tokens_or_padding(mr_trained, eval_set):
@@ -180,11 +237,14 @@ def test_hotflip_on_token_ids_never_touches_special_tokens_or_padding(mr_trained
 
 def test_hotflip_bad_input_and_params(mr_trained):
     for bad in ({"max_perturb_ratio": 0}, {"max_perturb_ratio": 1.5}, {"search": "random"}, {"beam_width": 0},
-                {"top_k": 0}, {"min_cos_sim": 2.0}, {"batch_size": 0}):
+                {"top_k": 0}, {"batch_size": 0}, {"constraints": "strictest"}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             HotFlip(mr_trained, **bad)
+    with pytest.raises(TypeError, match="constraints"):
+        HotFlip(mr_trained, constraints=[0.9])
     attack = HotFlip(mr_trained)
     r = attack.attack_text(["", "good", "the film is a gorgeous , witty , seductive and moving delight"], labels=[1, 1, 1])
+    assert r.attack == "HotFlip" and len(r.original_confidence) == 3
     assert r.status[0] == "skipped" and r.adversarial_texts[0] == ""
     assert r.status[1] == "skipped"  # one word: 20% of it rounds down to 0 words
     with pytest.raises(TypeError, match="string"):
@@ -209,19 +269,19 @@ def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
 
     for model in (tiny_distilbert(len(small_tokenizer)), tiny_bert(len(small_tokenizer))):
         clf = HuggingFaceTextClassifier(model, small_tokenizer, max_length=32)
-        r = HotFlip(clf, protect_stopwords=False).attack_text(FALLBACK_CORPUS[:8])
+        r = HotFlip(clf).attack_text(FALLBACK_CORPUS[:8])
         assert len(r.adversarial_texts) == 8
         assert all(c <= math.floor(0.2 * n) for c, n in zip(r.words_changed, r.n_words))
 
 
 def test_hotflip_never_swaps_a_word_cut_by_truncation():
-    from art_ext_plugins.text.hotflip import _last_word_cut
+    from art_ext_plugins.text._words import last_word_cut
 
     text = "the show has infiltrated every corner"
     # tokens: [CLS] the show has in ##fil | truncated here
     offsets = [(0, 0), (0, 3), (4, 8), (9, 12), (13, 15), (15, 18)]
     real = [False, True, True, True, True, True]
-    assert _last_word_cut(text, real, offsets)
+    assert last_word_cut(text, real, offsets)
     whole = [(0, 0), (0, 3), (4, 8), (9, 12), (13, 24)]
-    assert not _last_word_cut(text, real[:5], whole)
-    assert not _last_word_cut(text, real, None)
+    assert not last_word_cut(text, real[:5], whole)
+    assert not last_word_cut(text, real, None)

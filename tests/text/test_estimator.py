@@ -90,14 +90,123 @@ def test_class_gradient_shapes(clf):
     assert clf.class_gradient(ids, label=[0, 1, 0]).shape == (3, 1, *ids.shape[1:], clf.hidden_size)
     with pytest.raises(ValueError, match="label"):
         clf.class_gradient(ids, label=5)
+    with pytest.raises(ValueError, match="label"):
+        clf.class_gradient(ids, label=[0, 0.5, 1])
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.array([0, 1, 0.7, 1]), r"\[2\] = 0.7"),  # used to train / attack as class 0
+    (np.array([0, 1, 5, 1]), "0 <= label < nb_classes = 2"),  # used to die with torch's IndexError
+    (np.array([0, 1, -1, 1]), "nb_classes"),
+    (np.array([[0.3, 0.7], [1, 0], [0, 1], [1, 0]]), "one-hot"),
+])
+def test_labels_are_checked_everywhere(clf, bad, match):
+    """Issue 12: labels are integral class indices (or exact one-hot rows) in range, in the
+    gradients, the loss, the trainers and the attacks; the error names the value."""
+    from art_ext_plugins.text.hotflip import HotFlip
+    from art_ext_plugins.text.trainers import TextTrainer
+
+    texts = FALLBACK_CORPUS[:4]
+    ids, _ = clf.encode(texts)
+    with pytest.raises(ValueError, match=match):
+        clf.loss_gradient(ids, bad)
+    with pytest.raises(ValueError, match=match):
+        clf.compute_loss(ids, bad)
+    with pytest.raises(ValueError, match=match):
+        TextTrainer(clf, verbose=False).fit(texts, bad)
+    with pytest.raises(ValueError, match=match):
+        HotFlip(clf).attack_text(texts, bad)
+    with pytest.raises(ValueError, match=match):
+        HotFlip(clf).generate(ids, bad)
+
+
+def test_nb_classes_must_match_the_model(small_tokenizer):
+    model = tiny_bert(len(small_tokenizer), num_labels=3)
+    assert HuggingFaceTextClassifier(model, small_tokenizer).nb_classes == 3
+    with pytest.raises(ValueError, match=r"nb_classes=2 does not match the model: model.config.num_labels is 3"):
+        HuggingFaceTextClassifier(model, small_tokenizer, nb_classes=2)
+    with pytest.raises(TypeError, match="nb_classes"):
+        HuggingFaceTextClassifier(model, small_tokenizer, nb_classes=3.0)
+
+    class Bare(torch.nn.Module):  # no config: the probe forward decides
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def get_input_embeddings(self):
+            return self.inner.get_input_embeddings()
+
+        def forward(self, inputs_embeds, attention_mask):
+            return self.inner(inputs_embeds=inputs_embeds, attention_mask=attention_mask).logits
+
+    bare = Bare(tiny_bert(len(small_tokenizer), num_labels=4))
+    assert HuggingFaceTextClassifier(bare, small_tokenizer).nb_classes == 4
+    with pytest.raises(ValueError, match="output width is 4"):
+        HuggingFaceTextClassifier(bare, small_tokenizer, nb_classes=2)
+
+
+def test_tokenizer_without_pad_token_is_refused_at_construction(small_tokenizer):
+    import copy
+
+    tokenizer = copy.deepcopy(small_tokenizer)
+    tokenizer.pad_token = None
+    assert tokenizer.pad_token_id is None
+    with pytest.raises(ValueError, match=r"no pad token.*tokenizer.pad_token = tokenizer.eos_token"):
+        HuggingFaceTextClassifier(tiny_bert(len(small_tokenizer)), tokenizer)
+
+
+def test_max_length_beyond_the_position_embeddings_is_refused(small_tokenizer):
+    model = tiny_bert(len(small_tokenizer), max_pos=64)
+    assert HuggingFaceTextClassifier(model, small_tokenizer, max_length=64).max_length == 64
+    with pytest.raises(ValueError, match=r"max_length=65 exceeds the model's 64 position embeddings"):
+        HuggingFaceTextClassifier(model, small_tokenizer, max_length=65)
+
+
+def test_from_pretrained_keeps_a_trained_head_with_more_labels(tmp_path, small_tokenizer):
+    """Issue 12: a folder with a 3-label head used to fail (num_labels=2 was forced)."""
+    model = tiny_bert(len(small_tokenizer), num_labels=3)
+    model.save_pretrained(tmp_path / "three")
+    small_tokenizer.save_pretrained(tmp_path / "three")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = HuggingFaceTextClassifier.from_pretrained(str(tmp_path / "three"), max_length=32)
+        assert loaded.nb_classes == 3
+        original = HuggingFaceTextClassifier(model, small_tokenizer, max_length=32)
+        np.testing.assert_allclose(loaded.predict(FALLBACK_CORPUS[:3]), original.predict(FALLBACK_CORPUS[:3]), atol=1e-5)
+        with pytest.raises(ValueError, match="trained head with 3 labels"):
+            HuggingFaceTextClassifier.from_pretrained(str(tmp_path / "three"), num_labels=2)
+        # a base model (no trained head): a fresh head, 2 labels by default or num_labels
+        model.bert.save_pretrained(tmp_path / "base")
+        small_tokenizer.save_pretrained(tmp_path / "base")
+        assert HuggingFaceTextClassifier.from_pretrained(str(tmp_path / "base")).nb_classes == 2
+        assert HuggingFaceTextClassifier.from_pretrained(str(tmp_path / "base"), num_labels=5).nb_classes == 5
+    with pytest.raises(ValueError, match="not a folder"):
+        HuggingFaceTextClassifier.from_pretrained(str(tmp_path / "missing"))
+
+
+def test_predictions_and_gradients_stay_float32_under_autocast(clf):
+    """Evaluation is exact whatever the caller's autocast (the core trains in bf16 on this CPU)."""
+    from art_ext.core.device import cpu_bf16_native
+
+    ids, _ = clf.encode(FALLBACK_CORPUS[:4])
+    y = np.array([0, 1, 1, 0])
+    reference, grad = clf.predict(ids), clf.loss_gradient(ids, y)
+    dtype = torch.bfloat16 if cpu_bf16_native() else torch.float32
+    with torch.autocast("cpu", dtype=dtype):
+        np.testing.assert_array_equal(clf.predict(ids), reference)
+        np.testing.assert_array_equal(clf.loss_gradient(ids, y), grad)
+    assert grad.dtype == np.float32
 
 
 def test_eval_mode_during_predict_and_restored(clf):
     clf.model.train()
+    frozen = next(m for m in clf.model.modules() if isinstance(m, torch.nn.Dropout))
+    frozen.eval()  # a sub-module the user froze on purpose
     first = clf.predict(FALLBACK_CORPUS[:4])
     second = clf.predict(FALLBACK_CORPUS[:4])
     np.testing.assert_array_equal(first, second)  # dropout off while predicting
     assert clf.model.training, "the caller's training mode must be restored"
+    assert not frozen.training, "every sub-module's own mode must be restored"
 
 
 def test_empty_string_is_documented_behaviour(clf):
@@ -152,6 +261,8 @@ def test_bad_parameters(small_tokenizer):
     model = tiny_bert(len(small_tokenizer))
     with pytest.raises(ValueError, match="max_length"):
         HuggingFaceTextClassifier(model, small_tokenizer, max_length=1)
+    with pytest.raises(TypeError, match="max_length"):
+        HuggingFaceTextClassifier(model, small_tokenizer, max_length=32.0)
     with pytest.raises(ValueError, match="batch_size"):
         HuggingFaceTextClassifier(model, small_tokenizer, batch_size=0)
     with pytest.raises(TypeError, match="tokenizer"):

@@ -1,40 +1,85 @@
-"""The text benchmark end to end on a tiny model saved to disk (the real run uses MiniLM)."""
+"""The text benchmark end to end on a tiny model saved to disk (the real run uses MiniLM):
+stages, every attack x preset, comparisons, the HTML/markdown report, the README tables and the
+precision comparison of issue 14."""
 
 from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
-from art_ext_plugins.text.bench import TextBenchSettings, compare, markdown_table, run_stage
+from art_ext_plugins.text.bench import TextBenchSettings
+from art_ext_plugins.text.report import diff_words
 from text_helpers import tiny_bert
 
-from art_ext.data import load_mr
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_text_bench_stages_and_report(tmp_path, mr_dir, mr_tokenizer):
-    folder = tmp_path / "model"
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("benchmarks_text", ROOT / "benchmarks" / "text.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, mr_tokenizer):
+    folder = tmp_path_factory.mktemp("model") / "tiny"
     tiny_bert(len(mr_tokenizer), hidden=32, layers=1).save_pretrained(folder)
     mr_tokenizer.save_pretrained(folder)
-    settings = TextBenchSettings(data_dir=str(mr_dir), model=str(folder), stages=("standard", "freelb-swap1"),
-                                 n_train=96, n_attack=12, n_pgd=8, n_beam=6, pgd_eps=(0.1,), pgd_steps=2,
-                                 max_length=32, batch_size=16)
-    data = load_mr(str(mr_dir))
-    stages = {name: run_stage(name, data, settings) for name in settings.stages}
-    for result in stages.values():
-        assert 0 <= result["clean_acc"] <= 1
-        assert result["hotflip"]["n_sentences"] == 12 and result["hotflip_beam"]["n_sentences"] == 6
-        assert result["embedding_pgd"]["by_eps"]["0.1"]["robust_acc"] <= result["clean_acc"] + 0.5
-    assert stages["freelb-swap1"]["trainer_params"]["adv_swaps"] == 1
-    assert stages["freelb-swap1"]["history"][-1]["train_swaps"] > 0
-    comparison = compare(stages)
-    assert {"freelb-swap1 clean acc - standard", "HotFlip success standard - freelb-swap1"} <= set(comparison)
-    table = markdown_table(stages, settings.pgd_eps)
-    assert len(table) == 2 + len(stages) and all(row.count("|") == table[0].count("|") for row in table)
+    return folder
+
+
+def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_dir, tiny_folder, sentence_encoder_dir):
+    bench = _benchmark_module()
+    out = tmp_path / "results" / bench.TEST
+    common = ["--data-dir", str(mr_dir), "--model", str(tiny_folder), "--n-train", "96", "--epochs", "1",
+              "--n-attack", "12", "--n-pgd", "8", "--pgd-steps", "2", "--pgd-eps", "0.5", "--max-length", "32",
+              "--sentence-encoder", sentence_encoder_dir, "--batch-size", "16"]
+    assert bench.main(["--out", str(out), "--stages", "standard,freelb-swap1", "--attacks", "hotflip,wordswap",
+                       "--presets", "none,a2t", *common]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["models"]) == {"standard (seed 0)", "freelb-swap1 (seed 0)"}
+    std = results["models"]["standard (seed 0)"]
+    assert std["split"] == "test" and std["clean"]["n"] == 1066 and std["subset"]["n"] == 12
+    cell = std["attacks"]["hotflip"]["a2t"]
+    assert cell["summary"]["attacked"] <= 12 and {c["name"] for c in cell["constraints"]} >= {"sentence_sim", "word_cos"}
+    assert "sentiment" in cell and cell["summary"]["max_fraction_changed"] <= 0.2 + 1e-9
+    assert results["models"]["freelb-swap1 (seed 0)"]["trainer_params"]["adv_swaps"] == 1
+    assert "freelb-swap1" in results["comparisons"]["0"]
+    html = (out / "report.html").read_text()
+    assert "<table>" in html and "hotflip / a2t" in html and (out / "report.md").is_file()
+    # the README blocks come from these files, and carry their numbers
+    tables = bench.readme_tables(tmp_path / "results")
+    assert {"text-models", "text-hotflip", "text-wordswap", "text-comparison", "text-targets"} <= set(tables)
+    assert all(k.startswith("text-") for k in tables)
+    assert f"{100 * std['clean']['accuracy']:.1f}" in tables["text-models"]
+    rate = std["attacks"]["wordswap"]["none"]["summary"]["success_rate"]
+    assert f"{100 * rate:.1f}" in tables["text-wordswap"]
+    # issue 14: both precisions of both trainers, in one process, evaluated in fp32
+    prec = tmp_path / "results" / bench.PRECISION
+    assert bench.main(["--mode", "precision", "--out", str(prec), "--n-hotflip", "8", *common]) == 0
+    data = json.loads((prec / "results.json").read_text())
+    assert set(data["stages"]) == {"standard", "freelb"}
+    assert data["stages"]["standard"]["fp32"]["resolved_precision"] == "fp32"
+    assert data["stages"]["standard"]["speedup"] > 0 and "text-precision" in bench.readme_tables(tmp_path / "results")
 
 
 def test_text_bench_settings_are_checked(mr_dir):
     with pytest.raises(ValueError, match="stages"):
         TextBenchSettings(data_dir=str(mr_dir), stages=("freelb-huge",))
-    with pytest.raises(ValueError, match="n_beam"):
-        TextBenchSettings(data_dir=str(mr_dir), n_beam=-1)
+    with pytest.raises(ValueError, match="presets"):
+        TextBenchSettings(data_dir=str(mr_dir), presets=("loose",))
+    with pytest.raises(ValueError, match="split"):
+        TextBenchSettings(data_dir=str(mr_dir), split="train")
+    with pytest.raises(ValueError, match="n_attack"):
+        TextBenchSettings(data_dir=str(mr_dir), n_attack=0)
+
+
+def test_report_diff_highlights_changed_words():
+    assert diff_words("a good film .", "a fine film .") == [("same", "a"), ("del", "good"), ("ins", "fine"),
+                                                           ("same", "film .")]

@@ -30,6 +30,7 @@ def saved_model(tmp_path_factory, mr_trained):
 def test_cli_hotflip(saved_model, mr_dir, tmp_path):
     out = run_attack(_args(data_dir=str(mr_dir), model=str(saved_model), n_test=40, out=str(tmp_path),
                            params={"max_length": 48}))
+    assert out["success_ci95"][0] <= out["success_rate"] <= out["success_ci95"][1]
     assert out["n"] == 40 and 0.0 <= out["success_rate"] <= 1.0 and out["attacked"] > 0
     written = json.loads((tmp_path / "text-hotflip.json").read_text())
     assert written["success_rate"] == out["success_rate"]
@@ -57,22 +58,62 @@ def test_cli_bad_input(saved_model, mr_dir):
 
 def test_bench_text_runs_both_stages_and_writes_outputs(saved_model, mr_dir, tmp_path):
     """`art-ext bench text` end to end on a reduced setting: the trained models are evaluated,
-    HotFlip keeps its 20% budget, the report carries the per-stage table."""
+    HotFlip keeps its 20% budget, the HTML and markdown report is written."""
     from art_ext.cli import main
 
     out = tmp_path / "bench"
-    code = main(["bench", "text", "--data-dir", str(mr_dir), "--model", str(saved_model), "--n-train", "160",
-                 "--n-test", "16", "--out", str(out), "--quiet", "--param", "text:pgd_steps=2",
-                 "--param", "text:max_length=32", "--param", "text:pgd_eps=(0.5,)"])
+    code = main(["bench", "text", "--data-dir", str(mr_dir), "--model", str(saved_model), "--n-train", "96",
+                 "--n-test", "12", "--out", str(out), "--quiet", "--param", "text:pgd_steps=2",
+                 "--param", "text:max_length=32", "--param", "text:pgd_eps=(0.5,)",
+                 "--param", "text:attacks=('hotflip','charswap')", "--param", "text:presets=('none',)"])
     assert code == 0
     results = json.loads((out / "results.json").read_text())
     stages = results["text"]["stages"]
     assert set(stages) == {"standard", "freelb"}
     for stage in stages.values():
-        assert stage["n_train"] == 160 and stage["clean_acc"] > 0.55  # the saved model is ~64%
-        assert stage["hotflip"]["n_sentences"] == 16 and stage["hotflip"]["max_fraction_changed"] <= 0.2 + 1e-9
-        assert stage["hotflip"]["accuracy_after_attack"] < stage["hotflip"]["clean_acc_on_subset"]
+        assert stage["n_train"] == 96 and stage["clean"]["accuracy"] > 0.55  # the saved model is ~64%
+        hot = stage["attacks"]["hotflip"]["none"]["summary"]
+        assert hot["n"] == 12 and hot["max_fraction_changed"] <= 0.2 + 1e-9
+        assert hot["accuracy_after_attack"] < stage["clean"]["accuracy"]
     assert "| freelb |" in (out / "report.md").read_text()
+    assert (out / "text_report.html").is_file() and "charswap / none" in (out / "text_report.html").read_text()
+
+
+def test_cli_rejects_common_options_it_does_not_use(saved_model, mr_dir, capsys):
+    """Issue 12: `--eps` to HotFlip was silently ignored; now one line says what its budget is."""
+    from art_ext.cli import main
+
+    base = ["--data-dir", str(mr_dir), "--model", str(saved_model)]
+    assert main(["attack", "text-hotflip", "--eps", "0.1", *base]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "max_perturb_ratio" in err and "HotFlip" in err
+    assert main(["attack", "text-wordswap", "--norm", "2", *base]) == 2
+    assert "max_perturb_ratio" in capsys.readouterr().err
+    assert main(["attack", "text-hotflip", "--epochs", "2", *base]) == 2
+    assert "--epochs is not used with --model" in capsys.readouterr().err
+    assert main(["train", "--trainer", "freelb", "--eps", "0.1", *base]) == 2
+    assert "freelb takes no --eps" in capsys.readouterr().err
+    assert main(["train", "--trainer", "text-standard", "--targeted", *base]) == 2
+    assert "targeted" in capsys.readouterr().err
+
+
+def test_cli_num_labels_param(tmp_path, mr_dir, mr_tokenizer):
+    """`--param num_labels=N` reaches from_pretrained (a fresh 3-way head on a base model)."""
+    from text_helpers import tiny_bert
+
+    folder = tmp_path / "base"
+    tiny_bert(len(mr_tokenizer), hidden=32, layers=1).bert.save_pretrained(folder)
+    mr_tokenizer.save_pretrained(folder)
+    out = run_train(_args(name="text-standard", data_dir=str(mr_dir), model=str(folder), n_train=64, n_test=16,
+                          epochs=1, out=str(tmp_path / "run"), params={"max_length": 32, "num_labels": 3}))
+    assert out["n_train"] == 64
+    assert len(json.loads((tmp_path / "run" / "model" / "config.json").read_text())["id2label"]) == 3
+
+
+def test_cli_wordswap(saved_model, mr_dir):
+    out = run_attack(_args(name="text-wordswap", data_dir=str(mr_dir), model=str(saved_model), n_test=20,
+                           params={"max_length": 48, "n_candidates": 10}))
+    assert out["attack"] == "text-wordswap" and out["n"] == 20 and out["queries_per_sentence"] > 2
 
 
 def test_bench_text_rejects_unknown_setting(saved_model, mr_dir, tmp_path, capsys):

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The trainer benchmark on CUDA (issue 14): ART's Madry trainer vs art-ext `pgd` in fp32, with the
+# default policy (bf16 autocast on GPUs with bf16) and with torch.compile, one epoch each, 3 interleaved
+# repeats; then one short accuracy unit per art-ext variant. Sized to finish in under 8 minutes on an
+# H100/H200, start-up included. Results land in $OUT/trainers-gpu (or benchmarks/results/trainers-gpu).
+#
+# Through the device tool (the lent GPU machine has python3 with a CUDA torch but not ART or Foolbox):
+#   here, once:  echo /.whl/ >> .git/info/exclude
+#                python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#                  --platform manylinux2014_x86_64 --platform any -d .whl adversarial-robustness-toolbox==1.20.1 \
+#                  foolbox==3.3.4 eagerpy==0.30.0 GitPython gitdb smmap pluggy multiprocess dill filelock
+#                echo /.gpu-data/ >> .git/info/exclude; mkdir -p .gpu-data; cp -r ../shared/data/mnist .gpu-data/
+#                (the data beside the checkout does not travel; an ignored copy inside it can, when carried)
+#   then run:    device run --carry .whl,.gpu-data --command "bash benchmarks/gpu.sh" --timeout_s 540
+#   and copy $OUT/trainers-gpu/* into benchmarks/results/trainers-gpu/ here; the README builder reads it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+python3 -m pip install -q --no-deps --no-build-isolation -e . 2>/dev/null || export PYTHONPATH=${PYTHONPATH:-}:$PWD
+export PYTHONUNBUFFERED=1
+RESULTS=${OUT:-benchmarks/results}/trainers-gpu
+mkdir -p "$RESULTS"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$RESULTS/gpu.csv" || true
+DATA=${ART_EXT_DATA:-../shared/data}
+[ -d "$DATA/mnist" ] || DATA=.gpu-data
+timeout 420 python3 benchmarks/trainers.py timing --device cuda --out "$RESULTS" --data-dir "$DATA/mnist" \
+  --threads 8 --repeats 3 --methods pgd-fp32,pgd,pgd-compile,art.madry 2>&1 | tail -20
+timeout 120 python3 benchmarks/trainers.py accuracy --device cuda --out "$RESULTS" --data-dir "$DATA/mnist" \
+  --threads 8 --seeds 0 --epochs 2 --n-test 500 --restarts 2 --aa "" --methods pgd,pgd-fp32 2>&1 | tail -5 || true
+python3 benchmarks/trainers.py report --out "$RESULTS"
+cat "$RESULTS/results.md"

@@ -1,0 +1,161 @@
+"""Regenerate every figure in README.md from the recorded results, or check that they match.
+
+    python benchmarks/readme.py            # rewrite the generated blocks of README.md
+    python benchmarks/readme.py --check    # exit 1 if any block differs from the results files
+
+A generated block is a table or line between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``;
+a single figure inside prose is ``<!-- v: NAME -->text<!-- /v -->``. Every NAME comes from a
+renderer reading ``benchmarks/results/``: the default ``art-ext bench`` suite (here),
+``benchmarks/trainers_report.py``, ``benchmarks/advgan.py`` and ``benchmarks/text.py``. A README
+number outside a block is not allowed (``--check`` also fails on a block name no renderer knows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w.\-]+) -->\n)(?P<body>.*?)(\n<!-- end: (?P=name) -->)", re.S)
+VALUE = re.compile(r"(<!-- v: (?P<name>[\w.\-]+) -->)(?P<body>.*?)(<!-- /v -->)", re.S)
+#: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
+RENDERERS = ("trainers_report", "advgan", "text")
+
+
+def _pct(value: Any) -> str:
+    return "" if value is None else f"{100 * value:.1f}"
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+
+
+def default_bench_tables(results_root: Path) -> dict[str, str]:
+    """The default ``art-ext bench`` suite: robust accuracy against eps, per attack."""
+    path = results_root / "default" / "results.json"
+    if not path.is_file():
+        return {}
+    results = json.loads(path.read_text())
+    rows = [r for r in results.get("attacks", []) if r.get("error") is None]
+    blocks: dict[str, str] = {}
+    for norm, mode, label in (("inf", "fixed", "linf"), ("2", "threshold", "l2")):
+        chosen = [r for r in rows if r["norm"] == norm and r["eps_mode"] == mode]
+        if not chosen:
+            continue
+        grid = sorted({r["eps"] for r in chosen})
+        attacks = sorted({r["attack"] for r in chosen})
+        header = ["attack", "threat", "n", *[f"ε={e:g}" for e in grid], "ms/example", "queries/example"]
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for name in attacks:
+            mine = {r["eps"]: r for r in chosen if r["attack"] == name}
+            first = next(iter(mine.values()))
+            base = next((r for r in rows if r["attack"] == name and r["eps_mode"] == "minimal"), first)
+            mid = mine.get(grid[len(grid) // 2], first)
+            cost = base if mode == "threshold" else mid
+            flags = sorted({f for r in mine.values() for f in r.get("flags") or []})
+            lines.append("| " + " | ".join([
+                f"{name}" + (f" (flagged: {', '.join(flags)})" if flags else ""), first["threat"], str(first["n"]),
+                *[_pct(mine[e]["robust_accuracy"]) if e in mine else "" for e in grid],
+                _num(1000 * cost["time_per_example_s"]) if cost.get("time_per_example_s") else "-",
+                _num(cost.get("queries_per_example")),
+            ]) + " |")
+        blocks[f"bench-default-{label}"] = "\n".join(lines)
+    env = results.get("environment", {})
+    model = results.get("model", {})
+    failed = [c["name"] for c in results.get("checks", []) if not c["passed"]]
+    blocks["bench-default-setup"] = (
+        f"{model.get('source', 'SmallCNN')} {_pct(model.get('clean_accuracy'))}% clean on {results.get('n_eval')} test "
+        f"digits, seed {results['config']['seed']}, ART {env.get('versions', {}).get('adversarial-robustness-toolbox')}, "
+        f"Foolbox {env.get('versions', {}).get('foolbox')}, torch {env.get('versions', {}).get('torch')}, "
+        f"{env.get('torch_threads')} torch thread(s); the whole suite took {results.get('wall_time_s', 0):.0f} s of wall "
+        f"time ({results.get('cpu_time_s', 0):.0f} s CPU) at load average "
+        f"{(results.get('load_average') or [0])[0]:.1f}; sanity checks: "
+        + ("all passed" if not failed else f"FAILED: {', '.join(failed)}")
+    )
+    return blocks
+
+
+def renderers() -> list[Callable[[Path], dict[str, str]]]:
+    found: list[Callable[[Path], dict[str, str]]] = [default_bench_tables]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        for name in RENDERERS:
+            module = importlib.import_module(name)
+            function = getattr(module, "readme_tables", None)
+            if callable(function):
+                found.append(function)
+    finally:
+        sys.path.pop(0)
+    return found
+
+
+def all_blocks(results_root: Path = RESULTS) -> dict[str, str]:
+    blocks: dict[str, str] = {}
+    for render in renderers():
+        blocks.update({k: v for k, v in render(results_root).items() if v})
+    return blocks
+
+
+def regenerate(text: str, blocks: dict[str, str]) -> tuple[str, list[str], list[str]]:
+    """``(new text, changed block names, unknown block names)``."""
+    changed: list[str] = []
+    unknown: list[str] = []
+
+    def block(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in blocks:
+            unknown.append(name)
+            return match.group(0)
+        if match.group("body") != blocks[name]:
+            changed.append(name)
+        return match.group(1) + blocks[name] + match.group(4)
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in blocks:
+            unknown.append(name)
+            return match.group(0)
+        if match.group("body") != blocks[name]:
+            changed.append(name)
+        return match.group(1) + blocks[name] + match.group(4)
+
+    text = BLOCK.sub(block, text)
+    text = VALUE.sub(value, text)
+    return text, changed, unknown
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="report differences, write nothing; exit 1 on any")
+    parser.add_argument("--readme", default=str(README))
+    parser.add_argument("--results", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    path = Path(args.readme)
+    text = path.read_text()
+    new, changed, unknown = regenerate(text, all_blocks(Path(args.results)))
+    for name in unknown:
+        print(f"README block {name!r}: no renderer knows it (a figure without a results file)")
+    if args.check:
+        for name in changed:
+            print(f"README block {name!r} differs from what benchmarks/results/ gives")
+        ok = not changed and not unknown
+        print("README figures match the results files" if ok else "README figures do NOT match the results files")
+        return 0 if ok else 1
+    if new != text:
+        path.write_text(new)
+    print(f"README: {len(changed)} block(s) regenerated" + (f": {', '.join(changed)}" if changed else ""))
+    return 1 if unknown else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,313 @@
+"""The report of ``benchmarks/trainers.py``: tables, comparisons and targets from its result files.
+
+``write_report(out)`` reads ``timing-*.json``, ``select-*.json`` and ``units/**/unit.json`` and
+writes ``results.json`` and ``results.md``; :func:`readme_tables` gives the README's blocks.
+Every accuracy is the mean over seeds with the seeds' standard deviation and the pooled 95%
+Wilson interval (all seeds' test images together); comparisons with ``pgd`` are paired on the same
+test images and seeds (McNemar's exact test on the pooled discordant pairs, paired bootstrap
+interval).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from art_ext.evaluation import (
+    EvaluationReport,
+    autoattack_label,
+    paired_difference,
+    seed_summary,
+    wilson_interval,
+)
+
+ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "nfgsm", "gradalign", "art.madry", "art.trades",
+         "art.fbf"]
+LABELS = {
+    "pgd": "art-ext `pgd` (PGD-7, default policy)", "pgd-fp32": "art-ext `pgd`, `precision=\"fp32\"`", "pgd-compile": "art-ext `pgd`, `compile=True`",
+    "trades": "art-ext `trades` (beta 6)", "free": "art-ext `free` (3 epochs x 4 replays)",
+    "fbf": "art-ext `fbf` (Wong's MNIST recipe, guard on)", "fbf-noguard": "art-ext `fbf`, same recipe, `guard=False`",
+    "nfgsm": "art-ext `nfgsm` (k chosen on validation)", "gradalign": "art-ext `gradalign` (lam chosen on validation)",
+    "art.madry": "ART `AdversarialTrainerMadryPGD`", "art.trades": "ART `AdversarialTrainerTRADESPyTorch`",
+    "art.fbf": "ART `AdversarialTrainerFBFPyTorch`",
+}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def load_units(out: Path) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """``{(arch, eps, method): [unit records by seed]}``."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for path in sorted((out / "units").glob("*/*/*/seed*/unit.json")):
+        record = _load(path)
+        arch, eps, method = path.parts[-5], path.parts[-4], path.parts[-3]
+        groups.setdefault((arch, eps, method), []).append(record)
+    for records in groups.values():
+        records.sort(key=lambda r: r["seed"])
+    return groups
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _attack_names(records: list[dict[str, Any]]) -> list[str]:
+    names: set[str] = set()
+    for r in records:
+        names |= set(r["evaluation"]["attacks"])
+    return sorted(names)
+
+
+def worst_mask(report: EvaluationReport, attacks: list[str] | None) -> np.ndarray:
+    """Robust under every attack of ``attacks`` (default: every attack in the report)."""
+    if attacks is None:
+        return report.worst_case
+    mask = report.clean.copy()
+    for name in attacks:
+        mask &= report.mask(name)
+    return mask
+
+
+def common_attacks(records: list[dict[str, Any]]) -> list[str]:
+    """The attacks every one of ``records`` was evaluated with (the fair worst case)."""
+    names = [set(r["evaluation"]["attacks"]) for r in records]
+    return sorted(set.intersection(*names)) if names else []
+
+
+def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) -> dict[str, Any]:
+    """Mean, sd and pooled interval of every accuracy of one method over its seeds; ``worst`` is
+    over ``worst_of`` (default: the attacks all its seeds share)."""
+    reports = [EvaluationReport.from_dict(r["evaluation"]) for r in records]
+    worst_of = common_attacks(records) if worst_of is None else worst_of
+    out: dict[str, Any] = {"seeds": [r["seed"] for r in records], "n_per_seed": reports[0].n}
+    for name in ["clean", *_attack_names(records), "worst"]:
+        if name not in ("clean", "worst") and any(name not in rep.attacks for rep in reports):
+            out[name] = {"seeds_with": sum(name in rep.attacks for rep in reports)}
+            covered = [rep for rep in reports if name in rep.attacks]
+        else:
+            covered = reports
+        masks = [worst_mask(rep, worst_of) if name == "worst" else rep.mask(name) for rep in covered]
+        k, n = int(sum(m.sum() for m in masks)), int(sum(len(m) for m in masks))
+        out[name] = {**out.get(name, {}), **seed_summary([float(m.mean()) for m in masks]),
+                     "pooled": k / n if n else None, "ci95": list(wilson_interval(k, n)), "n": n}
+    times = [r["train_seconds"] for r in records]
+    out["train_seconds"] = seed_summary(times)
+    out["epoch_seconds"] = seed_summary([r["train_seconds"] / r["epochs"] for r in records])
+    out["epochs"] = records[0]["epochs"]
+    guards = [r.get("guard") for r in records]
+    out["guard_fired"] = None if all(g is None for g in guards) else [0 if g is None else g["fired"] for g in guards]
+    out["guard_events"] = [g["events"] if g else [] for g in guards]
+    out["worst_of"] = worst_of
+    out["masking_failed"] = sorted({c["name"] for r in records for c in r["evaluation"].get("checks", []) if not c["passed"]})
+    curves = [[h.get("val_robust_acc") for h in r.get("history", [])] for r in records]
+    if any(curves):
+        length = max(len(c) for c in curves)
+        out["val_pgd_curve"] = [seed_summary([c[i] for c in curves if i < len(c)])["mean"] for i in range(length)]
+    return out
+
+
+def paired_vs(records: list[dict[str, Any]], base: list[dict[str, Any]], name: str,
+              worst_of: list[str] | None = None) -> dict[str, Any] | None:
+    """``method - base`` on attack ``name`` (``"worst"``: over ``worst_of``), paired on the same
+    seeds and test images."""
+    by_seed = {r["seed"]: EvaluationReport.from_dict(r["evaluation"]) for r in base}
+    a, b, per_seed = [], [], []
+    for r in records:
+        other = by_seed.get(r["seed"])
+        mine = EvaluationReport.from_dict(r["evaluation"])
+        if other is None or (name not in ("worst", "clean") and (name not in mine.attacks or name not in other.attacks)):
+            continue
+        a.append(worst_mask(mine, worst_of) if name == "worst" else mine.mask(name))
+        b.append(worst_mask(other, worst_of) if name == "worst" else other.mask(name))
+        per_seed.append(float(a[-1].mean() - b[-1].mean()))
+    if not a:
+        return None
+    result = paired_difference(np.concatenate(a), np.concatenate(b))
+    result["per_seed"] = per_seed
+    result["per_seed_summary"] = seed_summary(per_seed)
+    return result
+
+
+def timing_summary(out: Path) -> dict[str, Any]:
+    return {path.stem: _load(path) for path in sorted(out.glob("timing-*.json"))}
+
+
+def targets(groups: dict[tuple[str, str, str], list[dict[str, Any]]], timing: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issues' targets, each ``{target, measured, met, note}``."""
+    rows: list[dict[str, Any]] = []
+    for key, run in timing.items():
+        ratio = run["ratios"].get("art.madry / pgd")
+        if ratio:
+            rows.append({"target": f"pgd (default policy) >= 4.0x faster per epoch than ART Madry ({run['threads']} thread(s))",
+                         "measured": f"{ratio['median']:.2f}x (median of {ratio['n']} paired repeats, range "
+                                     f"{ratio['min']:.2f}-{ratio['max']:.2f})", "met": ratio["median"] >= 4.0, "source": key})
+        guard = run.get("guard_overhead", {}).get("fbf")
+        if guard:
+            rows.append({"target": "collapse guard overhead <= 10% of an epoch (fbf)",
+                         "measured": f"{100 * guard['median']:.1f}% ({run['threads']} thread(s))",
+                         "met": guard["median"] <= 0.10, "source": key})
+    main = {m: groups.get(("smallcnn", "eps0.3", m)) for m in ORDER}
+    aa = next((n for n in ("autoattack-standard", "autoattack-fast")
+               if main.get("pgd") and n in _attack_names(main["pgd"])), None)
+    if main.get("pgd") and main.get("pgd-fp32"):
+        for name in [n for n in _attack_names(main["pgd"]) if n.startswith("PGD")] + ([aa] if aa else []):
+            diff = paired_vs(main["pgd"], main["pgd-fp32"], name)
+            if diff:
+                rows.append({"target": f"pgd default policy robust accuracy within 2 points of fp32 ({name})",
+                             "measured": f"{100 * diff['difference']:+.1f} points, 95% CI [{100 * diff['ci95'][0]:+.1f}, "
+                                         f"{100 * diff['ci95'][1]:+.1f}], per seed {[round(100 * v, 1) for v in diff['per_seed']]}",
+                             "met": abs(diff["difference"]) <= 0.02, "source": "units/smallcnn/eps0.3"})
+    if main.get("pgd") and aa:
+        pgd_time = summarise(main["pgd"])["train_seconds"]["mean"]
+        for method in ("nfgsm", "fbf", "gradalign"):
+            if not main.get(method):
+                continue
+            diff = paired_vs(main[method], main["pgd"], aa)
+            share = summarise(main[method])["train_seconds"]["mean"] / pgd_time
+            fired = summarise(main[method])["guard_fired"]
+            if diff:
+                rows.append({"target": f"{method} within 3 points of pgd under {aa} in <= 35% of its training time, no collapse",
+                             "measured": f"{100 * diff['difference']:+.1f} points (CI [{100 * diff['ci95'][0]:+.1f}, "
+                                         f"{100 * diff['ci95'][1]:+.1f}]), {100 * share:.0f}% of pgd's time, guard fired {fired}",
+                             "met": diff["difference"] >= -0.03 and share <= 0.35 and not any(fired or []),
+                             "source": "units/smallcnn/eps0.3"})
+    standard = [r for r in main.get("pgd") or [] if "autoattack-standard" in r["evaluation"]["attacks"]]
+    for record in standard:
+        report = EvaluationReport.from_dict(record["evaluation"])
+        pgd_name = next(n for n in report.attacks if n.startswith("PGD"))
+        diff = paired_difference(report.mask("autoattack-standard"), report.mask(pgd_name))
+        low, high = report.interval(pgd_name)
+        aa_acc = report.accuracy("autoattack-standard")
+        rows.append({"target": f"standard AutoAttack on {report.n} images of pgd (seed {record['seed']}) agrees with {pgd_name} "
+                               "within its interval",
+                     "measured": f"AutoAttack {100 * aa_acc:.1f}% vs {pgd_name} {100 * report.accuracy(pgd_name):.1f}% "
+                                 f"[{100 * low:.1f}, {100 * high:.1f}]; paired difference {100 * diff['difference']:+.1f} "
+                                 f"(p={diff['p_value']:.3g})", "met": low <= aa_acc <= high, "source": "units/smallcnn/eps0.3/pgd"})
+    return rows
+
+
+def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, eps: str) -> str:
+    methods = [m for m in ORDER if (arch, eps, m) in groups]
+    if not methods:
+        return ""
+    attack_cols = sorted({n for m in methods for n in _attack_names(groups[(arch, eps, m)])},
+                         key=lambda n: (not n.startswith("PGD"), n))
+    header = ["method", "seeds", "epochs", "s / epoch", "train s", "clean %"]
+    for name in attack_cols:
+        header.append(f"{autoattack_label(name.split('-', 1)[1]) if name.startswith('autoattack-') else name} %")
+    header += ["worst case % (all seeds' attacks)", "vs pgd (worst case, paired)", "guard fired", "masking checks"]
+    base = groups.get((arch, eps, "pgd"))
+    shared = common_attacks([r for m in methods for r in groups[(arch, eps, m)]])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        records = groups[(arch, eps, method)]
+        s = summarise(records, shared)
+
+        def cell(name: str, s: dict[str, Any] = s) -> str:
+            v = s.get(name)
+            if not v or v.get("mean") is None:
+                return "-"
+            sd = f" ± {100 * v['sd']:.1f}" if v.get("sd") is not None else ""
+            part = f" ({v['seeds_with']} seed{'s' if v['seeds_with'] > 1 else ''})" if "seeds_with" in v else ""
+            return f"{100 * v['mean']:.1f}{sd} [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]{part}"
+
+        comparison = "-"
+        if base and method != "pgd":
+            diff = paired_vs(records, base, "worst", shared)
+            if diff:
+                comparison = (f"{100 * diff['difference']:+.1f} [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}]"
+                              + (" *" if diff["significant"] else ""))
+        fired = s["guard_fired"]
+        row = [LABELS.get(method, method), str(len(records)), str(s["epochs"]), f"{s['epoch_seconds']['mean']:.1f}",
+               f"{s['train_seconds']['mean']:.0f}", cell("clean"), *[cell(n) for n in attack_cols], cell("worst"),
+               comparison, "-" if fired is None else ("no" if not any(fired) else f"yes ({sum(fired)} events)"),
+               "pass" if not s["masking_failed"] else "FAIL: " + ", ".join(s["masking_failed"])]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def timing_table(timing: dict[str, Any]) -> str:
+    if not timing:
+        return ""
+    header = ["method", *[f"{run['threads']} thread(s): s / epoch (median, range)" for run in timing.values()]]
+    methods = [m for m in ORDER if any(m in run["summary"] for run in timing.values())]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in methods:
+        cells = []
+        for run in timing.values():
+            s = run["summary"].get(method)
+            cells.append("-" if s is None else f"{s['median']:.2f} ({s['min']:.2f}-{s['max']:.2f})")
+        lines.append("| " + " | ".join([LABELS.get(method, method), *cells]) + " |")
+    lines.append("")
+    lines.append("| ratio ART / art-ext (per epoch) | " + " | ".join(f"{r['threads']} thread(s)" for r in timing.values()) + " |")
+    lines.append("|---|" + "---|" * len(timing))
+    keys = sorted({k for run in timing.values() for k in run["ratios"]})
+    for key in keys:
+        cells = []
+        for run in timing.values():
+            r = run["ratios"].get(key)
+            cells.append("-" if r is None else f"{r['median']:.2f}x ({r['min']:.2f}-{r['max']:.2f})")
+        lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def curves_table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, eps: str) -> str:
+    rows = []
+    for method in ORDER:
+        records = groups.get((arch, eps, method))
+        if not records:
+            continue
+        curve = summarise(records).get("val_pgd_curve")
+        if curve:
+            rows.append((method, curve))
+    if not rows:
+        return ""
+    width = max(len(c) for _, c in rows)
+    lines = ["| method | " + " | ".join(f"epoch {i + 1}" for i in range(width)) + " |", "|---|" + "---|" * width]
+    for method, curve in rows:
+        lines.append(f"| {method} | " + " | ".join(_pct(v) for v in [*curve, *[None] * (width - len(curve))]) + " |")
+    return "\n".join(lines)
+
+
+def write_report(out: Path) -> dict[str, Any]:
+    groups = load_units(out)
+    timing = timing_summary(out)
+    selections = {p.stem: _load(p) for p in sorted(out.glob("select-*.json"))}
+    result = {
+        "timing": {k: {kk: v[kk] for kk in ("threads", "repeats", "summary", "ratios", "guard_overhead", "environment")}
+                   for k, v in timing.items()},
+        "selection": selections,
+        "summaries": {"/".join(k): summarise(v) for k, v in groups.items()},
+        "targets": targets(groups, timing),
+    }
+    (out / "results.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    parts = ["# Trainer benchmark (benchmarks/trainers.py)", "", "## Epoch time", "", timing_table(timing), ""]
+    for arch, eps in sorted({(k[0], k[1]) for k in groups}):
+        parts += [f"## {arch}, Linf {eps}", "", table(groups, arch, eps), "",
+                  "Per-epoch validation robust accuracy (PGD-10, 200 validation images, mean over seeds):", "",
+                  curves_table(groups, arch, eps), ""]
+    parts += ["## Targets", "", "| target | measured | met |", "|---|---|---|"]
+    parts += [f"| {t['target']} | {t['measured']} | {'met' if t['met'] else 'MISSED'} |" for t in result["targets"]]
+    (out / "results.md").write_text("\n".join(parts) + "\n")
+    return result
+
+
+def readme_tables(results_root: Path) -> dict[str, str]:
+    """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``."""
+    out = results_root / "trainers"
+    groups = load_units(out)
+    timing = timing_summary(out)
+    blocks = {"trainers-timing": timing_table(timing)}
+    for arch, eps in sorted({(k[0], k[1]) for k in groups}):
+        blocks[f"trainers-{arch}-{eps}"] = table(groups, arch, eps)
+        blocks[f"trainers-curves-{arch}-{eps}"] = curves_table(groups, arch, eps)
+    rows = targets(groups, timing)
+    blocks["trainers-targets"] = "\n".join(["| target | measured | met |", "|---|---|---|",
+                                            *[f"| {t['target']} | {t['measured']} | {'met' if t['met'] else '**missed**'} |"
+                                              for t in rows]])
+    return blocks
