@@ -419,8 +419,11 @@ def readme_tables(results_root: Path) -> dict[str, str]:
     for name, folder in (("advgan-kappa0", "advgan"), ("advgan-kappa5", "advgan/kappa5"), ("advgan-trainers", "advgan/trainers")):
         path = results_root / folder / "results.json"
         if path.is_file():
-            found = rows(json.loads(path.read_text()))
-            blocks[name] = "\n".join(["| measurement | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in found]])
+            results = json.loads(path.read_text())
+            blocks[name] = "\n".join(["| measurement | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows(results)],
+                                      "", f"`{results['command']}` ({results['total_time_s'] / 60:.0f} min, {results['machine']['threads']} torch "
+                                      f"thread(s), load average {results['machine']['load_avg_start'][0]:.1f} at the start: "
+                                      "times are wall clock, ratios side by side)"])
     return blocks
 
 

@@ -1,6 +1,6 @@
-"""Regenerate every figure in README.md from the recorded results, or check that they match.
+"""Regenerate every figure in README.md and docs/*.md from the recorded results, or check that they match.
 
-    python benchmarks/readme.py            # rewrite the generated blocks of README.md
+    python benchmarks/readme.py            # rewrite the generated blocks of README.md and docs/*.md
     python benchmarks/readme.py --check    # exit 1 if any block differs from the results files
 
 A generated block is a table or line between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``;
@@ -24,8 +24,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
-BLOCK = re.compile(r"(<!-- begin: (?P<name>[\w.\-]+) -->\n)(?P<body>.*?)(\n<!-- end: (?P=name) -->)", re.S)
-VALUE = re.compile(r"(<!-- v: (?P<name>[\w.\-]+) -->)(?P<body>.*?)(<!-- /v -->)", re.S)
+#: the documents whose generated blocks this script owns
+DOCUMENTS = (README, *sorted((ROOT / "docs").glob("*.md")))
+BLOCK = re.compile(r"<!-- begin: (?P<name>[\w.\-]+) -->\n(?P<body>.*?)\n?<!-- end: (?P=name) -->", re.S)
+VALUE = re.compile(r"<!-- v: (?P<name>[\w.\-]+) -->(?P<body>.*?)<!-- /v -->", re.S)
 #: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
 RENDERERS = ("trainers_report", "advgan", "text")
 
@@ -82,6 +84,14 @@ def default_bench_tables(results_root: Path) -> dict[str, str]:
         f"{(results.get('load_average') or [0])[0]:.1f}; sanity checks: "
         + ("all passed" if not failed else f"FAILED: {', '.join(failed)}")
     )
+    trainers = results_root / "default" / "trainers" / "results.json"
+    if trainers.is_file():
+        from art_ext.bench.report import trainers_markdown
+
+        recorded = json.loads(trainers.read_text())
+        blocks["bench-default-trainers"] = trainers_markdown(recorded) + (
+            f"\n\n{len(recorded['trainers'])} trainers, wall time {recorded.get('wall_time_s', 0):.0f} s "
+            f"({recorded.get('cpu_time_s', 0):.0f} s CPU) at load average {(recorded.get('load_average') or [0])[0]:.1f}")
     return blocks
 
 
@@ -99,10 +109,20 @@ def renderers() -> list[Callable[[Path], dict[str, str]]]:
     return found
 
 
+class StaleResults(Exception):
+    """A results file lacks a field its renderer needs (written by an older benchmark)."""
+
+
 def all_blocks(results_root: Path = RESULTS) -> dict[str, str]:
     blocks: dict[str, str] = {}
     for render in renderers():
-        blocks.update({k: v for k, v in render(results_root).items() if v})
+        try:
+            rendered = render(results_root)
+        except KeyError as missing:
+            raise StaleResults(f"{render.__module__}.{render.__name__}: a results file under {results_root} has no "
+                               f"field {missing}; it predates the benchmark script, rerun that stage "
+                               "(benchmarks/reproduce.sh --list)") from None
+        blocks.update({k: v for k, v in rendered.items() if v})
     return blocks
 
 
@@ -111,50 +131,54 @@ def regenerate(text: str, blocks: dict[str, str]) -> tuple[str, list[str], list[
     changed: list[str] = []
     unknown: list[str] = []
 
-    def block(match: re.Match[str]) -> str:
+    def fill(match: re.Match[str], block: bool) -> str:
         name = match.group("name")
         if name not in blocks:
             unknown.append(name)
             return match.group(0)
         if match.group("body") != blocks[name]:
             changed.append(name)
-        return match.group(1) + blocks[name] + match.group(4)
+        if block:
+            return f"<!-- begin: {name} -->\n{blocks[name]}\n<!-- end: {name} -->"
+        return f"<!-- v: {name} -->{blocks[name]}<!-- /v -->"
 
-    def value(match: re.Match[str]) -> str:
-        name = match.group("name")
-        if name not in blocks:
-            unknown.append(name)
-            return match.group(0)
-        if match.group("body") != blocks[name]:
-            changed.append(name)
-        return match.group(1) + blocks[name] + match.group(4)
-
-    text = BLOCK.sub(block, text)
-    text = VALUE.sub(value, text)
+    text = BLOCK.sub(lambda match: fill(match, block=True), text)
+    text = VALUE.sub(lambda match: fill(match, block=False), text)
     return text, changed, unknown
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--check", action="store_true", help="report differences, write nothing; exit 1 on any")
-    parser.add_argument("--readme", default=str(README))
+    parser.add_argument("--files", nargs="+", default=[str(p) for p in DOCUMENTS],
+                        help="documents to regenerate (default README.md and docs/*.md)")
     parser.add_argument("--results", default=str(RESULTS))
     args = parser.parse_args(argv)
-    path = Path(args.readme)
-    text = path.read_text()
-    new, changed, unknown = regenerate(text, all_blocks(Path(args.results)))
-    for name in unknown:
-        print(f"README block {name!r}: no renderer knows it (a figure without a results file)")
+    try:
+        blocks = all_blocks(Path(args.results))
+    except StaleResults as error:
+        print(error)
+        return 1
+    problems = 0
+    for path in map(Path, args.files):
+        text = path.read_text()
+        new, changed, unknown = regenerate(text, blocks)
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        for name in unknown:
+            print(f"{shown}: block {name!r}: nothing in benchmarks/results renders it (a figure without a results file)")
+        problems += len(unknown)
+        if args.check:
+            for name in changed:
+                print(f"{shown}: block {name!r} differs from what benchmarks/results/ gives")
+            problems += len(changed)
+        else:
+            if new != text:
+                path.write_text(new)
+            if changed:
+                print(f"{shown}: {len(changed)} block(s) regenerated: {', '.join(changed)}")
     if args.check:
-        for name in changed:
-            print(f"README block {name!r} differs from what benchmarks/results/ gives")
-        ok = not changed and not unknown
-        print("README figures match the results files" if ok else "README figures do NOT match the results files")
-        return 0 if ok else 1
-    if new != text:
-        path.write_text(new)
-    print(f"README: {len(changed)} block(s) regenerated" + (f": {', '.join(changed)}" if changed else ""))
-    return 1 if unknown else 0
+        print("figures match the results files" if not problems else "figures do NOT match the results files")
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

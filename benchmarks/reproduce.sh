@@ -17,15 +17,17 @@ DATA=${ART_EXT_DATA:-../shared/data}
 
 declare -A ESTIMATE=(
   [bench-default]="3 min"
-  [trainers-timing-1]="25 min"
-  [trainers-timing-2]="15 min (needs both cores idle)"
+  [trainers-timing-1]="6 min (next to other work, as recorded)"
+  [trainers-timing-1-idle]="5 min (needs both cores idle)"
+  [trainers-timing-2]="4 min (needs both cores idle)"
   [trainers-select]="10 min"
   [trainers-eps0.3]="4-5 h (30 units)"
   [trainers-aa-standard]="1-1.5 h (ART's standard AutoAttack on 1,000 images of the pgd model)"
   [trainers-eps0.1-0.2]="2 h"
   [trainers-bncnn]="1 h"
   [advgan]="40 min"
-  [text]="see benchmarks/text.py (the text stages), several hours"
+  [text]="3 h (trains 3 MiniLM models for seed 0, 2 for seed 1; validation on seed 0, test on seeds 0 and 1)"
+  [text-precision]="20 min"
 )
 
 run_stage() {
@@ -33,6 +35,8 @@ run_stage() {
     bench-default) art-ext bench --threads 1 --out benchmarks/results/default ;;
     trainers-timing-1) $PY benchmarks/trainers.py timing --out $T --threads 1 --repeats 3 \
         --methods pgd,pgd-fp32,art.madry,trades,art.trades,fbf,art.fbf,nfgsm,gradalign,free ;;
+    trainers-timing-1-idle) $PY benchmarks/trainers.py timing --out $T --threads 1 --repeats 5 --tag idle \
+        --methods pgd,pgd-fp32,art.madry ;;
     trainers-timing-2) $PY benchmarks/trainers.py timing --out $T --threads 2 --repeats 3 \
         --methods pgd,pgd-fp32,art.madry,trades,art.trades,fbf,art.fbf ;;
     trainers-select) $PY benchmarks/trainers.py select --out $T --methods nfgsm,gradalign ;;
@@ -41,9 +45,10 @@ run_stage() {
     trainers-aa-standard) $PY benchmarks/trainers.py autoattack-standard --out $T --units smallcnn/eps0.3/pgd/seed0 ;;
     trainers-eps0.1-0.2)
       for eps in 0.1 0.2; do
-        $PY benchmarks/trainers.py accuracy --out $T --eps $eps --seeds 0,1,2 --methods pgd,fbf,nfgsm --restarts 3
+        $PY benchmarks/trainers.py accuracy --out $T --eps $eps --seeds 0,1,2 --methods pgd,fbf,nfgsm --restarts 3 --n-test 500
       done ;;
-    trainers-bncnn) $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm ;;
+    trainers-bncnn) $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm \
+        --restarts 3 --n-test 500 ;;
     advgan)
       $PY benchmarks/advgan.py --out benchmarks/results/advgan --data-dir "$DATA/mnist" --threads 1 \
           --stages clean,untargeted,throughput --gan-epochs 12 --gan-batch 64 --n-throughput 500
@@ -56,7 +61,22 @@ run_stage() {
       $PY benchmarks/advgan.py --out benchmarks/results/advgan/trainers --data-dir "$DATA/mnist" --reuse-cnn --threads 1 \
           --kappa 5 --stages clean,trainers --trainer-epochs 5 --trainer-n-train 8000 --n-robust 1000 --n-autoattack 1000 \
           --defended-gan-epochs 12 --gan-batch 64 ;;
-    text) $PY benchmarks/text.py --help >/dev/null && echo "text: run the commands listed in benchmarks/results/text*/results.md" ;;
+    text)
+      C="--data-dir $DATA/mr --epochs 2 --model-cache ${TEXT_MODELS:-$HOME/.cache/art-ext/text-models} --threads 1"
+      $PY benchmarks/text.py --mode train --stages standard,freelb,freelb-swap1 --seed 0 $C
+      $PY benchmarks/text_calibration.py --model-cache "${TEXT_MODELS:-$HOME/.cache/art-ext/text-models}" \
+          --data-dir "$DATA/mr" --n 150
+      $PY benchmarks/text.py --split validation --out benchmarks/results/text-validation \
+          --stages standard,freelb,freelb-swap1 --seed 0 --attacks hotflip,wordswap --presets none,a2t \
+          --n-attack 300 --n-pgd 300 --pgd-text-eps 4.0 $C
+      $PY benchmarks/text.py --mode select --out benchmarks/results/text-validation
+      for seed in 0 1; do
+        $PY benchmarks/text.py --split test --out benchmarks/results/text-mr --stages standard,freelb-swap1 \
+            --seed $seed --attacks hotflip,wordswap,charswap,pgd --presets none,a2t,strict \
+            --n-attack 100 --n-pgd 100 --pgd-text-eps 4.0 $C
+      done ;;
+    text-precision) $PY benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1 \
+          --n-train 4000 --n-hotflip 150 --data-dir "$DATA/mr" --threads 1 ;;
     *) echo "unknown stage $1 (see --list)" >&2; exit 2 ;;
   esac
   $PY benchmarks/trainers.py report --out $T >/dev/null
@@ -64,14 +84,14 @@ run_stage() {
 
 case "${1:---list}" in
   --list)
-    for stage in bench-default trainers-timing-1 trainers-timing-2 trainers-select trainers-eps0.3 \
-                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text; do
+    for stage in bench-default trainers-timing-1 trainers-timing-1-idle trainers-timing-2 trainers-select trainers-eps0.3 \
+                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision; do
       printf '%-22s %s\n' "$stage" "${ESTIMATE[$stage]}"
     done ;;
   --check) exec $PY benchmarks/readme.py --check ;;
   all)
-    for stage in bench-default trainers-timing-1 trainers-timing-2 trainers-select trainers-eps0.3 \
-                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan; do
+    for stage in bench-default trainers-timing-1 trainers-timing-1-idle trainers-timing-2 trainers-select trainers-eps0.3 \
+                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision; do
       echo "== $stage (about ${ESTIMATE[$stage]})"; run_stage "$stage"
     done
     $PY benchmarks/readme.py ;;

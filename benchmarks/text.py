@@ -216,6 +216,20 @@ def comparison_table(comps: dict[str, Any]) -> str:
                    "wordswap a2t: success drop", "HotFlip none: success drop", "wordswap none: success drop"], rows)
 
 
+def seeds_table(summaries: dict[str, Any]) -> str:
+    """Mean and spread (sample sd) over the seeds of each model's figures."""
+    def cell(v: dict[str, Any]) -> str:
+        if not v or v.get("mean") is None:
+            return "-"
+        return f"{_pct(v['mean'])}" + (f" ± {_pct(v['sd'])}" if v.get("sd") is not None else "")
+
+    keys = ["hotflip/none", "hotflip/a2t", "hotflip/strict", "wordswap/none", "wordswap/a2t", "wordswap/strict",
+            "charswap/a2t", "pgd/a2t"]
+    rows = [[stage, ", ".join(map(str, e["seeds"])), cell(e["clean"]), *[cell(e.get(k, {})) for k in keys]]
+            for stage, e in summaries.items()]
+    return _table(["model", "seeds", "clean acc. %", *[f"{k} success %" for k in keys]], rows)
+
+
 def targets_table(rows: list[dict[str, Any]]) -> str:
     return _table(["target", "measured", "met"], [[r["target"], r["measured"], "yes" if r["met"] else "**no**"] for r in rows])
 
@@ -230,8 +244,10 @@ def precision_table(data: dict[str, Any]) -> str:
                          f"{runs['speedup']:.2f}x" if precision == "auto" else "1.00x",
                          _ci(r["clean"]["accuracy"], r["clean"]["ci95"]), _ci(h["success_rate"], h["success_ci95"])])
         c, hd = runs["clean_difference"], runs["hotflip_difference"]
-        rows.append([stage, "auto - fp32", "", "", f"{_pct(c['difference'])} points [{_pct(c['ci95'][0])}, {_pct(c['ci95'][1])}]",
-                     f"{_pct(hd['unpaired_drop'])} points"])
+        paired = hd.get("paired")
+        rows.append([stage, "auto - fp32 (paired)", "", "", f"{_pct(c['difference'])} points [{_pct(c['ci95'][0])}, {_pct(c['ci95'][1])}]",
+                     f"{_pct(hd['unpaired_drop'])} points" + (f" (paired {_pct(paired['difference'])} [{_pct(paired['ci95'][0])}, "
+                                                             f"{_pct(paired['ci95'][1])}], n={hd['n_common']})" if paired else "")])
     return _table(["trainer (1 epoch)", "precision (resolved)", "train s", "speed-up", "clean acc. % [95% CI]",
                    "HotFlip success % [95% CI] (none)"], rows)
 
@@ -265,6 +281,7 @@ def readme_tables(results_root: Path) -> dict[str, str]:
             if any(attack in m["attacks"] for m in models.values()):
                 out[f"text-{attack}"] = attack_table(models, attack)
         out["text-comparison"] = comparison_table(results["comparisons"])
+        out["text-seeds"] = seeds_table(results["seed_summaries"])
         out["text-sentiment"] = sentiment_table(models)
         out["text-targets"] = targets_table(results["targets"])
     val = results_root / VALIDATION
@@ -300,13 +317,15 @@ def write_folder(out: Path, note: str = "") -> dict[str, Any]:
     lines = [f"# Text benchmark ({first['split']} split)", "", note, "", "## Models", "", models_table(models)]
     for attack in attacks:
         lines += ["", f"## {ATTACK_NAMES[attack]}", "", attack_table(models, attack)]
-    lines += ["", "## FreeLB variants against the standard model (same sentences)", "", comparison_table(comps),
+    lines += ["", "## Over the seeds (mean ± sd)", "", seeds_table(results["seed_summaries"]),
+              "", "## FreeLB variants against the standard model (same sentences)", "", comparison_table(comps),
               "", "## Sentiment of accepted swaps (VADER lexicon)", "", sentiment_table(models),
               "", "## Targets", "", targets_table(results["targets"])]
+    commands = sorted({m.get("command", "") for m in models.values() if m.get("command")})
+    lines += ["", "## Commands", "", "```bash", *commands, "```"]
     (out / "results.md").write_text("\n".join(lines) + "\n")
-    strict_models = [k for k in models if k.startswith("standard")][:1]
     write_report(out, models, attacks, presets, title=f"art-ext text attacks on MR ({first['split']} split)",
-                 notes=[note] if note else [], strict_models=strict_models)
+                 notes=[note] if note else [])
     return results
 
 

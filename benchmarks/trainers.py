@@ -219,6 +219,7 @@ def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
     """One epoch per method and repeat, interleaved, from the seed-0 clean weights."""
     methods = [m for m in args.methods.split(",") if m]
     state = clean_init(data, args.arch, 0, out / "cache")
+    load_before = load_avg()
     times: dict[str, list[float]] = {m: [] for m in methods}
     guard_share: dict[str, list[float]] = {}
     for repeat in range(args.repeats):
@@ -240,8 +241,8 @@ def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
     result = {"stage": "timing", "command": command(), "threads": args.threads, "repeats": args.repeats, "arch": args.arch,
               "eps": args.eps, "epoch_seconds": times, "summary": summary, "ratios": ratios,
               "guard_overhead": {m: spread(v) for m, v in guard_share.items()}, "data": data.split,
-              "environment": environment(args.threads)}
-    write(out / f"timing-{args.arch}-threads{args.threads}.json", result)
+              "tag": args.tag, "load_avg_before": load_before, "environment": environment(args.threads)}
+    write(out / f"timing-{args.arch}-threads{args.threads}{'-' + args.tag if args.tag else ''}.json", result)
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -339,6 +340,11 @@ def stage_autoattack_standard(args: argparse.Namespace, data: Data, out: Path) -
         x, y, seed = data.x_test[: report.n], data.y_test[: report.n], int(record["seed"])
         runs = {"PGD-50x10-margin": {"pgd_steps": 50, "pgd_restarts": 10, "pgd_loss": "margin", "autoattack_version": None},
                 "autoattack-standard": {"pgd_steps": 0, "autoattack_version": "standard"}}
+        wanted = {"margin": "PGD-50x10-margin", "standard": "autoattack-standard"}
+        unknown = [a for a in args.add.split(",") if a and a not in wanted]
+        if unknown:
+            raise SystemExit(f"--add {args.add!r}: unknown {unknown}; choose from margin, standard")
+        runs = {wanted[a]: runs[wanted[a]] for a in args.add.split(",") if a}
         for name, params in runs.items():
             if name in report.attacks and not args.force:
                 logger.info("skip %s %s (done)", unit, name)
@@ -386,6 +392,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restarts", type=int, default=10, help="PGD-50 random restarts")
     parser.add_argument("--aa", default="fast", choices=("fast", "standard", ""), help="AutoAttack list ('' none)")
     parser.add_argument("--units", default="", help="autoattack-standard: units as ARCH/epsE/METHOD/seedS, comma-separated")
+    parser.add_argument("--add", default="margin,standard",
+                        help="autoattack-standard: what to add, of 'margin' (PGD-50x10, margin loss) and 'standard' "
+                             "(ART's standard AutoAttack list)")
+    parser.add_argument("--tag", default="", help="timing: a label for the run, e.g. 'idle' (file timing-ARCH-threadsN-TAG.json)")
     parser.add_argument("--force", action="store_true", help="redo finished units")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the models train (benchmarks/gpu.sh: cuda)")
     args = parser.parse_args(argv)

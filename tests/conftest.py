@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -48,3 +52,28 @@ def mr_dir() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def _wait_for_checkpoint_step(path: Path, proc: subprocess.Popen, min_epoch: int, min_step: int,
+                              timeout: float = 120) -> dict[str, Any]:
+    """Poll the checkpoint a worker subprocess writes until it reaches (epoch, step_in_epoch)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            stderr = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"worker exited early with {proc.returncode}: {stderr[-2000:]}")
+        if path.is_file():
+            try:
+                state = torch.load(path, weights_only=True)
+            except Exception:  # a checkpoint being replaced right now
+                state = None
+            if state and (state["epoch"], state["step_in_epoch"]) >= (min_epoch, min_step):
+                return state
+        time.sleep(0.05)
+    raise AssertionError("worker made no progress")
+
+
+@pytest.fixture
+def wait_for_step() -> Callable[..., dict[str, Any]]:
+    """``wait_for_step(path, proc, min_epoch, min_step)``: the kill -9 resume tests' poll."""
+    return _wait_for_checkpoint_step

@@ -83,3 +83,27 @@ def test_mr_reads_latin1_with_nel_bytes(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(ValueError, match="unknown image dataset 'cifar'"):
         load_image_dataset("cifar")
+
+
+def test_mr_splits_are_in_a_mixed_seeded_order(tmp_path):
+    """Regression: the splits came sorted by class (the files list all positives first), so
+    ``train_texts[:n]`` was a single class."""
+    (tmp_path / "rt-polarity.pos").write_text("\n".join(f"good film {i}" for i in range(300)), encoding="latin-1")
+    (tmp_path / "rt-polarity.neg").write_text("\n".join(f"bad film {i}" for i in range(300)), encoding="latin-1")
+    data = load_mr(tmp_path, sizes=(60, 60))
+    for labels in (data.y_train[:100], data.y_val[:30], data.y_test[:30]):
+        assert 0.2 < labels.mean() < 0.8, labels
+    assert all(("good" in t) == bool(y) for t, y in zip(data.train_texts, data.y_train))
+    assert load_mr(tmp_path, sizes=(60, 60)).train_texts == data.train_texts
+    assert load_mr(tmp_path, seed=1, sizes=(60, 60)).train_texts != data.train_texts
+
+
+def test_mnist_corrupt_gzip_stream_is_a_data_error(tmp_path):
+    import gzip
+
+    raw = gzip.compress(b"\x00" * 4000)
+    broken = raw[:20] + bytes(b ^ 0xFF for b in raw[20:60]) + raw[60:]
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(broken)
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(broken)
+    with pytest.raises(DataError, match="t10k-images-idx3-ubyte.gz: cannot read"):
+        load_mnist(tmp_path)

@@ -117,8 +117,18 @@ def pivot_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     return tables
 
 
-TRAINER_HEADER = ["trainer", "source", "epochs", "s/epoch", "clean acc %", "PGD-40x2 acc %", "AutoAttack acc %",
-                  "guard fired", "flags"]
+def trainer_header(rows: list[dict[str, Any]]) -> list[str]:
+    """Column names carrying the attack labels the rows recorded (never a bare "AutoAttack")."""
+    pgd = next((r["pgd_label"] for r in rows if r.get("pgd_label")), "PGD")
+    autoattack = next((r["autoattack_label"] for r in rows if r.get("autoattack_label")), "AutoAttack: not run")
+    return ["trainer", "source", "epochs", "s/epoch", "clean acc % [95% CI]", f"{pgd} acc % [95% CI]",
+            f"{autoattack} acc % [95% CI]", "guard fired", "flags"]
+
+
+def trainers_markdown(results: dict[str, Any]) -> str:
+    """The trainers suite as one Markdown table (also used for the docs' generated block)."""
+    rows = results["trainers"]
+    return markdown_table(trainer_header(rows), [_trainer_cells(r) for r in rows])
 
 
 def _ci(row: dict[str, Any], key: str) -> str:
@@ -177,7 +187,7 @@ def terminal_summary(results: dict[str, Any]) -> str:
         parts.append("Every run (norms, examples/s, CPU time): results.csv and report.md")
     if results.get("trainers"):
         parts.append(f"Trainers ({results['trainer_settings']})")
-        parts.append(format_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
+        parts.append(format_table(trainer_header(results["trainers"]), [_trainer_cells(r) for r in results["trainers"]]))
     if results.get("text"):
         parts.append("Text suite: " + json.dumps(results["text"].get("summary", {}), default=str))
         parts.extend(str(line) for line in results["text"].get("markdown", []))
@@ -423,7 +433,7 @@ def write_markdown(results: dict[str, Any], out: Path, plots: list[Path]) -> Pat
     if results.get("trainers"):
         lines.append(f"## Trainers ({results['trainer_settings']})")
         lines.append("")
-        lines.append(markdown_table(TRAINER_HEADER, [_trainer_cells(r) for r in results["trainers"]]))
+        lines.append(trainers_markdown(results))
         lines.append("")
     if results.get("text"):
         lines.append("## Text suite")

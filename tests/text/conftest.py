@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,17 @@ from text_helpers import (
     tiny_sentence_encoder,
     train_base_model,
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread_session():
+    """One torch thread from the start, before the session's models are trained."""
+    threads, env = torch.get_num_threads(), os.environ.get("ART_EXT_THREADS")
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    if env is not None:
+        os.environ["ART_EXT_THREADS"] = env
 
 
 @pytest.fixture(autouse=True)

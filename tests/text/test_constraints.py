@@ -138,12 +138,14 @@ def test_every_attack_honours_its_constraints_and_records_their_values(name, mr_
     assert r.success_rate > 0 or name == "text-embedding-pgd"
 
 
-def test_a_stricter_preset_never_succeeds_more(mr_trained, mr_split, sentence_encoder_dir):
+def test_tight_constraints_bite(mr_trained, mr_split):
+    """A greedy search is not monotone in its constraints (a blocked first choice can lead to a
+    better path), but a tight word-cosine threshold removes most successes."""
     texts, labels = mr_split[2][:60], mr_split[3][:60]
     loose = HotFlip(mr_trained).attack_text(texts, labels)
-    tight = HotFlip(mr_trained, constraints=[Stopwords(), WordEmbeddingCosine(0.3)]).attack_text(texts, labels)
-    assert tight.success_rate <= loose.success_rate
-    assert sum(tight.success) < sum(loose.success)  # the constraint bites on this model
+    tight = HotFlip(mr_trained, constraints=[Stopwords(), WordEmbeddingCosine(0.9)]).attack_text(texts, labels)
+    print(f"HotFlip success: no constraint {loose.success_rate:.3f}, word cosine >= 0.9 {tight.success_rate:.3f}")
+    assert tight.success_rate < 0.5 * loose.success_rate
     w = WordSwap(mr_trained, constraints="hotflip-paper").attack_text(texts, labels)
     assert all(len(s) <= 2 for s in w.swaps)
     assert np.all(np.asarray([v.values["word_cos"] for s in w.swaps for v in s]) >= 0.8 - 1e-4)

@@ -34,6 +34,8 @@ def test_cli_hotflip(saved_model, mr_dir, tmp_path):
     assert out["n"] == 40 and 0.0 <= out["success_rate"] <= 1.0 and out["attacked"] > 0
     written = json.loads((tmp_path / "text-hotflip.json").read_text())
     assert written["success_rate"] == out["success_rate"]
+    assert out["outputs"] == [str(tmp_path / "text-hotflip.json")]
+    assert out["ran"]["attack"].startswith("text-hotflip") and "40 of" in out["ran"]["data"]
 
 
 def test_cli_embedding_pgd(saved_model, mr_dir):
@@ -47,6 +49,8 @@ def test_cli_train_freelb(saved_model, mr_dir, tmp_path):
                           epochs=1, out=str(tmp_path), params={"max_length": 32, "relative": True}))
     assert out["n_train"] == 64 and 0 <= out["clean_acc"] <= 1
     assert (tmp_path / "model" / "config.json").is_file()
+    assert out["outputs"] == [str(tmp_path / "model"), str(tmp_path / "train_results.json")]
+    assert out["ran"]["trainer"].startswith("freelb")
 
 
 def test_cli_bad_input(saved_model, mr_dir):

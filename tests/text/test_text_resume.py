@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,30 +23,15 @@ def _spawn(name: str, ckpt: Path, out: Path, resume: bool, sleep: float) -> subp
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def _wait_for_step(path: Path, proc: subprocess.Popen, min_epoch: int, min_step: int, timeout: float = 120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"worker exited early with {proc.returncode}: {proc.stderr.read().decode()[-2000:]}")
-        if path.is_file():
-            try:
-                state = torch.load(path, weights_only=True)
-            except Exception:
-                state = None
-            if state and (state["epoch"], state["step_in_epoch"]) >= (min_epoch, min_step):
-                return state
-        time.sleep(0.05)
-    raise AssertionError("worker made no progress")
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["text-standard", "freelb"])
-def test_sigkill_mid_epoch_then_resume_is_bit_identical(name, tmp_path):
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(name, tmp_path, wait_for_step):
     reference_out = tmp_path / "reference.pt"
     reference = _spawn(name, tmp_path / "ref", reference_out, False, 0.0)
     ckpt, out = tmp_path / "ckpt", tmp_path / "final.pt"
     proc = _spawn(name, ckpt, out, False, 0.15)
-    _wait_for_step(ckpt / "last.pt", proc, 1, 2)  # in the middle of epoch 2 (8 steps per epoch)
+    wait_for_step(ckpt / "last.pt", proc, 1, 2)  # in the middle of epoch 2 (8 steps per epoch)
     proc.kill()
     proc.wait(30)
     killed_at = torch.load(ckpt / "last.pt", weights_only=True)
