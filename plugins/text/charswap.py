@@ -30,7 +30,7 @@ Arguments (defaults): ``max_perturb_ratio=0.2``, ``operations=("swap", "delete",
 Example::
 
     attack = art_ext.get_attack("text-charswap", classifier, max_perturb_ratio=0.1)
-    print(attack.attack_text(["a gorgeous , witty , seductive movie ."]).adversarial_texts[0])
+    attack.attack_text(["a gorgeous , witty , seductive movie ."]).adversarial_texts[0]  # what it produced
 """
 
 from __future__ import annotations

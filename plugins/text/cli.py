@@ -108,6 +108,7 @@ def _reject_unused_attack_options(args: argparse.Namespace, params: list[str]) -
 def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     """Run a text attack on MR test sentences; returns (and with ``--out`` writes) the metrics."""
     import art_ext
+    from art_ext.evaluation.robust import robust_mask
 
     params = dict(args.params or {})
     entry = art_ext.get_plugin_manager().attacks[args.name]
@@ -140,8 +141,8 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
         clean = clf.predict(texts).argmax(1)
         result.update({
             "n": len(texts), "clean_acc": float((clean == true_labels).mean()),
-            "robust_acc": float((r.adv_pred == true_labels).mean()), "success_rate": r.success_rate,
-            "projected_text_acc": float((r.projected_pred == true_labels).mean()),
+            "robust_acc": float(robust_mask(true_labels, clean, r.adv_pred).mean()), "success_rate": r.success_rate,
+            "projected_text_acc": float(robust_mask(true_labels, clean, r.projected_pred).mean()),
             "mean_tokens_changed_by_projection": float(r.tokens_changed.mean()),
             "eps": float(attack.eps), "eps_absolute": float(attack.eps_abs),
             "embedding_scale": float(clf.embedding_scale),

@@ -20,7 +20,7 @@ Example::
 
     attack = EmbeddingFGM(classifier, eps=0.5)
     emb = attack.generate(["a gorgeous , witty film"])
-    print(attack.last_result.adv_pred, attack.last_result.projected_texts)
+    attack.last_result.adv_pred, attack.last_result.projected_texts  # what it produced
 """
 
 from __future__ import annotations

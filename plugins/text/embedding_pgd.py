@@ -30,8 +30,8 @@ Example::
 
     attack = EmbeddingPGD(classifier, eps=0.5, max_iter=10)
     emb = attack.generate(ids, y)
-    robust_acc = (classifier.predict(emb, attention_mask=attack.last_result.attention_mask).argmax(1) == y).mean()
-    print(attack.last_result.projected_texts[0])
+    robust_acc = attack.last_result.robust().mean()  # the shared definition: correct before and after
+    attack.last_result.projected_texts[0]  # what it produced
     text = attack.attack_text(["a gorgeous , witty film"], [1])  # TextAttackResult, real text
 """
 

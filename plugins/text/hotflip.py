@@ -31,7 +31,7 @@ Example::
 
     attack = HotFlip(classifier, max_perturb_ratio=0.2, constraints="hotflip-paper")
     result = attack.attack_text(["a gorgeous , witty , seductive movie ."], labels=[1])
-    print(result.adversarial_texts[0], result.success[0], result.swaps[0], result.queries[0])
+    result.adversarial_texts[0], result.success[0], result.swaps[0], result.queries[0]  # what it produced
     adv_ids = attack.generate(ids)  # ART EvasionAttack on token ids (N, L) -> (N, L)
 """
 

@@ -29,7 +29,7 @@ Example::
 
     attack = art_ext.get_attack("text-wordswap", classifier, constraints="a2t")
     result = attack.attack_text(["a gorgeous , witty , seductive movie ."], labels=[1])
-    print(result.adversarial_texts[0], result.queries[0], result.swaps[0])
+    result.adversarial_texts[0], result.queries[0], result.swaps[0]  # what it produced
 """
 
 from __future__ import annotations
