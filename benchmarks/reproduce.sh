@@ -22,12 +22,12 @@ declare -A ESTIMATE=(
   [trainers-timing-2]="4 min (needs both cores idle)"
   [trainers-select]="10 min"
   [trainers-eps0.3]="4-5 h (30 units)"
-  [trainers-aa-standard]="1-1.5 h (ART's standard AutoAttack on 1,000 images of the pgd model)"
+  [trainers-aa-standard]="1.3 h (ART's standard AutoAttack on 1,000 images of the pgd model, seed 0; measured 77 min)"
   [trainers-eps0.1-0.2]="2 h"
-  [trainers-bncnn]="1 h"
+  [trainers-bncnn]="30 min (select N-FGSM k on validation, then 3 methods x 3 seeds)"
   [advgan]="40 min"
   [text]="3 h (trains 3 MiniLM models for seed 0, 2 for seed 1; validation on seed 0, test on seeds 0 and 1)"
-  [text-precision]="20 min"
+  [text-precision]="20 min (both trainers at both precisions, then a 3-minute profile of their steps)"
 )
 
 run_stage() {
@@ -47,7 +47,9 @@ run_stage() {
       for eps in 0.1 0.2; do
         $PY benchmarks/trainers.py accuracy --out $T --eps $eps --seeds 0,1,2 --methods pgd,fbf,nfgsm --restarts 3 --n-test 500
       done ;;
-    trainers-bncnn) $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm \
+    trainers-bncnn)
+      $PY benchmarks/trainers.py select --out $T --arch bncnn --eps 0.3 --methods nfgsm
+      $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm \
         --restarts 3 --n-test 500 ;;
     advgan)
       $PY benchmarks/advgan.py --out benchmarks/results/advgan --data-dir "$DATA/mnist" --threads 1 \
@@ -75,8 +77,10 @@ run_stage() {
             --seed $seed --attacks hotflip,wordswap,charswap,pgd --presets none,a2t,strict \
             --n-attack 100 --n-pgd 100 --pgd-text-eps 4.0 $C
       done ;;
-    text-precision) $PY benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1 \
-          --n-train 4000 --n-hotflip 150 --data-dir "$DATA/mr" --threads 1 ;;
+    text-precision)
+      $PY benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1 \
+          --n-train 4000 --n-hotflip 150 --data-dir "$DATA/mr" --threads 1
+      $PY benchmarks/text_profile.py --out benchmarks/results/text-precision --data-dir "$DATA/mr" --steps 8 --threads 1 ;;
     *) echo "unknown stage $1 (see --list)" >&2; exit 2 ;;
   esac
   $PY benchmarks/trainers.py report --out $T >/dev/null

@@ -16,8 +16,10 @@
 * **compile**: ``torch.compile`` the forward passes (off by default; slower on CPUs here);
 * **pin_memory / non_blocking**: on for CUDA; host batches are pinned and copied asynchronously.
 
-:func:`default_threads` is the one rule for torch's CPU thread count (CLI and benchmarks), and
-:func:`hardware_info` what every results file records about the machine.
+:func:`default_threads` is the one rule for torch's CPU thread count (CLI and benchmarks),
+:func:`fused_optimizer` the one rule for the optimizers art-ext creates itself (the fused
+Adam/AdamW kernel where every parameter allows it), and :func:`hardware_info` what every results
+file records about the machine.
 
 The policy only decides; it never touches CUDA itself, so its dispatch is testable on a CPU by
 passing ``device="cuda"`` with ``dry_run=True``.
@@ -255,6 +257,21 @@ def resolve_policy(
         pin_memory=pin,
         non_blocking=on_cuda,
     )
+
+
+def fused_optimizer(params: Any) -> bool | None:
+    """The ``fused`` argument of Adam / AdamW: ``True`` when every parameter is a floating tensor
+    on the CPU or CUDA, else ``None`` (torch's own choice).
+
+    For the Adam / AdamW optimizers art-ext creates itself (the text trainers' default AdamW):
+    torch's fused kernel updates all parameters in one pass, where the default ``foreach`` path
+    makes several passes over memory, a fixed cost per step that bf16 autocast does not shrink
+    (``benchmarks/text_profile.py`` measures it on MiniLM). The arithmetic is Adam's;
+    the results agree with the unfused path to float32 rounding, not bit for bit.
+    """
+    tensors = list(params)
+    ok = bool(tensors) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors)
+    return True if ok else None
 
 
 def maybe_compile(model: nn.Module, policy: Policy) -> Any:

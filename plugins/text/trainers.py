@@ -30,6 +30,7 @@ from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from torch import Tensor, nn
 
 from art_ext import checks
+from art_ext.core.device import fused_optimizer
 from art_ext.core.trainer import CoreTrainer
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,8 @@ class TextTrainer(CoreTrainer):
 
     :param estimator: the text classifier (trained in place).
     :param lr: learning rate of the default AdamW optimizer (used when neither ``optimizer`` nor
-        the estimator's optimizer is set); default 2e-5.
+        the estimator's optimizer is set; torch's fused kernel where the parameters allow it, see
+        :func:`art_ext.core.device.fused_optimizer`); default 2e-5.
     :param weight_decay: AdamW weight decay (default 0.01).
     Other keyword arguments go to :class:`~art_ext.core.CoreTrainer` (``nb_epochs``,
     ``batch_size``, ``device``, ``precision``, ``checkpoint_dir``, ``seed``, ...).
@@ -75,7 +77,8 @@ class TextTrainer(CoreTrainer):
                  optimizer: torch.optim.Optimizer | None = None, batch_size: int = 32, nb_epochs: int = 1,
                  **kwargs: Any) -> None:
         if optimizer is None and getattr(estimator, "optimizer", None) is None and isinstance(estimator, HuggingFaceTextClassifier):
-            optimizer = torch.optim.AdamW(estimator.model.parameters(), lr=lr, weight_decay=weight_decay)
+            params = list(estimator.model.parameters())
+            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused_optimizer(params))
         self.lr = lr
         super().__init__(estimator, optimizer=optimizer, batch_size=batch_size, nb_epochs=nb_epochs, **kwargs)
         estimator.reset_embedding_scale()

@@ -143,3 +143,29 @@ def test_small_steps_survive_bf16(digits, digits_classifier):
     assert x_adv.dtype == torch.float32
     moved = (x_adv - x).abs()
     assert float(moved.max()) == pytest.approx(3e-4, rel=1e-3)  # bf16 near 0.5 resolves only ~2e-3
+
+
+def test_fused_optimizer_rule_and_its_agreement_with_the_unfused_adamw():
+    """The fused kernel where every parameter allows it; it computes AdamW's update (float32
+    rounding apart), so a trainer that switches to it trains the same model."""
+    from art_ext.core.device import fused_optimizer
+
+    assert fused_optimizer(nn.Linear(3, 2).parameters()) is True
+    assert fused_optimizer([torch.zeros(2, dtype=torch.int64)]) is None
+    assert fused_optimizer([torch.zeros(2, device="meta")]) is None
+    assert fused_optimizer([]) is None
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [torch.optim.AdamW(nets[0].parameters(), lr=1e-2, weight_decay=0.01),
+            torch.optim.AdamW(nets[1].parameters(), lr=1e-2, weight_decay=0.01,
+                              fused=fused_optimizer(nets[1].parameters()))]
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    for _ in range(20):
+        for net, opt in zip(nets, opts):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(nets[0][0].weight, nn.Linear(5, 7).weight)  # it trained

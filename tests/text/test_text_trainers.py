@@ -235,6 +235,16 @@ def test_registry_and_checkpoints(tmp_path, small_tokenizer):
     assert (tmp_path / "last.pt").is_file()
 
 
+def test_default_optimizer_is_the_fused_adamw_and_trains(small_tokenizer):
+    clf = HuggingFaceTextClassifier(tiny_bert(len(small_tokenizer)), small_tokenizer, max_length=32)
+    trainer = TextTrainer(clf, lr=2e-3, nb_epochs=10, batch_size=8, verbose=False, seed=0)
+    assert isinstance(trainer.optimizer, torch.optim.AdamW) and trainer.optimizer.defaults["fused"] is True
+    labels = np.arange(len(FALLBACK_CORPUS)) % 2
+    before = accuracy(clf, FALLBACK_CORPUS, labels)
+    trainer.fit(FALLBACK_CORPUS, labels)
+    assert accuracy(clf, FALLBACK_CORPUS, labels) > max(before, 0.6)
+
+
 def test_bad_trainer_parameters(small_tokenizer):
     clf = HuggingFaceTextClassifier(tiny_bert(len(small_tokenizer)), small_tokenizer, max_length=32)
     with pytest.raises(ValueError, match="adv_steps"):
