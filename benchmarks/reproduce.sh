@@ -24,7 +24,7 @@ declare -A ESTIMATE=(
   [trainers-eps0.3]="4-5 h (30 units)"
   [trainers-aa-standard]="1.3 h (ART's standard AutoAttack on 1,000 images of the pgd model, seed 0; measured 77 min)"
   [trainers-eps0.1-0.2]="2 h"
-  [trainers-bncnn]="30 min (select N-FGSM k on validation, then 3 methods x 3 seeds)"
+  [trainers-bncnn]="45 min (select N-FGSM k on validation, then 5 methods x 3 seeds)"
   [advgan]="40 min"
   [text]="3 h (trains 3 MiniLM models for seed 0, 2 for seed 1; validation on seed 0, test on seeds 0 and 1)"
   [text-precision]="20 min (both trainers at both precisions, then a 3-minute profile of their steps)"
@@ -49,7 +49,7 @@ run_stage() {
       done ;;
     trainers-bncnn)
       $PY benchmarks/trainers.py select --out $T --arch bncnn --eps 0.3 --methods nfgsm
-      $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm \
+      $PY benchmarks/trainers.py accuracy --out $T --arch bncnn --eps 0.3 --seeds 0,1,2 --methods pgd,fbf,nfgsm,fbf-guard4,nfgsm-guard4 \
         --restarts 3 --n-test 500 ;;
     advgan)
       $PY benchmarks/advgan.py --out benchmarks/results/advgan --data-dir "$DATA/mnist" --threads 1 \

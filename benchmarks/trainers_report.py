@@ -24,8 +24,8 @@ from art_ext.evaluation import (
     wilson_interval,
 )
 
-ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "nfgsm", "gradalign", "art.madry", "art.trades",
-         "art.fbf"]
+ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
+         "gradalign", "art.madry", "art.trades", "art.fbf"]
 LABELS = {
     "pgd": "art-ext `pgd` (PGD-7, default policy)", "pgd-fp32": "art-ext `pgd`, `precision=\"fp32\"`", "pgd-compile": "art-ext `pgd`, `compile=True`",
     "trades": "art-ext `trades` (beta 6)", "free": "art-ext `free` (3 epochs x 4 replays)",
@@ -33,11 +33,13 @@ LABELS = {
     "nfgsm": "art-ext `nfgsm`", "gradalign": "art-ext `gradalign`",
     "art.madry": "ART `AdversarialTrainerMadryPGD`", "art.trades": "ART `AdversarialTrainerTRADESPyTorch`",
     "art.fbf": "ART `AdversarialTrainerFBFPyTorch`",
+    "fbf-guard4": "art-ext `fbf`, guard 4 checks / epoch", "nfgsm-guard4": "art-ext `nfgsm`, guard 4 checks / epoch",
 }
 
 
 #: the hyperparameter each method takes from the validation choice, and its paper default
-CHOSEN = {"nfgsm": ("k", "2, the paper's"), "gradalign": ("lam", "the documented default")}
+CHOSEN = {"nfgsm": ("k", "2, the paper's"), "nfgsm-guard4": ("k", "2, the paper's"),
+          "gradalign": ("lam", "the documented default")}
 
 
 def label(method: str, records: list[dict[str, Any]]) -> str:
@@ -237,7 +239,7 @@ def single_step_rows(main: dict[str, Any], timing: dict[str, Any], arch: str) ->
     rows: list[dict[str, Any]] = []
     if not main.get("pgd"):
         return rows
-    for method in ("nfgsm", "fbf", "gradalign"):
+    for method in ("nfgsm", "fbf", "gradalign", "nfgsm-guard4", "fbf-guard4"):
         if not main.get(method):
             continue
         aa = _common_autoattack(main[method], main["pgd"])
