@@ -37,18 +37,18 @@ LABELS = {
 }
 
 
-#: the hyperparameter each method takes from the validation choice, and its paper default
-CHOSEN = {"nfgsm": ("k", "2, the paper's"), "nfgsm-guard4": ("k", "2, the paper's"),
-          "gradalign": ("lam", "the documented default")}
+#: the hyperparameter each registered trainer takes from the validation choice, and its default
+CHOSEN = {"nfgsm": ("k", "2, the paper's"), "gradalign": ("lam", "the documented default")}
 
 
 def label(method: str, records: list[dict[str, Any]]) -> str:
     """The method's table label; for a method with a validation choice, the value its units used
     (``k 1, chosen on validation``) or that they ran the default (no choice was made)."""
     base = LABELS.get(method, method)
-    if method not in CHOSEN:
+    trainer = records[0].get("trainer", method) if records else method
+    if trainer not in CHOSEN:
         return base
-    param, default = CHOSEN[method]
+    param, default = CHOSEN[trainer]
     values = sorted({r["params"].get(param) for r in records}, key=str)
     if values == [None]:
         return f"{base} ({param} {default}: no validation choice)"
@@ -216,14 +216,16 @@ def targets(groups: dict[tuple[str, str, str], list[dict[str, Any]]], timing: di
         diff = paired_difference(report.mask("autoattack-standard"), report.mask(pgd_name))
         low, high = report.interval(pgd_name)
         aa_acc = report.accuracy("autoattack-standard")
-        broken = record["evaluation"]["attacks"]["autoattack-standard"].get("extra", {}).get("broken_by") or {}
+        broken = broken_by(record, "autoattack-standard")
         members = "; images broken first by " + ", ".join(f"{k} {v}" for k, v in broken.items()) if broken else ""
         first = first_member(record, report, "autoattack-standard")
-        explained = bool(first) and low <= first[1] <= high  # type: ignore[index]
-        if first:
+        explained = first is not None and low <= first[1] <= high
+        if first is not None:
+            later = max(list(broken.items())[1:], key=lambda kv: kv[1], default=None)
             members += (f"; its first member {first[0]} alone (the same loss as {pgd_name}) {100 * first[1]:.1f}%, "
-                        f"{'inside' if explained else 'outside'} {pgd_name}'s interval"
-                        + (": the gap is the later members' losses (DLR), not a weaker PGD" if explained else ""))
+                        f"{'inside' if explained else 'outside'} {pgd_name}'s interval")
+            if explained and later:
+                members += f": the gap is the later members' (mostly {_member_label(later[0])}), not a weaker PGD"
         rows.append({"target": f"standard AutoAttack on {report.n} images of pgd (seed {record['seed']}) agrees with {pgd_name} "
                                "within its interval, or the gap is explained",
                      "measured": f"AutoAttack {100 * aa_acc:.1f}% vs {pgd_name} {100 * report.accuracy(pgd_name):.1f}% "
@@ -299,13 +301,21 @@ def first_member(record: dict[str, Any], report: EvaluationReport, name: str) ->
     ART's AutoAttack runs its members in order, each on the images still robust; the first one
     attacks every correctly classified image, so the images it broke (``broken_by``, from ART's
     ``best_attacks``) give its own robust accuracy exactly."""
-    extra = record["evaluation"]["attacks"][name].get("extra", {})
-    broken = extra.get("broken_by") or {}
+    broken = broken_by(record, name)
     if not broken:
         return None
     member, count = next(iter(broken.items()))
-    label = {"AutoProjectedGradientDescent-cross_entropy": "APGD-CE"}.get(member, member)
-    return label, (int(report.clean.sum()) - count) / report.n
+    return _member_label(member), (int(report.clean.sum()) - count) / report.n
+
+
+def broken_by(record: dict[str, Any], name: str) -> dict[str, int]:
+    """Images each member of AutoAttack list ``name`` broke first, in the list's order (``{}`` if unrecorded)."""
+    return record["evaluation"]["attacks"][name].get("extra", {}).get("broken_by") or {}
+
+
+def _member_label(member: str) -> str:
+    return {"AutoProjectedGradientDescent-cross_entropy": "APGD-CE",
+            "AutoProjectedGradientDescent-difference_logits_ratio": "APGD-DLR"}.get(member, member)
 
 
 def _met(value: bool | None, missed: str) -> str:
