@@ -42,6 +42,7 @@ __all__ = [
     "parse_norm",
     "positive",
     "same_length",
+    "seed",
 ]
 
 #: the norms art-ext's attacks and trainers implement
@@ -122,6 +123,15 @@ def integer(value: Any, name: str, *, minimum: int | None = None, maximum: int |
     if maximum is not None and result > maximum:
         raise ValueError(f"{name} must be an integer <= {maximum}, got {_shown(value)}")
     return result
+
+
+#: the largest seed every generator art-ext seeds accepts (numpy's legacy ``np.random.seed``)
+MAX_SEED = 2**32 - 1
+
+
+def seed(value: Any, name: str = "seed") -> int:
+    """A random seed: an integer in ``[0, 2**32 - 1]``."""
+    return integer(value, name, minimum=0, maximum=MAX_SEED)
 
 
 def boolean(value: Any, name: str) -> bool:

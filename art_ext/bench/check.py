@@ -112,8 +112,39 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
     }
 
 
-def config_for_rerun(old: dict[str, Any], out: str | None, results_path: str | Path) -> BenchConfig:
-    config = BenchConfig.from_dict(old["config"])
+#: recorded fields that name code to import (a factory, a TorchScript file) or a file to load into
+#: the model: a results file is data, so a rerun takes these only from the command line
+CODE_FIELDS = ("model", "state_dict")
+#: recorded fields that choose where files are written: a rerun writes where the command line says
+WRITE_FIELDS = ("out", "cache_dir")
+
+
+def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str | None = None,
+                     model: str | None = None, state_dict: str | None = None,
+                     cache_dir: str | None = None, data_dir: str | None = None) -> BenchConfig:
+    """The recorded configuration, with everything that imports code or writes files taken from
+    the command line instead of the file.
+
+    A results file is data (it may come with a shared benchmark): it never names a module that
+    gets imported, a model file that gets loaded or a folder that gets written. A recorded run of a
+    user model is rerun only when the user passes ``--model`` (and ``--state-dict``) again.
+
+    :raises ValueError: the recorded run used a model the command line does not name.
+    """
+    recorded = dict(old["config"]) if isinstance(old.get("config"), dict) else {}
+    for name in CODE_FIELDS:
+        given = model if name == "model" else state_dict
+        if recorded.get(name) is not None and given is None:
+            flag = "--" + name.replace("_", "-")
+            raise ValueError(
+                f"--check {results_path}: the recorded run used {flag} {recorded[name]!r}; a results file is "
+                f"data and names nothing that is imported or loaded: pass {flag} yourself to rerun it"
+            )
+        recorded[name] = given
+    recorded["cache_dir"] = cache_dir
+    if data_dir is not None:
+        recorded["data_dir"] = data_dir
+    config = BenchConfig.from_dict(recorded)
     base = Path(results_path)
     base = base if base.is_dir() else base.parent
     config.out = out if out is not None else str(base / "check-rerun")

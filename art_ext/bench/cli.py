@@ -189,7 +189,8 @@ def main(args: argparse.Namespace) -> int:
         from art_ext.bench import check
 
         old = check.load_results(args.check)
-        config = check.config_for_rerun(old, args.out, args.check)
+        config = check.config_for_rerun(old, args.check, out=args.out, model=args.model, state_dict=args.state_dict,
+                                        cache_dir=args.cache_dir, data_dir=args.data_dir)
         new = suite.run(config, command=command.strip(), progress=not args.quiet)
         print(_ran_line(new))
         print(terminal_summary(new))

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 import art_ext
+from art_ext import checks
 from art_ext.core.run_folder import RunFolder, RunFolderError
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
@@ -56,8 +57,6 @@ def _default_eps(dataset: str) -> float:
 
 def _split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """``(x_train, y_train, x_val, y_val)``: a seeded random ``fraction`` of the examples held out."""
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"--param validation_split must be in [0, 1), got {fraction!r}")
     n_val = round(fraction * len(x))
     if n_val == 0:
         return x, y, x[:0], y[:0]
@@ -66,10 +65,20 @@ def _split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) 
     return x[train], y[train], x[val], y[val]
 
 
-def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse a folder that holds files unless resuming or overwriting; on overwrite remove ours."""
+def _check_folder_options(out: Path, checkpoint_dir: Path, resume: bool, overwrite: bool) -> None:
+    """The folder options on their own, before the run folder is locked."""
     if resume and overwrite:
         raise ValueError("--resume and --overwrite exclude each other")
+    if checkpoint_dir.resolve() == out.resolve():
+        raise ValueError(
+            f"--checkpoint-dir {checkpoint_dir} is the run folder --out itself; choose a sub-folder "
+            "(default OUT/checkpoints) or another folder"
+        )
+
+
+def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse a folder that holds files unless resuming or overwriting (nothing is removed here:
+    :func:`_discard_previous` runs once every option has been validated)."""
     held = sorted(p.name for p in out.iterdir() if p.name not in _LOCK_FILES) if out.is_dir() else []
     if held and not (resume or overwrite):
         shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
@@ -77,9 +86,27 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
             f"--out {out} is not empty ({shown}): pass --resume to continue its run, --overwrite to discard it, "
             "or choose another folder"
         )
-    if overwrite:
-        for name in (MODEL_FILE, RESULTS_FILE):
-            (out / name).unlink(missing_ok=True)
+
+
+def _discard_previous(out: Path) -> None:
+    """``--overwrite``: remove the previous run's outputs (the trainer discards its checkpoints)."""
+    for name in (MODEL_FILE, RESULTS_FILE):
+        (out / name).unlink(missing_ok=True)
+
+
+def _run_options(run: dict[str, Any]) -> dict[str, Any]:
+    """The run-only ``--param`` values, checked before anything is trained or removed."""
+    checked: dict[str, Any] = {
+        "lr": checks.positive(run.get("lr", 1e-3), "--param lr"),
+        "validation_split": checks.number(run.get("validation_split", 0.1), "--param validation_split",
+                                          low=0.0, high=1.0, high_inclusive=False),
+        "eval_steps": checks.integer(run.get("eval_steps", 40), "--param eval_steps", minimum=1),
+        "eval_restarts": checks.integer(run.get("eval_restarts", 2), "--param eval_restarts", minimum=1),
+        "eval_autoattack": run.get("eval_autoattack"),
+    }
+    if checked["eval_autoattack"] is not None:
+        checks.choice(checked["eval_autoattack"], "--param eval_autoattack", ("fast", "standard"))
+    return checked
 
 
 def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
@@ -112,9 +139,24 @@ def _init_choice(args: argparse.Namespace, run: dict[str, Any]) -> str:
     return init or "clean"
 
 
-@honours(*COMMON_OPTIONS, *TRAIN_OPTIONS)
+#: trainer parameters that a common flag sets: ``--param`` may not set them behind the flag's back
+_FLAG_PARAMS = {"eps": "--eps", "norm": "--norm", "nb_epochs": "--epochs", "batch_size": "--batch-size",
+                "seed": "--seed", "checkpoint_dir": "--checkpoint-dir", "resume": "--resume",
+                "overwrite": "--overwrite", "allow_changes": "--allow-change", "device": "--device"}
+
+
+def _refuse_flag_params(params: dict[str, Any]) -> None:
+    shadowed = [f"--param {key} (use {flag})" for key, flag in _FLAG_PARAMS.items() if key in params]
+    if shadowed:
+        raise ValueError(f"{', '.join(shadowed)}: the option sets it, so the run and its report agree")
+
+
+@honours(*(o for o in COMMON_OPTIONS if o != "targeted"), *TRAIN_OPTIONS)
 def run_train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train with the trainer ``args.name`` in the run folder ``--out``; see the module docstring."""
+    """Train with the trainer ``args.name`` in the run folder ``--out``; see the module docstring.
+
+    Every option is validated (the trainer built, the run-only params checked) before anything in
+    ``--out`` is removed: a refused ``--overwrite`` run leaves the previous one intact."""
     start = getattr(args, "start_time", None) or time.perf_counter()
     entry = art_ext.get_plugin_manager().trainers[args.name]
     if entry.plugin == "standard":
@@ -123,10 +165,11 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             "(see 'art-ext plugins'); compare ART's with 'art-ext bench trainers'"
         )
     params: dict[str, Any] = dict(getattr(args, "params", None) or {})
-    run = {key: params.pop(key) for key in _RUN_ONLY if key in params}
-    init = _init_choice(args, run)
+    _refuse_flag_params(params)
+    run = _run_options({key: params.pop(key) for key in _RUN_ONLY if key in params and key != "init"})
+    init = _init_choice(args, params)
     dataset_name = args.dataset or "digits"
-    seed = 0 if args.seed is None else int(args.seed)
+    seed = checks.seed(0 if args.seed is None else args.seed, "--seed")
     args.seed = seed
     eps = args.eps if args.eps is not None else _default_eps(dataset_name)
     norm = args.norm or "inf"
@@ -138,19 +181,17 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint_dir = Path(args.checkpoint_dir) if getattr(args, "checkpoint_dir", None) else out / "checkpoints"
     rank = int(os.environ.get("RANK", "0") or 0)
 
+    _check_folder_options(out, checkpoint_dir, resume, overwrite)
     folder = RunFolder(out)
     if rank == 0:  # under torchrun rank 0 owns the folder (every rank trains)
         folder.acquire()
+        _check_run_folder(out, resume, overwrite)
     try:
-        if rank == 0:
-            _check_run_folder(out, resume, overwrite)
         full = load_image_dataset(dataset_name, args.data_dir, seed=seed)
-        lr = float(run.get("lr", 1e-3))
-        classifier, model_text = _initial_classifier(args, full, init, device_type, lr)
+        classifier, model_text = _initial_classifier(args, full, init, device_type, run["lr"])
         x_all, y_all = full.x_train[: args.n_train], full.y_train[: args.n_train]
         x_test, y_test = full.x_test[: args.n_test], full.y_test[: args.n_test]
-        fraction = float(run.get("validation_split", 0.1))
-        x_train, y_train, x_val, y_val = _split_validation(x_all, y_all, fraction, seed)
+        x_train, y_train, x_val, y_val = _split_validation(x_all, y_all, run["validation_split"], seed)
 
         options: dict[str, Any] = {
             "eps": eps, "norm": norm, "nb_epochs": epochs, "batch_size": batch_size, "seed": seed,
@@ -161,6 +202,8 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             options["device"] = args.device
         options.update(params)
         trainer = art_ext.get_trainer(args.name, classifier, **options)
+        if overwrite and rank == 0:
+            _discard_previous(out)
         fit_start = time.perf_counter()
         try:
             trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)
@@ -171,9 +214,14 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         if rank != 0:  # every rank holds the same weights: rank 0 evaluates, saves, reports
             logger.info("rank %d finished training; rank 0 evaluates and saves", rank)
             return {}
+        completed = int(getattr(trainer, "epoch", epochs))
+        if completed != epochs:
+            logger.warning("the run in %s has %d epochs; --epochs %d trained none of them again", checkpoint_dir,
+                           completed, epochs)
         return _report(args, trainer, classifier, out, checkpoint_dir, start, train_time, init=init,
                        model_text=model_text, data=full, n=(len(x_train), len(x_val), len(x_test)), eps=eps, norm=norm,
-                       epochs=epochs, run=run, x_test=x_test, y_test=y_test, fraction=fraction)
+                       epochs=completed, run=run, x_test=x_test, y_test=y_test,
+                       fraction=run["validation_split"])
     finally:
         folder.release()
 
@@ -194,8 +242,7 @@ def _report(args: argparse.Namespace, trainer: Any, classifier: Any, out: Path, 
     from art_ext.runners import write_json
 
     n_train, n_val, n_test = n
-    steps, restarts = int(run.get("eval_steps", 40)), int(run.get("eval_restarts", 2))
-    version = run.get("eval_autoattack")
+    steps, restarts, version = run["eval_steps"], run["eval_restarts"], run["eval_autoattack"]
     eval_start = time.perf_counter()
     report = evaluate(classifier, x_test, y_test, eps=eps, norm=norm, pgd_steps=steps, pgd_restarts=restarts,
                       autoattack_version=version, seed=args.seed)

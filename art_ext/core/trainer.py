@@ -208,6 +208,8 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
     def _check_params(self) -> None:
         checks.integer(self.nb_epochs, "nb_epochs", minimum=1)
         checks.integer(self.batch_size, "batch_size", minimum=1)
+        if self.seed is not None:
+            checks.seed(self.seed)
         checks.choice(self.scheduler_interval, "scheduler_interval", ("epoch", "step"))
         checks.number(self.validation_split, "validation_split", low=0.0, high=1.0, high_inclusive=False)
         checks.integer(self.checkpoint_every, "checkpoint_every", minimum=0)
