@@ -32,6 +32,7 @@ __all__ = [
     "choice",
     "class_indices",
     "clip_bounds",
+    "first_line",
     "images",
     "input_span",
     "integer",
@@ -352,6 +353,13 @@ def class_indices(y: Any, *, nb_classes: int, n: int | None = None, name: str = 
             f"{name} has labels in [{int(array.min())}, {int(array.max())}]; expected 0 <= label < nb_classes = {nb_classes}"
         )
     return array.astype(np.int64)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (``KeyError`` unquoted), or its type's name: how an
+    error from deep inside a library is quoted in one of art-ext's one-line errors."""
+    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
 def same_length(first: Any, second: Any, names: tuple[str, str] = ("x", "y")) -> None:

@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import art_ext
+from art_ext.checks import first_line
 from art_ext.data import DATA_ENV, IMAGE_DATASETS, TEXT_DATASETS
+from art_ext.registry import printable
 
 logger = logging.getLogger(__name__)
 
@@ -169,9 +171,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(json.dumps([info.to_dict() for info in infos], indent=2))
         return 0
     for info in infos:
-        print(f"{info.name}  [{info.status}]  {info.distribution} {info.version}  ({info.module})")
+        print(printable(f"{info.name}  [{info.status}]  {info.distribution} {info.version}  ({info.module})"))
         for error in info.errors:
-            print(f"    error: {error}")
+            print(f"    error: {printable(error)}")
         if info.hooks:
             print(f"    hooks: {', '.join(info.hooks)}")
         if info.attacks:
@@ -361,8 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def one_line(error: BaseException) -> str:
     """The first line of an error's message (``KeyError`` unquoted), or its type's name."""
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    return first_line(error)
 
 
 if __name__ == "__main__":

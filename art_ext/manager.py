@@ -16,10 +16,12 @@ plugin with errors gets one :class:`PluginLoadWarning` per manager.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from typing import Any, Literal
 
 import pluggy
 
-from art_ext import hookspecs
+from art_ext import checks, hookspecs
 from art_ext.registry import Register, Registry
 
 logger = logging.getLogger(__name__)
@@ -187,7 +189,8 @@ class ArtExtPluginManager(pluggy.PluginManager):
             logger.info("plugin %r blocked by %s", name, BLOCK_ENV)
             return 0
         try:
-            plugin = importer()
+            with plugin_output():
+                plugin = importer()
             self.add_plugin(plugin, name)
         except Exception as error:  # a broken plugin must not take the others down
             info.load_error = f"{type(error).__name__}: {_first_line(error)}"
@@ -275,7 +278,8 @@ class ArtExtPluginManager(pluggy.PluginManager):
             register: Register = registry.bound(plugin, on_error=lambda e, errors=errors: errors.append(  # type: ignore[misc]
                 f"{kind} registration rejected: {_first_line(e)}"))
             try:
-                impl.function(register=register)
+                with plugin_output():
+                    impl.function(register=register)
             except Exception as error:
                 removed = registry.remove(sorted(set(registry.by_plugin(plugin)) - before))
                 rolled = f"; rolled back its {kind}s {', '.join(removed)}" if removed else ""
@@ -298,9 +302,13 @@ class ArtExtPluginManager(pluggy.PluginManager):
         return [self.infos[name] for name in sorted(self.infos)]
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error.args[0]) if isinstance(error, KeyError) and error.args else str(error)
-    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+_first_line = checks.first_line
+
+
+def plugin_output() -> contextlib.AbstractContextManager[Any]:
+    """Where a plugin's ``print()`` goes while art-ext runs its code: stderr, so that what
+    art-ext writes to stdout (``art-ext plugins --json``, results) stays its own."""
+    return contextlib.redirect_stdout(sys.stderr)
 
 
 def create_plugin_manager(*, load: bool = True) -> ArtExtPluginManager:

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import importlib
 import logging
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from art_ext.checks import first_line
 
 logger = logging.getLogger(__name__)
 
 Kind = Literal["attack", "trainer"]
 Modality = Literal["image", "text"]
 MODALITIES: tuple[str, ...] = ("image", "text")
+#: what a registered name may look like: it is printed in listings and typed on command lines, so no
+#: spaces, control characters or terminal escapes
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}")
 
 
 class RegistryError(Exception):
@@ -37,12 +43,23 @@ class UnknownNameError(RegistryError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class TargetLoadError(RegistryError, ImportError):
+    """A registered target (``module:attribute``) cannot be imported; the message names the
+    entry and its plugin."""
+
+
 class UnknownAttackError(UnknownNameError):
     """No attack of that name is registered."""
 
 
 class UnknownTrainerError(UnknownNameError):
     """No trainer of that name is registered."""
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters and terminal escapes shown as escapes (``\\n``, ``\\x1b``):
+    what a plugin supplies can never forge lines or colours in art-ext's listings."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def load_target(target: str | Callable[..., Any]) -> Callable[..., Any]:
@@ -72,12 +89,23 @@ class Entry:
     cli: str | Callable[..., Any] | None = None
 
     def load(self) -> Callable[..., Any]:
-        """The class or factory, imported on first use."""
-        return load_target(self.target)
+        """The class or factory, imported on first use.
+
+        :raises TargetLoadError: naming this entry and its plugin when the target cannot be imported."""
+        return self._resolve(self.target, "target")
 
     def load_cli(self) -> Callable[..., Any] | None:
         """The entry's own CLI runner, if it has one."""
-        return None if self.cli is None else load_target(self.cli)
+        return None if self.cli is None else self._resolve(self.cli, "cli runner")
+
+    def _resolve(self, target: str | Callable[..., Any], what: str) -> Callable[..., Any]:
+        try:
+            return load_target(target)
+        except (ImportError, AttributeError, TypeError) as error:
+            raise TargetLoadError(
+                f"{self.kind} {self.name!r} of plugin {self.plugin!r}: cannot load its {what} {target!r} "
+                f"({type(error).__name__}: {first_line(error)})"
+            ) from error
 
 
 class Register(Protocol):
@@ -115,8 +143,13 @@ class Registry:
         modality: Modality = "image",
         cli: str | Callable[..., Any] | None = None,
     ) -> Entry:
-        if not isinstance(name, str) or not name.strip() or name != name.strip():
-            raise ValueError(f"plugin {plugin!r}: {self.kind} name must be a non-empty string without surrounding spaces, got {name!r}")
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise ValueError(
+                f"plugin {plugin!r}: {self.kind} name must be 1-64 letters, digits and . _ + - (starting with a "
+                f"letter, digit or _), got {name!r}"
+            )
+        if not isinstance(description, str):
+            raise TypeError(f"plugin {plugin!r}: {self.kind} {name!r} description must be a string, got {description!r}")
         if not (callable(target) or (isinstance(target, str) and ":" in target)):
             raise TypeError(
                 f"plugin {plugin!r}: {self.kind} {name!r} target must be a callable or a "
@@ -129,7 +162,7 @@ class Registry:
             raise DuplicateNameError(
                 f"{self.kind} {name!r} is registered by both plugin {first!r} and plugin {plugin!r}"
             )
-        entry = Entry(name, self.kind, target, plugin, description, modality, cli)
+        entry = Entry(name, self.kind, target, plugin, printable(description), modality, cli)
         self._entries[name] = entry
         logger.debug("plugin %s registered %s %s", plugin, self.kind, name)
         return entry

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from art_ext import checks
 from art_ext.data import ImageDataset, load_image_dataset
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ __all__ = [
     "model_state_dict",
     "option_flag",
     "perturbation_norms",
+    "prepare_out",
     "run_image_attack",
     "runner_options",
     "subset",
@@ -186,6 +188,25 @@ def describe_params(attack: Any) -> dict[str, Any]:
     return shown
 
 
+def prepare_out(out: str | Path, flag: str = "--out") -> Path:
+    """The output folder, created and proven writable before any work that would be lost.
+
+    :raises ValueError: naming ``flag`` when the folder is a file or cannot be written.
+    """
+    import tempfile
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag} {folder}: is a file, expected a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".art-ext-probe-"):
+            pass
+    except OSError as error:
+        raise ValueError(f"{flag} {folder}: cannot write there ({error.strerror or error})") from None
+    return folder
+
+
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     from art_ext.core.checkpoint import atomic_write_text
 
@@ -271,7 +292,8 @@ def run_image_attack(args: argparse.Namespace) -> dict[str, Any]:
 
     start = getattr(args, "start_time", None) or time.perf_counter()
     explicit = set(getattr(args, "explicit", ()) or ())
-    seed = 0 if args.seed is None else int(args.seed)
+    seed = checks.seed(0 if args.seed is None else args.seed, "--seed")
+    out = None if args.out is None else prepare_out(args.out)  # before fitting: nothing fitted is lost
     full = load_image_dataset(args.dataset or "digits", args.data_dir, seed=seed)
     classifier, model_text = load_classifier(full, args.model, seed=seed, device=getattr(args, "device", None))
     data = subset(full, args.n_train, args.n_test)
@@ -328,11 +350,7 @@ def run_image_attack(args: argparse.Namespace) -> dict[str, Any]:
         "hardware": hardware_info(),
     }
     result["outputs"] = []
-    if args.out is not None:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ValueError(f"--out {out}: is a file, expected a folder")
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         if not loaded and callable(getattr(attack, "save", None)) and getattr(attack, "fitted", False):
             artefact = attack.save(out / f"{args.name}{getattr(attack, 'save_suffix', '.safetensors')}")
             result["outputs"].append(str(artefact))

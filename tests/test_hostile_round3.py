@@ -112,3 +112,105 @@ def test_train_refuses_targeted_and_a_checkpoint_dir_equal_to_out(tmp_path, caps
 def test_train_refuses_a_seed_out_of_range(tmp_path, capsys, seed):
     line = one_error(capsys, "train", "--trainer", "pgd", "--out", str(tmp_path / "r"), "--seed", seed)
     assert "--seed must be" in line and seed in line
+
+
+# --------------------------------------------------------------------------- files the run would truncate or lose
+
+
+@pytest.fixture
+def fresh_classifier(digits):
+    import torch
+
+    from art_ext.models import SmallCNN, make_classifier
+
+    torch.manual_seed(0)
+    return make_classifier(SmallCNN(digits.input_shape, digits.nb_classes), digits.input_shape, digits.nb_classes,
+                           digits.clip_values)
+
+
+def test_metrics_path_outside_the_run_folder_is_never_truncated(tmp_path, digits, fresh_classifier):
+    import art_ext
+    from art_ext.core.run_folder import RunFolderError
+
+    log = tmp_path / "elsewhere" / "log.jsonl"
+    log.parent.mkdir()
+    log.write_text('{"epoch": 1, "from": "another run"}\n')
+    trainer = art_ext.get_trainer("pgd", fresh_classifier, eps=0.1, nb_epochs=1, checkpoint_dir=str(tmp_path / "run"),
+                                  metrics_path=str(log), verbose=False)
+    with pytest.raises(RunFolderError, match=r"metrics_path .*log\.jsonl already holds a log"):
+        trainer.fit(digits.x_train[:64], digits.y_train[:64])
+    assert log.read_text() == '{"epoch": 1, "from": "another run"}\n'
+    assert not (tmp_path / "run" / "last.pt").exists()
+    folder_log = tmp_path / "as-folder"
+    folder_log.mkdir()
+    trainer = art_ext.get_trainer("pgd", fresh_classifier, eps=0.1, nb_epochs=1, metrics_path=str(folder_log),
+                                  verbose=False)
+    with pytest.raises(RunFolderError, match="is a folder"):
+        trainer.fit(digits.x_train[:64], digits.y_train[:64])
+
+
+def test_attack_out_is_checked_before_the_attack_is_fitted(tmp_path, capsys):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    line = one_error(capsys, "attack", "advgan", "--out", str(a_file), "--n-train", "20", "--n-test", "5")
+    assert f"--out {a_file}: is a file" in line
+    line = one_error(capsys, "attack", "advgan", "--out", str(a_file / "below"), "--n-train", "20")
+    assert "--out" in line and "cannot write there" in line
+    assert not (tmp_path / "cache").exists()  # refused before any model was trained
+
+
+# --------------------------------------------------------------------------- plugins cannot forge output
+
+
+def _plugins(tmp_path, monkeypatch, modules: dict[str, str]):
+    import importlib.metadata
+    import textwrap
+
+    from art_ext.manager import create_plugin_manager
+
+    for name, source in modules.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    points = [importlib.metadata.EntryPoint(name=n.replace("_", "\x1b[31m"), value=n, group="art_ext")
+              for n in modules]
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: points if group == "art_ext" else [])
+    return create_plugin_manager()
+
+
+CHATTY = """
+    import art_ext
+    print("printed at import")
+
+    @art_ext.hookimpl
+    def register_attacks(register):
+        print("printed in the hook")
+        register("forged\\nstandard  [loaded]  art-ext 0.1.0", "art.attacks.evasion:FastGradientMethod")
+        register("fine-name", "art.attacks.evasion:FastGradientMethod", description="a\\nb")
+        register("missing-module", "no_such_module_r3:Attack")
+"""
+
+
+def test_plugin_names_and_prints_cannot_forge_the_listing(tmp_path, monkeypatch, capsys):
+    from art_ext.manager import set_plugin_manager
+
+    manager = _plugins(tmp_path, monkeypatch, {"chatty_r3": CHATTY})
+    previous = set_plugin_manager(manager)
+    try:
+        code, out, err = run_cli(capsys, "plugins", "--json")
+        assert code == 0 and "printed" in err and "printed" not in out
+        listing = {info["name"]: info for info in json.loads(out)}  # stdout is pure JSON
+        chatty = listing["chatty\x1b[31mr3"]
+        assert chatty["attacks"] == ["fine-name", "missing-module"]
+        assert any("attack name must be" in e and "forged" in e for e in chatty["errors"])
+        code, out, _ = run_cli(capsys, "plugins")
+        assert "\x1b" not in out and "chatty\\x1b[31mr3" in out
+        assert not any(line.startswith("standard  [loaded]  art-ext 0.1.0") for line in out.splitlines()[1:]
+                       if "forged" in line)
+        assert manager.attacks["fine-name"].description == "a\\nb"
+        import art_ext
+        from art_ext.registry import TargetLoadError
+
+        with pytest.raises(TargetLoadError, match=r"attack 'missing-module' of plugin 'chatty.*r3'.*no_such_module_r3"):
+            art_ext.get_attack("missing-module", None)
+    finally:
+        set_plugin_manager(previous)

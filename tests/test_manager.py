@@ -129,7 +129,7 @@ def test_clashing_registration_rejected_for_the_later_plugin_only(tmp_path, monk
     assert clash.status == "partial" and clash.attacks == ["own-attack"]
     assert len(clash.errors) == 2
     assert "'art.fgsm' is registered by both plugin 'standard' and plugin 'clash_mod'" in clash.errors[0]
-    assert "name must be a non-empty string" in clash.errors[1]
+    assert "attack name must be 1-64 letters" in clash.errors[1]
     # one warning for the plugin, however many errors it has and however often registries rebuild
     manager.register(object(), "unrelated")  # resets the registries
     _ = manager.attacks, manager.trainers

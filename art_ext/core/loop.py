@@ -22,7 +22,7 @@ from art_ext.core import distributed as ddp
 from art_ext.core.batches import BatchSource, LoaderSource, TensorSource
 from art_ext.core.checkpoint import capture_rng, load_checkpoint, restore_rng
 from art_ext.core.device import restore_modes, snapshot_modes
-from art_ext.core.run_folder import RunFolder, append_metrics, write_metrics
+from art_ext.core.run_folder import RunFolder, append_metrics, check_metrics_target, write_metrics
 from art_ext.core.signals import StopSignals, TrainingInterrupted
 from art_ext.core.state import CHECKPOINT_FORMAT
 
@@ -138,6 +138,8 @@ class TrainingLoop:
             raise ValueError("training data yields no batches")
         self.steps_per_epoch = len(source)
         self._epochs = epochs
+        if self.metrics_path is not None and self.dist.is_main:
+            check_metrics_target(self.metrics_path, folder, resume=self.resume, overwrite=self.overwrite)
         resumed = self._start_run(folder, source)
         if not resumed:
             self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0

@@ -51,6 +51,7 @@ __all__ = [
     "RunFolderBusy",
     "RunFolderError",
     "RunMismatchError",
+    "check_metrics_target",
     "data_identity",
     "fingerprint_differences",
     "model_identity",
@@ -253,6 +254,25 @@ class RunFolder:
 
     def load_best(self, map_location: Any = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.best, map_location=map_location)
+
+
+def check_metrics_target(path: Path, folder: RunFolder | None, *, resume: bool, overwrite: bool) -> None:
+    """A ``metrics_path`` that the run may (re)write from its start.
+
+    The run folder's own log follows the folder's rules; a log elsewhere that already holds
+    lines belongs to another run until ``resume`` (it is this run's) or ``overwrite`` says so.
+
+    :raises RunFolderError: the path is a folder, or an existing log the run would truncate.
+    """
+    if path.exists() and not path.is_file():
+        raise RunFolderError(f"metrics_path {path}: is a folder or special file, expected a file")
+    inside = folder is not None and path.resolve().parent == folder.path.resolve()
+    if inside or resume or overwrite or not path.is_file() or path.stat().st_size == 0:
+        return
+    raise RunFolderError(
+        f"metrics_path {path} already holds a log ({path.stat().st_size} bytes) outside the run folder: "
+        "resume its run (resume=True), discard it (overwrite=True) or choose another file"
+    )
 
 
 def write_metrics(path: Path, records: Iterable[dict[str, Any]]) -> None:

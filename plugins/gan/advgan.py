@@ -622,33 +622,32 @@ class AdvGAN(EvasionAttack):
             classifier (input shape, classes, clip values) or the parameters; one line naming the path.
         """
         meta, state = _read_generator_file(Path(path))
-        saved_shape = tuple(json.loads(meta["input_shape"]))
+        saved_shape = meta["input_shape"]
         if tuple(int(v) for v in classifier.input_shape) != saved_shape:
             raise ValueError(f"classifier: input_shape {tuple(classifier.input_shape)} does not match the generator "
                              f"in {path} ({saved_shape})")
-        if int(classifier.nb_classes) != int(meta["nb_classes"]):
+        if int(classifier.nb_classes) != meta["nb_classes"]:
             raise ValueError(f"classifier: {classifier.nb_classes} classes, the generator in {path} has {meta['nb_classes']}")
-        saved_clip = json.loads(meta["clip_values"])
+        saved_clip = meta["clip_values"]
         clip = None if classifier.clip_values is None else np.asarray(classifier.clip_values, dtype=float).tolist()
         if (saved_clip is None) != (clip is None) or (clip is not None and not np.allclose(np.asarray(saved_clip), np.asarray(clip))):
             raise ValueError(f"classifier: clip_values {clip} differ from those the generator in {path} was trained for "
                              f"({saved_clip})")
-        saved_eps = float(meta["eps"])
+        saved_eps = meta["eps"]
         if eps is not None and float(checks.positive(eps, "eps")) > saved_eps * (1 + 1e-9):
             raise ValueError(f"eps={eps} exceeds the generator's trained eps={saved_eps} (a cap; train a generator per budget)")
-        targeted = bool(json.loads(meta["targeted"]))
-        saved_norm = checks.parse_norm(meta["norm"])
+        targeted, saved_norm = meta["targeted"], meta["norm"]
         saved: dict[str, Any] = {"norm": saved_norm, "targeted": targeted}
         for name, value in saved.items():
             if name in params:
                 given = checks.parse_norm(params.pop(name)) if name == "norm" else params.pop(name)
                 if given != value:
                     raise ValueError(f"{name}={given!r} contradicts the generator in {path} ({name}={value!r})")
-        arch = json.loads(meta["generator"])
-        if arch.get("custom") and generator is None:
+        arch = meta["generator"]
+        if arch["custom"] and generator is None:
             raise ValueError(f"generator: {path} holds a custom generator; pass the module to load it into")
         if generator is None:
-            nb = int(meta["nb_classes"]) if targeted else None
+            nb = meta["nb_classes"] if targeted else None
             generator = AdvGANGenerator(saved_shape, nb, width=arch["width"], n_residual=arch["n_residual"])
         try:
             generator.load_state_dict(state)
@@ -681,8 +680,16 @@ _METADATA_KEYS = ("format", "version", "input_shape", "nb_classes", "eps", "norm
                   "clip_values")
 
 
-def _read_generator_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    """Metadata and tensors of an AdvGAN file, with one-line errors naming the path."""
+#: the largest stored generator art-ext builds from a file's metadata; the reference MNIST generator
+#: has width 8 and 4 residual blocks
+MAX_WIDTH, MAX_RESIDUAL = 1024, 64
+
+
+def _read_generator_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Checked metadata and tensors of an AdvGAN file, with one-line errors naming the path.
+
+    The metadata is data: nothing is built from it until every field has its type and range, and
+    the architecture it names agrees with the tensors stored beside it."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
@@ -692,21 +699,60 @@ def _read_generator_file(path: Path) -> tuple[dict[str, str], dict[str, torch.Te
         raise ValueError(f"path: {path} is a folder, expected an AdvGAN .safetensors file")
     try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
+            raw = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
         raise ValueError(f"path: {path} is not a readable safetensors file ({str(error).splitlines()[0]})") from None
-    if meta.get("format") != "art_ext.advgan":
+    if raw.get("format") != "art_ext.advgan":
         raise ValueError(f"path: {path} is not an art-ext AdvGAN file (no 'format: art_ext.advgan' metadata)")
-    missing = [k for k in _METADATA_KEYS if k not in meta]
+    missing = [k for k in _METADATA_KEYS if k not in raw]
     if missing:
         raise ValueError(f"path: {path} lacks AdvGAN metadata {missing} (written by another tool?)")
     try:
-        json.loads(meta["input_shape"]), int(meta["nb_classes"]), float(meta["eps"]), json.loads(meta["generator"])
-        json.loads(meta["targeted"]), json.loads(meta["clip_values"])
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"path: {path} has malformed AdvGAN metadata ({error})") from None
+        meta = _parsed_metadata(raw)
+        _check_architecture(meta["generator"], state)
+    except (ValueError, TypeError, KeyError) as error:
+        raise ValueError(f"path: {path} has malformed AdvGAN metadata ({checks.first_line(error)})") from None
     return meta, state
+
+
+def _parsed_metadata(raw: dict[str, str]) -> dict[str, Any]:
+    shape = json.loads(raw["input_shape"])
+    if not isinstance(shape, list) or len(shape) != 3 or not all(type(v) is int and v > 0 for v in shape):
+        raise ValueError(f"input_shape must be [C, H, W] of positive integers, got {raw['input_shape']!r}")
+    clip = json.loads(raw["clip_values"])
+    if clip is not None:
+        checks.clip_bounds(clip, name="clip_values")
+    targeted = json.loads(raw["targeted"])
+    arch = json.loads(raw["generator"])
+    if not isinstance(arch, dict) or not isinstance(arch.get("custom"), bool):
+        raise ValueError(f"generator must be an object with a boolean 'custom', got {raw['generator']!r}")
+    if not arch["custom"]:
+        checks.integer(arch.get("width"), "generator width", minimum=1, maximum=MAX_WIDTH)
+        checks.integer(arch.get("n_residual"), "generator n_residual", minimum=0, maximum=MAX_RESIDUAL)
+    return {
+        "input_shape": tuple(shape),
+        "nb_classes": checks.integer(int(raw["nb_classes"]), "nb_classes", minimum=2),
+        "eps": checks.positive(float(raw["eps"]), "eps"),
+        "norm": checks.parse_norm(raw["norm"]),
+        "targeted": checks.boolean(targeted, "targeted"),
+        "mode": checks.choice(raw["mode"], "mode", MODES),
+        "generator": arch,
+        "clip_values": clip,
+    }
+
+
+def _check_architecture(arch: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
+    """The built-in generator's width and residual blocks as the stored tensors have them."""
+    if arch["custom"]:
+        return
+    first = state.get("net.0.weight")
+    if first is None or first.ndim != 4 or int(first.shape[0]) != arch["width"]:
+        stored = None if first is None else tuple(first.shape)
+        raise ValueError(f"generator width {arch['width']} does not match the stored first layer {stored}")
+    blocks = {key.split(".body.")[0] for key in state if ".body." in key}
+    if len(blocks) != arch["n_residual"]:
+        raise ValueError(f"generator n_residual {arch['n_residual']} does not match the {len(blocks)} stored blocks")
 
 
 def success_rate(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False, batch_size: int = 512) -> float:

