@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,8 @@ from art_ext import checks
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["check_attack_input", "checked", "checked_trainer", "constrain_output", "fixed_budget"]
+__all__ = ["atomic_set_params", "check_attack_input", "checked", "checked_trainer", "constrain_output",
+           "fixed_budget"]
 
 _CHECKED: dict[type, type] = {}
 
@@ -90,6 +92,26 @@ def constrain_output(attack: Any, x: np.ndarray, x_adv: Any, name: str = "attack
     return result.numpy()
 
 
+def atomic_set_params(attack: Any, apply: Callable[..., None], params: dict[str, Any]) -> None:
+    """``apply(**params)`` (an attack's ``set_params``) all or nothing.
+
+    ART's ``set_params`` assigns every value before ``_check_params`` raises, so a refused
+    ``eps=5.0`` would stay set and the next ``generate`` would use it. Here the previous values come
+    back whenever ``apply`` raises; every art-ext attack's ``set_params`` goes through this.
+    """
+    missing = object()
+    previous = {name: getattr(attack, name, missing) for name in params}
+    try:
+        apply(**params)
+    except Exception:
+        for name, value in previous.items():
+            if value is missing:
+                attack.__dict__.pop(name, None)
+            else:
+                setattr(attack, name, value)
+        raise
+
+
 def _own_param_checks(cls: type, estimator: Any, values: dict[str, Any]) -> None:
     """art-ext's rules (a budget inside the input range, a positive step), before ART's own."""
     if "eps" in values and "eps" in (getattr(cls, "attack_params", None) or []):
@@ -130,6 +152,9 @@ def checked(cls: type) -> type:
             _own_param_checks(cls, self.estimator, params)
             super()._check_params()
 
+        def set_params(self, **kwargs: Any) -> None:
+            atomic_set_params(self, super().set_params, kwargs)
+
         def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
             from art_ext.core.device import restore_modes, snapshot_modes
 
@@ -157,6 +182,9 @@ def checked_trainer(cls: type) -> type:
         __doc__ = f"ART's {cls.__name__} with art-ext's input checks (see art_ext.attack_checks)."
 
         def fit(self, x: np.ndarray, y: np.ndarray, **kwargs: Any) -> Any:
+            for name in ("nb_epochs", "batch_size"):  # ART would run range(0) or truncate 1.9 to 1
+                if name in kwargs:
+                    checks.integer(kwargs[name], name, minimum=1)
             estimator = self.get_classifier()
             x = checks.images(x, input_shape=tuple(estimator.input_shape), clip_values=estimator.clip_values)
             labels = checks.class_indices(y, nb_classes=int(estimator.nb_classes), n=len(x))

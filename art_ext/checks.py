@@ -28,6 +28,7 @@ __all__ = [
     "NORMS",
     "RANGE_TOLERANCE",
     "boolean",
+    "channels_first",
     "check_eps",
     "choice",
     "class_indices",
@@ -353,6 +354,17 @@ def class_indices(y: Any, *, nb_classes: int, n: int | None = None, name: str = 
             f"{name} has labels in [{int(array.min())}, {int(array.max())}]; expected 0 <= label < nb_classes = {nb_classes}"
         )
     return array.astype(np.int64)
+
+
+def channels_first(estimator: Any, who: str) -> None:
+    """Raise ``ValueError`` unless ``estimator`` takes ``(C, H, W)`` images: ``who`` builds networks
+    whose first axis is the channel (ART's ``channels_first=True``)."""
+    if getattr(estimator, "channels_first", True) is False:
+        shape = tuple(getattr(estimator, "input_shape", ()))
+        raise ValueError(
+            f"classifier: {who} needs (C, H, W) images, but this classifier has channels_first=False "
+            f"(input_shape {shape}); build it with channels_first=True on NCHW data, e.g. x.transpose(0, 3, 1, 2)"
+        )
 
 
 def first_line(error: BaseException) -> str:

@@ -78,16 +78,17 @@ class ArtAttackAsFoolbox(FixedEpsilonAttack):
 
     def run(self, model: Model, inputs: Any, criterion: Any, *, epsilon: float, **kwargs: Any) -> Any:
         x, restore_type = ep.astensor_(inputs)
-        labels, targeted = self._labels(self._criterion(criterion))
+        labels, targeted = self._labels(self._criterion(criterion), len(x))
         overrides = self._overrides(float(epsilon), targeted)
         saved = {name: getattr(self.attack, name) for name in overrides}
-        self.attack.set_params(**overrides)
-        try:
+        try:  # set_params is all or nothing; whatever happens, the attack ends as it was handed over
+            self.attack.set_params(**overrides)
             nb_classes = int(self.attack.estimator.nb_classes)
             one_hot = np.eye(nb_classes, dtype=np.float32)[labels]
             adversarial = self.attack.generate(x.numpy().astype(np.float32), y=one_hot)
         finally:
-            self.attack.set_params(**saved)
+            for name, value in saved.items():  # no checks: these values were the attack's own
+                setattr(self.attack, name, value)
         return restore_type(ep.from_numpy(x, adversarial.astype(x.numpy().dtype)))
 
     @staticmethod
@@ -100,11 +101,17 @@ class ArtAttackAsFoolbox(FixedEpsilonAttack):
                 f"got {type(criterion).__name__}"
             ) from None
 
-    def _labels(self, criterion: Any) -> tuple[np.ndarray, bool]:
+    def _labels(self, criterion: Any, n: int) -> tuple[np.ndarray, bool]:
+        """Class indices through the shared label check (:func:`art_ext.checks.class_indices`)."""
+        nb_classes = int(self.attack.estimator.nb_classes)
         if isinstance(criterion, TargetedMisclassification):
-            return ep.astensor(criterion.target_classes).numpy().astype(np.int64), True
-        if isinstance(criterion, Misclassification):
-            return ep.astensor(criterion.labels).numpy().astype(np.int64), False
+            raw, name, targeted = criterion.target_classes, "target_classes", True
+        elif isinstance(criterion, Misclassification):
+            raw, name, targeted = criterion.labels, "labels", False
+        else:
+            raw = None
+        if raw is not None:
+            return checks.class_indices(ep.astensor(raw).numpy(), nb_classes=nb_classes, n=n, name=name), targeted
         raise TypeError(
             f"criterion must be Misclassification or TargetedMisclassification, got {type(criterion).__name__}"
         )

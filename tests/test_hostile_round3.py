@@ -214,3 +214,152 @@ def test_plugin_names_and_prints_cannot_forge_the_listing(tmp_path, monkeypatch,
             art_ext.get_attack("missing-module", None)
     finally:
         set_plugin_manager(previous)
+
+
+# --------------------------------------------------------------------------- layout and preprocessing
+
+
+def _nhwc_classifier(shape=(3, 5, 3)):
+    import numpy as np
+    import torch
+    from art.estimators.classification import PyTorchClassifier
+
+    class Flat(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(int(np.prod(shape)), 4)
+
+        def forward(self, x):
+            return self.linear(x.reshape(len(x), -1))
+
+    torch.manual_seed(0)
+    return PyTorchClassifier(Flat(), torch.nn.CrossEntropyLoss(), input_shape=shape, nb_classes=4,
+                             clip_values=(0.0, 1.0), channels_first=False,
+                             preprocessing=(np.array([0.1, 0.5, 0.9]), np.array([0.2, 0.3, 0.4])))
+
+
+@pytest.mark.parametrize("shape", [(3, 5, 3), (4, 3, 3)])  # H == C (NHWC), W == C (NHWC)
+def test_forward_matches_arts_predict_in_every_layout(shape):
+    import numpy as np
+    import torch
+
+    from art_ext.core.forward import classifier_forward
+    from art_ext.evaluation import evaluate
+
+    classifier = _nhwc_classifier(shape)
+    x = np.random.default_rng(0).random((64, *shape), dtype=np.float32)
+    forward = classifier_forward(classifier)
+    with torch.no_grad():
+        assert np.allclose(forward(torch.from_numpy(x)).numpy(), classifier.predict(x), atol=1e-5)
+    labels = classifier.predict(x).argmax(1)  # ART's own predictions: clean accuracy is 100%
+    report = evaluate(classifier, x, labels, eps=0.01, pgd_steps=2, pgd_restarts=1, autoattack_version=None)
+    assert report.accuracy("clean") == 1.0
+
+
+def test_a_forward_that_disagrees_with_predict_is_refused():
+    import torch
+
+    from art_ext.core.forward import check_agrees_with_predict
+
+    classifier = _nhwc_classifier()
+    with pytest.raises(ValueError, match="disagrees with the classifier's predict"):
+        check_agrees_with_predict(classifier, torch.nn.Sequential(classifier.model, torch.nn.Softplus()))
+
+
+def test_advgan_refuses_a_channels_last_classifier():
+    import art_ext
+
+    with pytest.raises(ValueError, match="AdvGAN needs \\(C, H, W\\) images.*channels_first=False"):
+        art_ext.get_attack("advgan", _nhwc_classifier())
+
+
+# --------------------------------------------------------------------------- set_params is all or nothing
+
+
+@pytest.mark.parametrize("name", ["art.pgd", "art.fgsm", "foolbox.linf_pgd", "advgan"])
+def test_a_refused_set_params_leaves_the_attack_as_it_was(tiny_classifier, name):
+    import art_ext
+
+    attack = art_ext.get_attack(name, tiny_classifier, eps=0.1)
+    with pytest.raises(ValueError, match="eps"):
+        attack.set_params(eps=5.0)
+    assert attack.eps == 0.1
+
+
+def test_to_foolbox_restores_the_attack_and_checks_labels(tiny_classifier):
+    import foolbox as fb
+    import numpy as np
+    import torch
+
+    import art_ext
+
+    attack = art_ext.get_attack("art.pgd", tiny_classifier, eps=0.1, max_iter=2)
+    bridge = art_ext.to_foolbox(attack)
+    fmodel = fb.PyTorchModel(tiny_classifier.model.eval(), bounds=(0, 1))
+    x = torch.rand(4, 1, 8, 8)
+    for labels, match in ([-1, 0, 1, 2], r"labels has labels in \[-1, 2\]"), ([0.5, 1, 2, 3], r"labels\[0\] = 0.5"), \
+            ([10, 0, 1, 2], "nb_classes = 10"):
+        with pytest.raises(ValueError, match=match):
+            bridge(fmodel, x, torch.tensor(labels), epsilons=[0.05, 0.2])
+        assert attack.eps == 0.1 and np.isclose(attack.eps_step, 2.5 * 0.1 / 2)
+    bridge(fmodel, x, torch.tensor([0, 1, 2, 3]), epsilons=[0.05, 0.2])
+    assert attack.eps == 0.1 and np.isclose(attack.eps_step, 2.5 * 0.1 / 2)
+
+
+@pytest.mark.parametrize("name, param", [("foolbox.linf_pgd", {"rel_stepsize": -0.1}),
+                                         ("foolbox.linf_pgd", {"steps": 0}),
+                                         ("foolbox.cw_l2", {"steps": -5}),
+                                         ("foolbox.cw_l2", {"confidence": -1.0}),
+                                         ("foolbox.linf_deepfool", {"loss": "hinge"}),
+                                         ("foolbox.l2_pgd", {"random_start": "yes"})])
+def test_foolbox_attack_parameters_are_checked(tiny_classifier, name, param):
+    import art_ext
+
+    key = next(iter(param))
+    with pytest.raises((ValueError, TypeError), match=key):
+        art_ext.get_attack(name, tiny_classifier, **param)
+
+
+# --------------------------------------------------------------------------- fitted means trained
+
+
+def test_nothing_is_called_fitted_without_training(tiny_classifier):
+    import numpy as np
+
+    import art_ext
+    from art_ext_plugins.gan.advgan import NotFittedError
+
+    x = np.random.default_rng(0).random((16, 1, 8, 8), dtype=np.float32)
+    y = np.arange(16) % 10
+    advgan = art_ext.get_attack("advgan", tiny_classifier, eps=0.1)
+    for epochs, error in ((0, ValueError), (1.9, TypeError)):
+        with pytest.raises(error, match="nb_epochs"):
+            advgan.fit(x, y, nb_epochs=epochs)
+    assert not advgan.fitted
+    with pytest.raises(TypeError, match="nb_epoch"):
+        advgan.fit(x, y, nb_epoch=5)
+    trainer = art_ext.get_trainer("advgan", tiny_classifier, eps=0.1, nb_epochs=1, verbose=False)
+    with pytest.raises(NotFittedError, match="before fit"):
+        trainer.advgan_attack()
+    with pytest.raises(TypeError, match=r"unexpected keyword arguments \['nb_epoch'\]"):
+        art_ext.get_trainer("pgd", tiny_classifier, eps=0.1, verbose=False).fit(x, y, nb_epoch=5)
+
+
+@pytest.mark.parametrize("name, params, fit", [
+    ("art.madry_pgd", {"nb_epochs": 0}, {}),
+    ("art.madry_pgd", {"max_iter": 0}, {}),
+    ("art.madry_pgd", {"eps_step": -0.1}, {}),
+    ("art.trades", {"beta": -1.0}, {}),
+    ("art.trades", {"max_iter": 0}, {}),
+    ("art.trades", {}, {"nb_epochs": 0}),
+    ("art.trades", {}, {"nb_epochs": 1.9}),
+])
+def test_arts_trainers_through_the_registry_keep_the_rules(tiny_classifier, name, params, fit):
+    import numpy as np
+
+    import art_ext
+
+    key = next(iter({**params, **fit}))
+    with pytest.raises((ValueError, TypeError), match=key):
+        trainer = art_ext.get_trainer(name, tiny_classifier, eps=0.1, **params)
+        trainer.fit(np.zeros((4, 1, 8, 8), np.float32), np.arange(4), **fit)

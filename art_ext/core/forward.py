@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from art.preprocessing.standardisation_mean_std.utils import broadcastable_mean_std
 from torch import Tensor, nn
 
-__all__ = ["ChannelsLast", "Normalized", "classifier_forward"]
+from art_ext.core.device import restore_modes, snapshot_modes
+
+__all__ = ["ChannelsLast", "Normalized", "check_agrees_with_predict", "classifier_forward"]
 
 
 class Normalized(nn.Module):
@@ -49,8 +52,13 @@ class ChannelsLast(nn.Module):
 def classifier_forward(classifier: Any, module: nn.Module | None = None) -> nn.Module:
     """``module`` (default ``classifier.model``) with the classifier's mean/std preprocessing.
 
+    The mean and std broadcast by ART's own rule (``broadcastable_mean_std``), so the module sees
+    exactly what ``classifier.predict`` feeds the model, in the classifier's layout (NCHW, or NHWC
+    with ``channels_first=False``). :func:`check_agrees_with_predict` then proves it on a probe batch.
+
     :raises ValueError: the classifier has preprocessing defences, or preprocessing other than
-        mean/std (neither can be differentiated through here).
+        mean/std (neither can be differentiated through here), or the module disagrees with
+        ``classifier.predict``.
     """
     model = classifier.model if module is None else module
     defences = getattr(classifier, "preprocessing_defences", None)
@@ -64,9 +72,51 @@ def classifier_forward(classifier: Any, module: nn.Module | None = None) -> nn.M
         if not (hasattr(op, "mean") and hasattr(op, "std")):
             raise ValueError(f"classifier preprocessing {type(op).__name__} is not supported (only mean/std)")
         mean, std = np.asarray(op.mean, dtype=np.float32), np.asarray(op.std, dtype=np.float32)
-    if np.all(mean == 0) and np.all(std == 1):
-        return model
-    input_shape = tuple(getattr(classifier, "input_shape", ()))
-    shape = (1, *mean.shape, 1, 1) if mean.ndim == 1 and len(input_shape) == 3 else mean.shape
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    return Normalized(model, torch.as_tensor(mean).reshape(shape).to(device), torch.as_tensor(std).reshape(shape).to(device))
+    forward = model
+    if not (np.all(mean == 0) and np.all(std == 1)):
+        input_shape = tuple(int(d) for d in getattr(classifier, "input_shape", ()))
+        mean, std = broadcastable_mean_std(np.empty((1, *input_shape), dtype=np.float32), mean, std)
+        device = next(iter(model.parameters()), torch.empty(0)).device
+        forward = Normalized(model, torch.as_tensor(mean).to(device), torch.as_tensor(std).to(device))
+    check_agrees_with_predict(classifier, forward)
+    return forward
+
+
+def check_agrees_with_predict(classifier: Any, forward: nn.Module, *, tolerance: float = 1e-3) -> None:
+    """Raise ``ValueError`` unless ``forward(x)`` equals ``classifier.predict(x)`` on a probe batch.
+
+    The probe is two seeded uniform inputs inside ``clip_values``, run in eval mode (every
+    sub-module's mode restored afterwards) and in float32: the one check that art-ext reads the
+    classifier as ART does, whatever its layout or preprocessing.
+    """
+    input_shape = tuple(int(d) for d in getattr(classifier, "input_shape", ()))
+    predict = getattr(classifier, "predict", None)
+    if not input_shape or not callable(predict):
+        return
+    low, high = (0.0, 1.0) if getattr(classifier, "clip_values", None) is None else classifier.clip_values
+    generator = np.random.default_rng(0)
+    span = np.asarray(high, dtype=np.float32) - np.asarray(low, dtype=np.float32)
+    probe = (np.asarray(low, dtype=np.float32) + generator.random((2, *input_shape), dtype=np.float32) * span)
+    probe = probe.astype(np.float32)
+    modes = snapshot_modes(forward, getattr(classifier, "model", forward))
+    try:
+        forward.eval()
+        classifier.model.eval()
+        device = next(iter(forward.parameters()), torch.empty(0)).device
+        with torch.no_grad():
+            ours = forward(torch.from_numpy(probe).to(device)).float().cpu().numpy()
+        theirs = np.asarray(predict(probe, batch_size=2), dtype=np.float32)
+    finally:
+        restore_modes(modes)
+    if ours.shape != theirs.shape:
+        raise ValueError(f"classifier: art-ext's forward pass gives outputs of shape {ours.shape}, its predict "
+                         f"{theirs.shape}, on a probe batch of shape {probe.shape}")
+    gap = float(np.max(np.abs(ours - theirs)))
+    scale = max(1.0, float(np.max(np.abs(theirs))))
+    if gap > tolerance * scale:
+        raise ValueError(
+            f"classifier: art-ext's forward pass (preprocessing inside the model) disagrees with the classifier's "
+            f"predict by {gap:.3g} on a probe batch of shape {probe.shape} (channels_first="
+            f"{getattr(classifier, 'channels_first', None)}, preprocessing {classifier.preprocessing_operations}); "
+            "art-ext would attack another function than the one ART predicts with"
+        )

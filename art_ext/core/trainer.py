@@ -437,11 +437,12 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         :param validation_data: ``(x_val, y_val)`` or a ``DataLoader`` evaluated each epoch;
             default: the ``validation_split`` fraction of ``(x, y)`` (none when 0).
         """
-        if kwargs:
-            logger.debug("ignoring fit kwargs %s", sorted(kwargs))
+        if kwargs:  # a misspelt option (nb_epoch=5) must not train with the default
+            raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)} "
+                            "(it takes nb_epochs, batch_size, validation_data)")
         tensors = self.check_data(x, y)
         if batch_size is not None:
-            self.batch_size = batch_size
+            self.batch_size = checks.integer(batch_size, "batch_size", minimum=1)
         val_data = None if validation_data is None else (
             self.check_data(*validation_data) if isinstance(validation_data, (tuple, list)) else validation_data
         )

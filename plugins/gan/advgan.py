@@ -71,6 +71,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from art_ext import checks
+from art_ext.attack_checks import atomic_set_params
 from art_ext.core.device import eval_mode, restore_modes, snapshot_modes
 
 logger = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ class AdvGAN(EvasionAttack):
         self.nb_classes = int(classifier.nb_classes)
         if len(self.input_shape) != 3:
             raise ValueError(f"classifier: AdvGAN attacks images (C, H, W); input_shape is {self.input_shape}")
+        checks.channels_first(classifier, "AdvGAN")
         self.device = self._resolve_device(device_type)
         if self.mode == "semi-whitebox":
             self._check_gradient_access()
@@ -234,6 +236,10 @@ class AdvGAN(EvasionAttack):
     def norm_key(self) -> str:
         """The norm as the core spells it: ``"inf"`` or ``"2"``."""
         return checks.parse_norm(self.norm)
+
+    def set_params(self, **kwargs: Any) -> None:
+        """ART's ``set_params``, all or nothing (:func:`art_ext.attack_checks.atomic_set_params`)."""
+        atomic_set_params(self, super().set_params, kwargs)
 
     def _check_params(self) -> None:
         super()._check_params()
@@ -384,9 +390,9 @@ class AdvGAN(EvasionAttack):
             ``success`` (training batches, against the model G is trained on), ``time_s``; black-box
             adds ``surrogate_agreement``, ``target_success`` and ``queries``.
         """
-        nb_epochs = int(kwargs.pop("nb_epochs", self.nb_epochs))
+        nb_epochs = checks.integer(kwargs.pop("nb_epochs", self.nb_epochs), "nb_epochs", minimum=1)
         if kwargs:
-            raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)}")
+            raise TypeError(f"fit() got unexpected keyword arguments {sorted(kwargs)} (it takes nb_epochs)")
         x = self._check_x(x)
         start = time.perf_counter()
         gen = torch.Generator(device="cpu").manual_seed(self.seed)

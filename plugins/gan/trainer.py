@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from art_ext_plugins.gan.advgan import AdvGAN, adversarial_loss, hinge_loss
+from art_ext_plugins.gan.advgan import AdvGAN, NotFittedError, adversarial_loss, hinge_loss
 from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator
 from torch import Tensor, nn
 
@@ -78,6 +78,7 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         discriminator: nn.Module | None = None,
         **kwargs: Any,
     ) -> None:
+        checks.channels_first(classifier, "the GAN-based trainer's generator")
         super().__init__(classifier, eps=eps, norm=norm, **kwargs)
         self.alpha, self.beta, self.c, self.kappa = alpha, beta, c, kappa
         self.adv_ratio = adv_ratio
@@ -191,7 +192,11 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         return metrics
 
     def advgan_attack(self, **params: Any) -> AdvGAN:
-        """The trained generator as a fitted :class:`AdvGAN` attack on this trainer's classifier."""
+        """The trained generator as a fitted :class:`AdvGAN` attack on this trainer's classifier.
+
+        :raises NotFittedError: before ``fit`` has completed an epoch (the generator is untrained)."""
+        if self.epoch < 1:
+            raise NotFittedError("advgan_attack() called before fit(): the trainer's generator is untrained")
         params.setdefault("verbose", False)
         generator = self.generator
         attack = AdvGAN(self._classifier, eps=self.eps, norm=self.norm, generator=generator, **params)

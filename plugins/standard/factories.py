@@ -74,11 +74,22 @@ def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", n
     return build(estimator, eps, version, norm, batch_size, cls=checked(AutoAttack))
 
 
+def _check_pgd_trainer(classifier: Any, eps: Any, eps_step: Any, max_iter: Any, batch_size: Any) -> None:
+    """The rules art-ext's own PGD-based trainers keep, for ART's (one definition: ``art_ext.checks``)."""
+    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
+    checks.integer(max_iter, "max_iter", minimum=1)
+    checks.integer(batch_size, "batch_size", minimum=1)
+    if eps_step is not None:
+        checks.positive(eps_step, "eps_step")
+
+
 def madry_pgd_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None = None, max_iter: int = 7,
                       nb_epochs: int = 10, batch_size: int = 128, num_random_init: int = 1) -> Any:
     from art.defences.trainer import AdversarialTrainerMadryPGD
 
-    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
+    _check_pgd_trainer(classifier, eps, eps_step, max_iter, batch_size)
+    checks.integer(nb_epochs, "nb_epochs", minimum=1)
+    checks.integer(num_random_init, "num_random_init", minimum=0)
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
     return checked_trainer(AdversarialTrainerMadryPGD)(
         classifier, nb_epochs=nb_epochs, batch_size=batch_size, eps=eps, eps_step=step,
@@ -91,7 +102,8 @@ def trades_trainer(classifier: Any, *, eps: float = 0.3, eps_step: float | None 
     from art.attacks.evasion import ProjectedGradientDescent
     from art.defences.trainer import AdversarialTrainerTRADESPyTorch
 
-    checks.check_eps(eps, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
+    _check_pgd_trainer(classifier, eps, eps_step, max_iter, batch_size)
+    checks.non_negative(beta, "beta")
     step = eps_step if eps_step is not None else 2.5 * eps / max_iter
     attack = ProjectedGradientDescent(
         classifier, eps=eps, eps_step=step, max_iter=max_iter, num_random_init=1,

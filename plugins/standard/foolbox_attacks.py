@@ -16,6 +16,7 @@ model's predictions (ART's convention); ``targeted=True`` uses Foolbox's
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +25,7 @@ from art.estimators.classification import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
 
 from art_ext import checks
-from art_ext.attack_checks import check_attack_input, constrain_output
+from art_ext.attack_checks import atomic_set_params, check_attack_input, constrain_output
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +84,20 @@ class FoolboxEvasion(EvasionAttack):
     def targeted(self, value: bool) -> None:
         self._targeted = value
 
+    def set_params(self, **kwargs: Any) -> None:
+        """ART's ``set_params``, all or nothing (:func:`art_ext.attack_checks.atomic_set_params`)."""
+        atomic_set_params(self, super().set_params, kwargs)
+
     def _check_params(self) -> None:
         if self.fixed:
             self.eps = checks.check_eps(self.eps, norm=self.norm, clip_values=self.estimator.clip_values,
                                         input_shape=tuple(self.estimator.input_shape))
         checks.integer(self.batch_size, "batch_size", minimum=1)
         checks.boolean(self._targeted, "targeted")
+        for key in self.foolbox_params:
+            value = getattr(self, key)
+            if value is not None or key not in _OPTIONAL:
+                _FOOLBOX_RULES[key](value, key)
         if self._targeted and not self.can_target:
             raise ValueError(f"targeted: {type(self).__name__} is untargeted only (Foolbox's DeepFool)")
 
@@ -128,6 +137,21 @@ class FoolboxEvasion(EvasionAttack):
                 _, clipped, _ = attack(fmodel, inputs, criterion, epsilons=epsilons)
                 out[part] = clipped.detach().cpu().numpy()
         return constrain_output(self, x_checked, out, name=f"Foolbox {self.foolbox_class}")
+
+
+#: the rule of each Foolbox constructor parameter art-ext exposes (Foolbox itself checks none of
+#: them: a negative rel_stepsize turns PGD into descent, steps=-5 returns the inputs unattacked)
+_FOOLBOX_RULES: dict[str, Callable[[Any, str], Any]] = {
+    "rel_stepsize": checks.positive, "abs_stepsize": checks.positive, "stepsize": checks.positive,
+    "initial_const": checks.positive, "confidence": checks.non_negative, "overshoot": checks.non_negative,
+    "steps": lambda v, n: checks.integer(v, n, minimum=1),
+    "binary_search_steps": lambda v, n: checks.integer(v, n, minimum=1),
+    "candidates": lambda v, n: checks.integer(v, n, minimum=2),
+    "random_start": checks.boolean, "abort_early": checks.boolean,
+    "loss": lambda v, n: checks.choice(v, n, ("logits", "crossentropy")),
+}
+#: parameters Foolbox lets be None (abs_stepsize: use rel_stepsize; candidates: all classes)
+_OPTIONAL = ("abs_stepsize", "candidates")
 
 
 def _label(norm: str) -> str:

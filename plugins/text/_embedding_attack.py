@@ -25,6 +25,7 @@ from art_ext_plugins.text.results import TextAttackResult
 from tqdm.auto import tqdm
 
 from art_ext import checks
+from art_ext.attack_checks import atomic_set_params
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +165,10 @@ class EmbeddingAttack(EvasionAttack):
         self.seed = seed
         self.last_result: EmbeddingAttackResult | None = None
         self._check_params()
+
+    def set_params(self, **kwargs: Any) -> None:
+        """ART's ``set_params``, all or nothing (:func:`art_ext.attack_checks.atomic_set_params`)."""
+        atomic_set_params(self, super().set_params, kwargs)
 
     def _check_params(self) -> None:
         checks.positive(self.eps, "eps")

@@ -31,6 +31,7 @@ from art_ext_plugins.text.results import SwapRecord, TextAttackResult
 from tqdm.auto import tqdm
 
 from art_ext import checks
+from art_ext.attack_checks import atomic_set_params
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,10 @@ class WordAttackBase(EvasionAttack):
         self.last_results: TextAttackResult | None = None
         self._vocabulary = word_vocabulary(estimator)
         WordAttackBase._check_params(self)
+
+    def set_params(self, **kwargs: Any) -> None:
+        """ART's ``set_params``, all or nothing (:func:`art_ext.attack_checks.atomic_set_params`)."""
+        atomic_set_params(self, super().set_params, kwargs)
 
     def _check_params(self) -> None:
         checks.number(self.max_perturb_ratio, "max_perturb_ratio", low=0.0, high=1.0, low_inclusive=False)
