@@ -363,3 +363,97 @@ def test_arts_trainers_through_the_registry_keep_the_rules(tiny_classifier, name
     with pytest.raises((ValueError, TypeError), match=key):
         trainer = art_ext.get_trainer(name, tiny_classifier, eps=0.1, **params)
         trainer.fit(np.zeros((4, 1, 8, 8), np.float32), np.arange(4), **fit)
+
+
+# --------------------------------------------------------------------------- no attack, no robust figure
+
+
+def test_no_attack_means_no_robust_figure(digits, digits_classifier):
+    import numpy as np
+
+    from art_ext.evaluation import evaluate
+    from art_ext.evaluation.robust import AttackResult, EvaluationReport
+
+    with pytest.raises(ValueError, match="pgd_steps=0 with autoattack_version=None runs no attack"):
+        evaluate(digits_classifier, digits.x_test[:20], digits.y_test[:20], eps=0.1, pgd_steps=0,
+                 autoattack_version=None)
+    report = EvaluationReport(0.1, "inf", np.array([True, False, True]))
+    with pytest.raises(ValueError, match="no attack in this report"):
+        report.accuracy("worst")
+    assert report.to_dict()["worst_case"] is None
+    with pytest.raises(ValueError, match="marks 1 examples robust that are misclassified clean"):
+        report.add(AttackResult("all-robust", "", np.array([True, True, True])))
+    with pytest.raises(TypeError, match="boolean mask"):
+        report.add(AttackResult("ints", "", np.array([1, 0, 1])))
+    report.add(AttackResult("ok", "", np.array([True, False, False])))
+    assert report.accuracy("worst") == pytest.approx(1 / 3)
+
+
+def test_a_trainer_without_an_attack_reports_no_robust_accuracy_and_chooses_no_best(tmp_path, digits,
+                                                                                      fresh_classifier):
+    import art_ext
+
+    trainer = art_ext.get_trainer("pgd", fresh_classifier, eps=0.1, nb_epochs=1, eval_max_iter=0, verbose=False,
+                                  checkpoint_dir=str(tmp_path / "run"), batch_size=64)
+    trainer.fit(digits.x_train[:128], digits.y_train[:128], validation_data=(digits.x_test[:64], digits.y_test[:64]))
+    assert "val_clean_acc" in trainer.history[-1] and "val_robust_acc" not in trainer.history[-1]
+    assert not (tmp_path / "run" / "best.pt").exists()
+
+
+# --------------------------------------------------------------------------- run identity
+
+
+def _trainer(classifier, folder, **params):
+    import art_ext
+
+    settings = {"eps": 0.1, "max_iter": 2, "nb_epochs": 2, "batch_size": 32, "seed": 0, "verbose": False,
+                "checkpoint_dir": str(folder), "eval_max_iter": 2, **params}
+    return art_ext.get_trainer("pgd", classifier, **settings)
+
+
+def test_validation_data_is_part_of_the_run(tmp_path, digits, fresh_classifier):
+    from art_ext.core.run_folder import RunMismatchError
+
+    x, y = digits.x_train[:96], digits.y_train[:96]
+    _trainer(fresh_classifier, tmp_path, nb_epochs=1).fit(x, y, validation_data=(digits.x_test[:32], digits.y_test[:32]))
+    with pytest.raises(RunMismatchError, match="validation"):
+        _trainer(fresh_classifier, tmp_path, resume=True).fit(
+            x, y, validation_data=(digits.x_test[32:64], digits.y_test[32:64]))
+
+
+@pytest.mark.parametrize("schedule", ["cyclic", "step"])
+def test_an_interrupted_run_resumed_in_the_same_process_ends_as_the_uninterrupted_one(tmp_path, digits, schedule):
+    import os
+    import signal
+
+    import numpy as np
+    import torch
+
+    from art_ext.core.signals import TrainingInterrupted
+    from art_ext.models import SmallCNN, make_classifier
+
+    x, y = digits.x_train[:128], digits.y_train[:128]
+
+    def classifier():
+        torch.manual_seed(0)
+        return make_classifier(SmallCNN(digits.input_shape, digits.nb_classes), digits.input_shape,
+                               digits.nb_classes, digits.clip_values, lr=1e-2)
+
+    def params(clf):
+        if schedule == "cyclic":
+            return {"lr_schedule": "cyclic"}
+        return {"scheduler": torch.optim.lr_scheduler.StepLR(clf.optimizer, step_size=3, gamma=0.5),
+                "scheduler_interval": "step"}
+
+    whole = classifier()
+    _trainer(whole, tmp_path / "whole", **params(whole)).fit(x, y)
+
+    broken = classifier()
+    first = _trainer(broken, tmp_path / "broken", **params(broken))
+    first.step_hooks.append(lambda t: t.global_step == 5 and os.kill(os.getpid(), signal.SIGINT))
+    with pytest.raises(TrainingInterrupted):
+        first.fit(x, y)
+    assert broken.optimizer.param_groups[0]["lr"] != 1e-2  # the schedule moved it
+    _trainer(broken, tmp_path / "broken", resume=True, **params(broken)).fit(x, y)
+    for a, b in zip(whole.model.state_dict().values(), broken.model.state_dict().values()):
+        assert np.array_equal(a.numpy(), b.numpy())

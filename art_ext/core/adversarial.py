@@ -59,7 +59,8 @@ class AdversarialTrainer(CoreTrainer):
     :param max_iter: attack steps during training.
     :param norm: ``"inf"`` / ``np.inf`` or ``"2"`` / ``2``.
     :param num_random_init: random restarts during training (1 = one random start).
-    :param eval_max_iter: PGD steps of the per-epoch robust evaluation (default 20).
+    :param eval_max_iter: PGD steps of the per-epoch robust evaluation (default 20); 0 evaluates clean
+        accuracy only (no ``val_robust_acc``, so no ``best.pt`` is chosen on it).
     :param eval_restarts: random restarts of that evaluation (default 2).
     :param eval_eps_step: step of that evaluation; default ``2.5 * eps / eval_max_iter``.
     :param eval_max_samples: evaluate on at most this many validation examples (default 1000).
@@ -277,14 +278,22 @@ class AdversarialTrainer(CoreTrainer):
                         break
                     x, y = x[: per_rank_limit - seen], y[: per_rank_limit - seen]
                 seen += len(y)
-                clean_ok, robust_ok = pgd_batch_masks(
-                    self.attack_net, x, y, eps=float(self.eps), norm=self.norm, steps=self.eval_max_iter,
-                    restarts=self.eval_restarts, step=self.eval_eps_step, clip_values=self._clip, generator=generator,
-                )
+                if self.eval_max_iter == 0:  # no attack: a clean figure only, never a "robust" one
+                    with torch.no_grad():
+                        clean_ok = self.attack_net(x.float()).argmax(1) == y
+                    robust_ok = clean_ok[:0]
+                else:
+                    clean_ok, robust_ok = pgd_batch_masks(
+                        self.attack_net, x, y, eps=float(self.eps), norm=self.norm, steps=self.eval_max_iter,
+                        restarts=self.eval_restarts, step=self.eval_eps_step, clip_values=self._clip,
+                        generator=generator,
+                    )
                 clean += clean_ok.sum()
                 robust += robust_ok.sum()
                 total += len(y)
         for t in (clean, robust, total):
             self.all_reduce_sum(t)
         n = total.clamp_min(1)
+        if self.eval_max_iter == 0:
+            return {"clean_acc": float(clean / n)}
         return {"clean_acc": float(clean / n), "robust_acc": float(robust / n)}

@@ -89,7 +89,7 @@ class TrainingLoop:
         def setup(self) -> None: ...
         def _teardown(self) -> None: ...
         def make_source(self, data: Any, *, shuffle: bool = True, batch_size: int | None = None) -> BatchSource: ...
-        def fingerprint(self, source: BatchSource) -> dict[str, Any]: ...
+        def fingerprint(self, source: BatchSource, validation: BatchSource | None = None) -> dict[str, Any]: ...
         def load_state_dict(self, state: dict[str, Any]) -> None: ...
         def _apply_allowed_changes(self) -> None: ...
         def prepare_batch(self, batch: Any) -> Any: ...
@@ -140,7 +140,7 @@ class TrainingLoop:
         self._epochs = epochs
         if self.metrics_path is not None and self.dist.is_main:
             check_metrics_target(self.metrics_path, folder, resume=self.resume, overwrite=self.overwrite)
-        resumed = self._start_run(folder, source)
+        resumed = self._start_run(folder, source, val_source)
         if not resumed:
             self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
             self.history = []
@@ -166,9 +166,9 @@ class TrainingLoop:
                 self._ready = False
         return self.history
 
-    def _start_run(self, folder: RunFolder | None, source: BatchSource) -> bool:
+    def _start_run(self, folder: RunFolder | None, source: BatchSource, val_source: BatchSource | None) -> bool:
         """Fresh start or resume (the run folder decides, see ``run_folder.py``)."""
-        self._fingerprint = self.fingerprint(source)
+        self._fingerprint = self.fingerprint(source, val_source)
         self._stop_requested: str | None = None
         if folder is None:
             return False

@@ -364,8 +364,9 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def run_fingerprint(trainer: Any, source: Any) -> dict[str, Any]:
-    """What defines this run: trainer and settings, model, optimizer, data, seed, versions.
+def run_fingerprint(trainer: Any, source: Any, validation: Any = None) -> dict[str, Any]:
+    """What defines this run: trainer and settings, model, optimizer, data (training and
+    validation: ``best.pt`` is chosen on the validation figures), seed, versions.
 
     Settings are the trainer's public attributes that hold plain values (numbers, strings,
     flags), minus those that only steer how the run is carried out (:data:`RUNTIME_ATTRIBUTES`).
@@ -380,7 +381,8 @@ def run_fingerprint(trainer: Any, source: Any) -> dict[str, Any]:
     optimizer: dict[str, Any] = {}
     if "optimizer" in trainer._optimizers:
         group = trainer.optimizer.param_groups[0]
-        optimizer = {"class": type(trainer.optimizer).__name__, "lr": float(group["lr"])}
+        # the lr the run was configured with, not where a schedule has moved it by now
+        optimizer = {"class": type(trainer.optimizer).__name__, "lr": float(group.get("initial_lr", group["lr"]))}
         optimizer.update({k: _simple(v) for k, v in sorted(group.items())
                           if k not in ("params", "lr", "initial_lr") and _simple(v) is not _NOT_SIMPLE})
     estimator = trainer._classifier
@@ -397,6 +399,7 @@ def run_fingerprint(trainer: Any, source: Any) -> dict[str, Any]:
         "optimizer": optimizer,
         "schedulers": {name: type(s).__name__ for name, (s, _) in trainer._schedulers.items()},
         "data": data_identity(source),
+        "validation": None if validation is None else data_identity(validation),
         "seed": trainer.seed,
         "precision": trainer.policy.precision if trainer.policy is not None else trainer.precision,
         "device": trainer.device.type,

@@ -162,8 +162,13 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         opt = optimizer if optimizer is not None else getattr(estimator, "optimizer", None)
         if opt is not None:
             self.register_optimizer("optimizer", opt)
+            for group in opt.param_groups:
+                # the learning rate the optimizer was built with, kept where torch's schedulers keep it: a
+                # schedule that moved "lr" during an interrupted fit does not change the run (its identity,
+                # the cyclic schedule's peak) when a new trainer resumes it in the same process
+                group.setdefault("initial_lr", group["lr"])
         # the cyclic schedule's default peak: the learning rate the optimizer was built with
-        self._base_lr = float(opt.param_groups[0]["lr"]) if opt is not None else 0.0
+        self._base_lr = float(opt.param_groups[0]["initial_lr"]) if opt is not None else 0.0
         if scheduler is not None:
             self.register_scheduler("scheduler", scheduler, interval=scheduler_interval)
 
@@ -484,9 +489,9 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
 
     # ------------------------------------------------------------------ run identity
 
-    def fingerprint(self, source: BatchSource) -> dict[str, Any]:
+    def fingerprint(self, source: BatchSource, validation: BatchSource | None = None) -> dict[str, Any]:
         """What defines this run (see :func:`art_ext.core.run_folder.run_fingerprint`)."""
-        return run_fingerprint(self, source)
+        return run_fingerprint(self, source, validation)
 
     def _apply_allowed_changes(self) -> None:
         """After a resume with ``allow_changes=("lr",)``: the learning rate asked for now wins over
@@ -495,7 +500,8 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
             wanted = self._fingerprint.get("optimizer", {}).get("lr")
             if wanted is not None:
                 for group in self.optimizer.param_groups:
-                    group["lr"] = wanted
+                    group["lr"] = group["initial_lr"] = wanted
+                self._base_lr = float(wanted)
                 logger.info("resume: learning rate set to %g (allowed change)", wanted)
 
     # ------------------------------------------------------------------ seeds

@@ -143,13 +143,14 @@ def pgd_batch_masks(
     """
     from art_ext.core import perturb
 
+    checks.integer(steps, "steps", minimum=1)  # zero steps attack nothing: robust would equal clean
     forward = _Float32(model)
     x = x.float()
     with torch.no_grad():
         clean_ok = forward(x).argmax(1) == y
     robust = clean_ok.clone()
-    step_size = float(2.5 * eps / steps if steps > 0 and step is None else (step or 0.0))
-    for restart in range(restarts if steps > 0 else 0):
+    step_size = float(2.5 * eps / steps if step is None else step)
+    for restart in range(restarts):
         # an example one restart breaks stays broken: later restarts only attack the rest
         index = robust.nonzero().squeeze(1)
         if len(index) == 0:
@@ -259,9 +260,19 @@ class EvaluationReport:
         return len(self.clean)
 
     def add(self, result: AttackResult) -> None:
-        """Add (or replace) an attack's result; its mask must cover the same examples."""
-        if len(result.robust) != self.n:
-            raise ValueError(f"attack {result.name!r} covers {len(result.robust)} examples, the report {self.n}")
+        """Add (or replace) an attack's result: a boolean mask over the same examples, robust only
+        where the example is correct clean (:func:`robust_mask`)."""
+        robust = np.asarray(result.robust)
+        if robust.shape != (self.n,):
+            raise ValueError(f"attack {result.name!r} covers {robust.shape} examples, the report ({self.n},)")
+        if robust.dtype != np.bool_:
+            raise TypeError(f"attack {result.name!r}: robust must be a boolean mask, got dtype {robust.dtype}")
+        wrong = robust & ~np.asarray(self.clean, dtype=bool)
+        if wrong.any():
+            raise ValueError(
+                f"attack {result.name!r} marks {int(wrong.sum())} examples robust that are misclassified clean "
+                f"(first: {int(np.nonzero(wrong)[0][0])}); robust means correct clean and under attack (robust_mask)"
+            )
         self.attacks[result.name] = result
 
     def mask(self, name: str) -> np.ndarray:
@@ -277,7 +288,11 @@ class EvaluationReport:
 
     @property
     def worst_case(self) -> np.ndarray:
-        """Robust under every attack in the report (and correct clean)."""
+        """Robust under every attack in the report (and correct clean).
+
+        :raises ValueError: the report holds no attack (no attack means no robust figure)."""
+        if not self.attacks:
+            raise ValueError("no attack in this report: it has clean accuracy only, no robust or worst-case figure")
         mask = self.clean.copy()
         for result in self.attacks.values():
             mask &= result.robust
@@ -293,16 +308,17 @@ class EvaluationReport:
 
     def to_dict(self) -> dict[str, Any]:
         k, n = int(np.sum(self.clean)), self.n
-        worst = self.worst_case
+        worst = self.worst_case if self.attacks else None
         return {
             "eps": self.eps, "norm": self.norm, "n": n, "precision": self.precision,
             "definition": "robust = correct clean and correct under attack; worst case = robust under every attack",
             "clean": {"accuracy": k / n if n else float("nan"), "ci95": list(wilson_interval(k, n)),
                       "mask": mask_to_string(self.clean)},
             "attacks": {name: r.to_dict() for name, r in self.attacks.items()},
-            "worst_case": {"accuracy": float(np.mean(worst)) if n else float("nan"),
-                           "ci95": list(wilson_interval(int(np.sum(worst)), n)), "mask": mask_to_string(worst),
-                           "attacks": sorted(self.attacks)},
+            "worst_case": None if worst is None else {
+                "accuracy": float(np.mean(worst)) if n else float("nan"),
+                "ci95": list(wilson_interval(int(np.sum(worst)), n)), "mask": mask_to_string(worst),
+                "attacks": sorted(self.attacks)},
             "info": self.info, "checks": self.checks,
         }
 
@@ -402,6 +418,9 @@ def _evaluate(
     checks.choice(pgd_loss, "pgd_loss", ("ce", "margin"))
     if autoattack_version is not None:
         checks.choice(autoattack_version, "autoattack_version", tuple(AUTOATTACK_LISTS))
+    elif pgd_steps == 0:
+        raise ValueError("pgd_steps=0 with autoattack_version=None runs no attack: there would be no robust "
+                         "accuracy to report (set pgd_steps >= 1 or an AutoAttack list)")
     model, device, layout = eval_module(classifier, channels_last)
     bounds = checks.clip_bounds(classifier.clip_values, input_shape)
     clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)
@@ -493,7 +512,7 @@ def summary_rows(reports: Sequence[EvaluationReport]) -> list[dict[str, Any]]:
     """Flat rows (attack, accuracy, interval) of several reports, for tables."""
     rows = []
     for report in reports:
-        for name in ["clean", *report.attacks, "worst"]:
+        for name in ["clean", *report.attacks, *(["worst"] if report.attacks else [])]:
             low, high = report.interval(name)
             rows.append({"attack": name, "accuracy": report.accuracy(name), "ci95": [low, high], "n": report.n})
     return rows
