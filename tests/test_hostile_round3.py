@@ -325,9 +325,9 @@ def test_foolbox_attack_parameters_are_checked(tiny_classifier, name, param):
 
 def test_nothing_is_called_fitted_without_training(tiny_classifier):
     import numpy as np
+    from art_ext_plugins.gan.advgan import NotFittedError
 
     import art_ext
-    from art_ext_plugins.gan.advgan import NotFittedError
 
     x = np.random.default_rng(0).random((16, 1, 8, 8), dtype=np.float32)
     y = np.arange(16) % 10

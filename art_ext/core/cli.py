@@ -37,7 +37,7 @@ import torch
 
 import art_ext
 from art_ext import checks
-from art_ext.core.run_folder import RunFolder, RunFolderError
+from art_ext.core.run_folder import RunFolder, check_output_folder, check_output_options, discard_outputs
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
 from art_ext.runners import COMMON_OPTIONS, TRAIN_OPTIONS, honours
@@ -48,7 +48,6 @@ _RUN_ONLY = ("init", "lr", "validation_split", "eval_steps", "eval_restarts", "e
 #: files of ours in the run folder (the trainer owns ``checkpoints/``)
 MODEL_FILE = "model.pt"
 RESULTS_FILE = "results.json"
-_LOCK_FILES = (".lock", ".owner")
 
 
 def _default_eps(dataset: str) -> float:
@@ -63,35 +62,6 @@ def _split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) 
     order = np.random.default_rng(seed).permutation(len(x))
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     return x[train], y[train], x[val], y[val]
-
-
-def _check_folder_options(out: Path, checkpoint_dir: Path, resume: bool, overwrite: bool) -> None:
-    """The folder options on their own, before the run folder is locked."""
-    if resume and overwrite:
-        raise ValueError("--resume and --overwrite exclude each other")
-    if checkpoint_dir.resolve() == out.resolve():
-        raise ValueError(
-            f"--checkpoint-dir {checkpoint_dir} is the run folder --out itself; choose a sub-folder "
-            "(default OUT/checkpoints) or another folder"
-        )
-
-
-def _check_run_folder(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse a folder that holds files unless resuming or overwriting (nothing is removed here:
-    :func:`_discard_previous` runs once every option has been validated)."""
-    held = sorted(p.name for p in out.iterdir() if p.name not in _LOCK_FILES) if out.is_dir() else []
-    if held and not (resume or overwrite):
-        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
-        raise RunFolderError(
-            f"--out {out} is not empty ({shown}): pass --resume to continue its run, --overwrite to discard it, "
-            "or choose another folder"
-        )
-
-
-def _discard_previous(out: Path) -> None:
-    """``--overwrite``: remove the previous run's outputs (the trainer discards its checkpoints)."""
-    for name in (MODEL_FILE, RESULTS_FILE):
-        (out / name).unlink(missing_ok=True)
 
 
 def _run_options(run: dict[str, Any]) -> dict[str, Any]:
@@ -181,11 +151,11 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     checkpoint_dir = Path(args.checkpoint_dir) if getattr(args, "checkpoint_dir", None) else out / "checkpoints"
     rank = int(os.environ.get("RANK", "0") or 0)
 
-    _check_folder_options(out, checkpoint_dir, resume, overwrite)
+    check_output_options(out, checkpoint_dir, resume, overwrite)
     folder = RunFolder(out)
     if rank == 0:  # under torchrun rank 0 owns the folder (every rank trains)
         folder.acquire()
-        _check_run_folder(out, resume, overwrite)
+        check_output_folder(out, resume, overwrite)
     try:
         full = load_image_dataset(dataset_name, args.data_dir, seed=seed)
         classifier, model_text = _initial_classifier(args, full, init, device_type, run["lr"])
@@ -203,7 +173,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         options.update(params)
         trainer = art_ext.get_trainer(args.name, classifier, **options)
         if overwrite and rank == 0:
-            _discard_previous(out)
+            discard_outputs(out, (MODEL_FILE, RESULTS_FILE))
         fit_start = time.perf_counter()
         try:
             trainer.fit(x_train, y_train, validation_data=(x_val, y_val) if len(x_val) else None)

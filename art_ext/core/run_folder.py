@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,9 @@ __all__ = [
     "RunFolderError",
     "RunMismatchError",
     "check_metrics_target",
+    "check_output_folder",
+    "check_output_options",
+    "discard_outputs",
     "data_identity",
     "fingerprint_differences",
     "model_identity",
@@ -254,6 +258,41 @@ class RunFolder:
 
     def load_best(self, map_location: Any = "cpu") -> dict[str, Any]:
         return load_checkpoint(self.best, map_location=map_location)
+
+
+def check_output_options(out: Path, checkpoint_dir: Path, resume: bool, overwrite: bool) -> None:
+    """The run-folder options of ``art-ext train`` (image and text runners) on their own, before
+    the folder is locked."""
+    if resume and overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if checkpoint_dir.resolve() == out.resolve():
+        raise ValueError(
+            f"--checkpoint-dir {checkpoint_dir} is the run folder --out itself; choose a sub-folder "
+            "(default OUT/checkpoints) or another folder"
+        )
+
+
+def check_output_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an ``--out`` that holds files unless resuming or overwriting. Nothing is removed here:
+    :func:`discard_outputs` runs once every option of the new run has been validated."""
+    held = sorted(p.name for p in out.iterdir() if p.name not in (LOCK, OWNER)) if out.is_dir() else []
+    if held and not (resume or overwrite):
+        shown = ", ".join(held[:5]) + (", ..." if len(held) > 5 else "")
+        raise RunFolderError(
+            f"--out {out} is not empty ({shown}): pass --resume to continue its run, --overwrite to discard it, "
+            "or choose another folder"
+        )
+
+
+def discard_outputs(out: Path, names: Iterable[str]) -> None:
+    """``--overwrite``: remove the previous run's outputs ``names`` (files or folders) from ``out``;
+    the trainer discards its own checkpoints when it starts."""
+    for name in names:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
 
 
 def check_metrics_target(path: Path, folder: RunFolder | None, *, resume: bool, overwrite: bool) -> None:

@@ -7,8 +7,12 @@ proposed change against the constraints (recording their values), queries the mo
 the one result type, :class:`~art_ext_plugins.text.results.TextAttackResult`. A subclass
 implements :meth:`WordAttackBase._attack_one` (the search for one sentence).
 
-The budget ``max_perturb_ratio`` is the attack's own: at most ``floor(ratio * words)`` words
-change; a constraint can only lower it (e.g. ``MaxWordsChanged(max_words=2)``).
+The budget ``max_perturb_ratio`` is the attack's own: at most ``max(1, floor(ratio * words))``
+words change (a sentence of four words may still lose one: the budget rounds up to at least one
+word); a constraint can only lower it (e.g. ``MaxWordsChanged(max_words=2)``). A correctly
+classified sentence the budget or the constraints leave untouchable is a *failed* attack, never
+left out of the success rate's denominator; only sentences the model already gets wrong are
+``"skipped"``.
 """
 
 from __future__ import annotations
@@ -137,7 +141,7 @@ class WordAttackBase(EvasionAttack):
             if word.modifiable and not all(c.allows_word(word.text) for c in self._constraints):
                 word.modifiable = False
         n_words = sentence.n_words
-        budget = math.floor(self.max_perturb_ratio * n_words + 1e-9)
+        budget = max(1, math.floor(self.max_perturb_ratio * n_words + 1e-9)) if n_words else 0
         for constraint in self._constraints:
             cap = constraint.budget(n_words)
             if cap is not None:
@@ -223,9 +227,12 @@ class WordAttackBase(EvasionAttack):
                 ctx.queries = 1  # the clean prediction
                 ctx.clean_probs = clean[len(finals)]
                 ok = self._is_success(int(ctx.clean_probs.argmax()), ctx.label)
-                if ok or ctx.budget == 0 or not any(w.modifiable for w in ctx.original.words):
+                if ok:  # nothing to attack: the model already gets it wrong
                     finals.append(ctx.original)
                     statuses.append("skipped")
+                elif ctx.budget == 0 or not any(w.modifiable for w in ctx.original.words):
+                    finals.append(ctx.original)  # an attack that cannot touch it has failed on it
+                    statuses.append("untouchable")
                 else:
                     finals.append(self._attack_one(ctx))
                     statuses.append("attacked")

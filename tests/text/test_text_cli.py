@@ -49,8 +49,15 @@ def test_cli_train_freelb(saved_model, mr_dir, tmp_path):
                           epochs=1, out=str(tmp_path), params={"max_length": 32, "relative": True}))
     assert out["n_train"] == 64 and 0 <= out["clean_acc"] <= 1
     assert (tmp_path / "model" / "config.json").is_file()
-    assert out["outputs"] == [str(tmp_path / "model"), str(tmp_path / "train_results.json")]
+    # the one output contract of `art-ext train` (docs/cli.md): model, checkpoints, results.json listing them
+    assert out["outputs"][0] == str(tmp_path / "model") and out["outputs"][-1] == str(tmp_path / "results.json")
+    assert str(tmp_path / "checkpoints" / "last.pt") in out["outputs"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["outputs"] == out["outputs"] and saved["epochs"] == 1
     assert out["ran"]["trainer"].startswith("freelb")
+    with pytest.raises(ValueError, match="is not empty"):  # a used run folder is refused, as for images
+        run_train(_args(name="freelb", data_dir=str(mr_dir), model=str(saved_model), n_train=64, n_test=32,
+                        epochs=1, out=str(tmp_path), params={"max_length": 32, "relative": True}))
 
 
 def test_cli_bad_input(saved_model, mr_dir):

@@ -1,0 +1,41 @@
+"""Issue 22 (bad input, round three) for the text plugin: the estimator refuses what it would
+silently mangle, and a text attack's success rate never drops a sentence from its denominator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
+
+import art_ext
+from art_ext_plugins.text.estimator import TextInputError
+
+
+@pytest.mark.parametrize("batch_size", [-1, 0, 1.5])
+def test_estimator_refuses_a_batch_size_that_would_return_nothing(mr_classifier, batch_size):
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        mr_classifier.predict(["a fine film", "dull"], batch_size=batch_size)
+    with pytest.raises((ValueError, TypeError), match="batch_size"):
+        mr_classifier.loss_gradient(["a fine film"], np.array([1]), batch_size=batch_size)
+
+
+def test_estimator_refuses_non_strings_among_strings(mr_classifier):
+    for mixed in (["a fine film", 3], ("dull", None)):
+        with pytest.raises(TextInputError, match=r"x\[1\]: expected a string"):
+            mr_classifier.predict(mixed)
+
+
+@pytest.mark.parametrize("name", ["text-charswap", "text-hotflip"])
+def test_success_rate_counts_every_correctly_classified_sentence(mr_classifier, mr_split, name):
+    texts = ["good", "a fine film", "dull and slow", "", "the film is a gorgeous , witty , seductive delight",
+             "boring", "an utterly tedious , lifeless mess of a movie"]
+    labels = np.array([1, 1, 0, 1, 1, 0, 0])
+    correct = mr_classifier.predict(texts).argmax(1) == labels
+    result = art_ext.get_attack(name, mr_classifier).attack_text(texts, labels)
+    assert result.attacked == int(correct.sum())  # short and untouchable sentences are in the denominator
+    assert result.success_rate == pytest.approx(sum(result.success) / int(correct.sum()))
+    for i, ok in enumerate(correct):
+        assert (result.status[i] == "skipped") == (not ok)
+    for changed, n_words, ok in zip(result.words_changed, result.n_words, correct):
+        assert changed <= max(1, int(0.2 * n_words + 1e-9))
