@@ -66,7 +66,9 @@ def get_attack(name: str, estimator: Any, **params: Any) -> EvasionAttack:
     from art.attacks import EvasionAttack
 
     entry = get_plugin_manager().attacks[name]
-    attack = entry.load()(estimator, **params)
+    factory = entry.load()
+    _check_estimator(estimator, f"attack {name!r}")
+    attack = factory(estimator, **params)
     if not isinstance(attack, EvasionAttack):
         raise TypeError(
             f"attack {name!r} from plugin {entry.plugin!r} returned {type(attack).__name__}, "
@@ -84,13 +86,23 @@ def get_trainer(name: str, estimator: Any, **params: Any) -> Trainer:
     from art.defences.trainer import Trainer
 
     entry = get_plugin_manager().trainers[name]
-    trainer = entry.load()(estimator, **params)
+    factory = entry.load()
+    _check_estimator(estimator, f"trainer {name!r}")
+    trainer = factory(estimator, **params)
     if not isinstance(trainer, Trainer):
         raise TypeError(
             f"trainer {name!r} from plugin {entry.plugin!r} returned {type(trainer).__name__}, "
             "not an art.defences.trainer.Trainer"
         )
     return trainer
+
+
+def _check_estimator(estimator: Any, what: str) -> None:
+    from art.estimators.estimator import BaseEstimator
+
+    if not isinstance(estimator, BaseEstimator):
+        raise TypeError(f"estimator: {what} needs an ART estimator (e.g. a PyTorchClassifier), "
+                        f"got {type(estimator).__name__}")
 
 
 def list_plugins() -> list[PluginInfo]:

@@ -114,12 +114,12 @@ def atomic_set_params(attack: Any, apply: Callable[..., None], params: dict[str,
 
 def _own_param_checks(cls: type, estimator: Any, values: dict[str, Any]) -> None:
     """art-ext's rules (a budget inside the input range, a positive step), before ART's own."""
+    if "norm" in values:  # L1 too: ART implements it for some attacks, and checks that itself
+        checks.parse_norm(values["norm"], allowed=("inf", "2", "1"))
     if "eps" in values and "eps" in (getattr(cls, "attack_params", None) or []):
         norm = values.get("norm", "inf")
-        try:
-            checks.parse_norm(norm)
-        except ValueError:
-            norm = "inf"  # a norm art-ext does not implement (L1): ART checks it
+        if checks.parse_norm(norm, allowed=("inf", "2", "1")) == "1":
+            norm = "inf"  # art-ext bounds no L1 budget: ART checks it
         checks.check_eps(values["eps"], norm=norm, clip_values=getattr(estimator, "clip_values", None),
                          input_shape=tuple(estimator.input_shape))
     if "eps_step" in values and checks.is_real(values["eps_step"]):

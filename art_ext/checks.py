@@ -37,6 +37,8 @@ __all__ = [
     "images",
     "input_span",
     "integer",
+    "logits",
+    "model_weights",
     "is_real",
     "non_negative",
     "norm_order",
@@ -354,6 +356,42 @@ def class_indices(y: Any, *, nb_classes: int, n: int | None = None, name: str = 
             f"{name} has labels in [{int(array.min())}, {int(array.max())}]; expected 0 <= label < nb_classes = {nb_classes}"
         )
     return array.astype(np.int64)
+
+
+# --------------------------------------------------------------------------- models (duck-typed: no torch import)
+
+
+def model_weights(module: Any, name: str = "model", *, trainable: bool = False) -> None:
+    """Raise ``ValueError`` unless ``module``'s parameters hold float32 values (not ``meta``
+    placeholders, not float16/bfloat16/float64) and, with ``trainable``, at least one is trained.
+
+    art-ext runs models in float32 and gets mixed precision from autocast (the policy), never from
+    the weights; a model loaded with ``device="meta"`` has shapes but no values.
+    """
+    named = list(module.named_parameters())
+    meta = [key for key, p in named if getattr(p, "is_meta", False)]
+    if meta:
+        raise ValueError(f"{name} has parameters on the 'meta' device (first: {meta[0]}): they hold no values; "
+                         "materialise them (to_empty() and load_state_dict) first")
+    other = sorted({str(p.dtype).replace("torch.", "") for _, p in named
+                    if p.is_floating_point() and str(p.dtype) != "torch.float32"})
+    if other:
+        raise ValueError(f"{name} holds {', '.join(other)} parameters; art-ext runs models in float32 (mixed "
+                         "precision is an autocast policy, not the weights): convert it with model.float()")
+    if trainable and not any(p.requires_grad for _, p in named):
+        what = "has no parameters" if not named else "has every parameter frozen (requires_grad=False)"
+        raise ValueError(f"{name} {what}: training would change nothing")
+
+
+def logits(output: Any, name: str = "model output") -> None:
+    """Raise ``TypeError`` unless ``output`` is a 2-D tensor of logits ``(batch, nb_classes)``."""
+    if not (hasattr(output, "ndim") and hasattr(output, "shape")):
+        kind = type(output).__name__
+        hint = " (take the logits out in a wrapper module, e.g. outputs.logits or outputs[0])" \
+            if isinstance(output, (tuple, list, dict)) or hasattr(output, "logits") else ""
+        raise TypeError(f"{name} must be a tensor of logits (batch, nb_classes), got a {kind}{hint}")
+    if output.ndim != 2:
+        raise TypeError(f"{name} must be logits of shape (batch, nb_classes), got shape {tuple(output.shape)}")
 
 
 def channels_first(estimator: Any, who: str) -> None:

@@ -51,13 +51,18 @@ def parse_param(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
+#: the largest count an option takes (torch indexes with 64-bit integers, but no batch, epoch count or
+#: example count of a real run comes near 2**31; larger values are typing mistakes)
+MAX_COUNT = 2**31 - 1
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    if not 0 < value <= MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be a positive integer up to {MAX_COUNT}, got {text}")
     return value
 
 

@@ -457,3 +457,110 @@ def test_an_interrupted_run_resumed_in_the_same_process_ends_as_the_uninterrupte
     _trainer(broken, tmp_path / "broken", resume=True, **params(broken)).fit(x, y)
     for a, b in zip(whole.model.state_dict().values(), broken.model.state_dict().values()):
         assert np.array_equal(a.numpy(), b.numpy())
+
+
+# --------------------------------------------------------------------------- unclear errors, one check each
+
+
+def _classifier_of(model, **kwargs):
+    from art_ext.models import make_classifier
+
+    return make_classifier(model, (1, 8, 8), 10, (0.0, 1.0), **kwargs)
+
+
+class _TupleNet:
+    @staticmethod
+    def build(kind: str):
+        import torch
+
+        class Net(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.linear = torch.nn.Linear(64, 10)
+
+            def forward(self, x):
+                logits = self.linear(x.flatten(1))
+                return (logits, x) if kind == "tuple" else {"logits": logits}
+
+        return Net()
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dict"])
+def test_a_model_returning_a_tuple_or_dict_is_one_clear_error(digits, kind):
+    import art_ext
+    from art_ext.evaluation import evaluate
+
+    classifier = _classifier_of(_TupleNet.build(kind))
+    with pytest.raises(TypeError, match=f"model's output must be a tensor of logits .*got a {kind}"):
+        evaluate(classifier, digits.x_test[:4], digits.y_test[:4], eps=0.1, pgd_steps=1, pgd_restarts=1,
+                 autoattack_version=None)
+    with pytest.raises(TypeError, match="must be a tensor of logits"):
+        art_ext.get_trainer("pgd", classifier, eps=0.1, verbose=False).fit(digits.x_train[:8], digits.y_train[:8])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float64", "bfloat16", "meta"])
+def test_models_that_are_not_float32_are_refused_by_name(digits, dtype):
+    import torch
+
+    import art_ext
+    from art_ext.evaluation import evaluate
+    from art_ext.models import SmallCNN
+
+    if dtype == "meta":
+        with torch.device("meta"):
+            model = SmallCNN(digits.input_shape, 10)
+        match = "'meta' device"
+    else:
+        model = SmallCNN(digits.input_shape, 10).to(getattr(torch, dtype))
+        match = f"holds {dtype} parameters"
+    classifier = _classifier_of(model) if dtype != "meta" else type("C", (), {"model": model})()
+    with pytest.raises(ValueError, match=match):
+        if dtype == "meta":
+            from art_ext import checks
+
+            checks.model_weights(model)
+        else:
+            evaluate(classifier, digits.x_test[:4], digits.y_test[:4], eps=0.1, pgd_steps=1, pgd_restarts=1,
+                     autoattack_version=None)
+    if dtype != "meta":
+        with pytest.raises(ValueError, match=match):
+            art_ext.get_trainer("pgd", classifier, eps=0.1, verbose=False)
+
+
+def test_an_all_frozen_model_is_refused(fresh_classifier):
+    import art_ext
+
+    for parameter in fresh_classifier.model.parameters():
+        parameter.requires_grad_(False)
+    with pytest.raises(ValueError, match="every parameter frozen"):
+        art_ext.get_trainer("pgd", fresh_classifier, eps=0.1)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, 1.5, "0"])
+def test_seeds_are_non_negative_integers_everywhere(tiny_classifier, seed):
+    import art_ext
+
+    with pytest.raises((ValueError, TypeError), match="seed"):
+        art_ext.get_trainer("pgd", tiny_classifier, eps=0.1, seed=seed)
+    with pytest.raises((ValueError, TypeError), match="seed"):
+        art_ext.get_attack("advgan", tiny_classifier, eps=0.1, seed=seed)
+
+
+def test_small_refusals_name_their_parameter(tiny_classifier, digits):
+    import numpy as np
+
+    import art_ext
+    from art_ext.evaluation.masking import gradient_masking_checks
+    from art_ext.testing import make_tiny_classifier
+
+    with pytest.raises(ValueError, match="norm must be .* got 'l3'"):
+        art_ext.get_attack("art.pgd", tiny_classifier, eps=0.1, norm="l3")
+    for estimator in (None, tiny_classifier.model, "classifier"):
+        with pytest.raises(TypeError, match="estimator: attack 'art.fgsm' needs an ART estimator"):
+            art_ext.get_attack("art.fgsm", estimator)
+        with pytest.raises(TypeError, match="estimator: trainer 'pgd' needs an ART estimator"):
+            art_ext.get_trainer("pgd", estimator)
+    unbounded = make_tiny_classifier()
+    unbounded._clip_values = None
+    with pytest.raises(ValueError, match="gradient-masking checks need clip_values"):
+        gradient_masking_checks(unbounded, np.zeros((4, 1, 8, 8), np.float32), np.arange(4), eps=0.1)

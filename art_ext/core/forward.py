@@ -14,6 +14,7 @@ import torch
 from art.preprocessing.standardisation_mean_std.utils import broadcastable_mean_std
 from torch import Tensor, nn
 
+from art_ext import checks
 from art_ext.core.device import restore_modes, snapshot_modes
 
 __all__ = ["ChannelsLast", "Normalized", "check_agrees_with_predict", "classifier_forward"]
@@ -103,9 +104,14 @@ def check_agrees_with_predict(classifier: Any, forward: nn.Module, *, tolerance:
         forward.eval()
         classifier.model.eval()
         device = next(iter(forward.parameters()), torch.empty(0)).device
-        with torch.no_grad():
-            ours = forward(torch.from_numpy(probe).to(device)).float().cpu().numpy()
-        theirs = np.asarray(predict(probe, batch_size=2), dtype=np.float32)
+        with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+            output = forward(torch.from_numpy(probe).to(device))
+            checks.logits(output, "the model's output")
+            ours = output.float().cpu().numpy()
+            theirs = np.asarray(predict(probe, batch_size=2), dtype=np.float32)
+    except (RuntimeError, ValueError, IndexError) as error:  # torch's own, from inside the model
+        raise ValueError(f"classifier: its model fails on a float32 probe batch of shape {probe.shape} "
+                         f"({type(error).__name__}: {checks.first_line(error)})") from None
     finally:
         restore_modes(modes)
     if ours.shape != theirs.shape:

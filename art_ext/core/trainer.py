@@ -124,6 +124,7 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         self.check_estimator(estimator)
         super().__init__(estimator)
         self.module: nn.Module = self.get_model(estimator)
+        checks.model_weights(self.module, "model", trainable=True)
         self.nb_epochs = nb_epochs
         self.batch_size = batch_size
         self.device_request = device

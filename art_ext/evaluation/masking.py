@@ -60,9 +60,13 @@ def gradient_masking_checks(
 
     from art_ext.core.device import eval_mode
 
+    if getattr(classifier, "clip_values", None) is None:
+        raise ValueError("classifier: the gradient-masking checks need clip_values (their unbounded-eps check "
+                         "attacks the whole input range); build the classifier with clip_values=(min, max)")
     x = checks.images(x, input_shape=tuple(classifier.input_shape), clip_values=classifier.clip_values)
     y = checks.class_indices(y, nb_classes=int(classifier.nb_classes), n=len(x))
     key = checks.parse_norm(norm)
+    checks.seed(seed)
     model, device, _ = eval_module(classifier)
     bounds = checks.clip_bounds(classifier.clip_values, tuple(classifier.input_shape))
     clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)

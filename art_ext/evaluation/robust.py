@@ -108,15 +108,6 @@ class _Float32(nn.Module):
             return self.model(x.float()).float()  # type: ignore[no-any-return]
 
 
-def _check_fp32(module: nn.Module) -> None:
-    low = sorted({str(p.dtype) for p in module.parameters() if p.is_floating_point() and p.dtype != torch.float32})
-    if low:
-        raise ValueError(
-            f"model: evaluation runs in float32, but the model holds {', '.join(low)} parameters; "
-            "convert it with model.float() (training precision is an autocast policy, not the weights)"
-        )
-
-
 def pgd_batch_masks(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -264,7 +255,8 @@ class EvaluationReport:
         where the example is correct clean (:func:`robust_mask`)."""
         robust = np.asarray(result.robust)
         if robust.shape != (self.n,):
-            raise ValueError(f"attack {result.name!r} covers {robust.shape} examples, the report ({self.n},)")
+            covered = robust.shape[0] if robust.ndim == 1 else robust.shape
+            raise ValueError(f"attack {result.name!r} covers {covered} examples, the report {self.n}")
         if robust.dtype != np.bool_:
             raise TypeError(f"attack {result.name!r}: robust must be a boolean mask, got dtype {robust.dtype}")
         wrong = robust & ~np.asarray(self.clean, dtype=bool)
@@ -349,8 +341,8 @@ def eval_module(classifier: Any, channels_last: bool | None = None) -> tuple[nn.
     from art_ext.core.device import has_conv, model_device
     from art_ext.core.forward import ChannelsLast, classifier_forward
 
+    checks.model_weights(classifier.model)
     module = classifier_forward(classifier)
-    _check_fp32(module)
     device = model_device(classifier.model)
     if channels_last is None:
         channels_last = has_conv(classifier.model) and device.type == "cpu"

@@ -248,6 +248,7 @@ class AdvGAN(EvasionAttack):
                          input_shape=tuple(self.estimator.input_shape))
         checks.boolean(self._targeted, "targeted")
         checks.choice(self.mode, "mode", MODES)
+        checks.seed(self.seed)
         for name in ("alpha", "beta", "c", "kappa"):
             checks.non_negative(getattr(self, name), name)
         checks.positive(self.learning_rate, "learning_rate")
@@ -602,9 +603,13 @@ class AdvGAN(EvasionAttack):
         if not self.fitted:
             raise NotFittedError("AdvGAN.save called before fit(): nothing trained to save")
         path = Path(path)
+        if path.is_dir():
+            raise ValueError(f"path: {path} is a folder; give a file name, e.g. {path / 'advgan.safetensors'}")
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
-        save_file(state, str(path), metadata=self._metadata())
+        partial = path.with_name(f".{path.name}.partial")
+        save_file(state, str(partial), metadata=self._metadata())
+        partial.replace(path)  # a crash while writing never leaves half a file under the name
         return path
 
     @classmethod

@@ -181,7 +181,7 @@ class EmbeddingAttack(EvasionAttack):
         checks.boolean(self.relative, "relative")
         checks.boolean(self._targeted, "targeted")
         if self.seed is not None:
-            checks.integer(self.seed, "seed", minimum=0)
+            checks.seed(self.seed)
         checks.number(self.max_perturb_ratio, "max_perturb_ratio", low=0.0, high=1.0, low_inclusive=False)
 
     @property

@@ -117,9 +117,17 @@ def pretrained_num_labels(path: str, num_labels: Any) -> int:
     """Labels to load from a folder: its trained head's (``num_labels=None``) or a fresh 2-way head."""
     from transformers import AutoConfig
 
-    if not Path(path).is_dir():
+    folder = Path(path)
+    if not folder.is_dir():
         raise ValueError(f"path: {path!r} is not a folder with a Hugging Face model and tokenizer")
-    config = AutoConfig.from_pretrained(path, local_files_only=True)
+    if not (folder / "config.json").is_file():
+        held = sorted(p.name for p in folder.iterdir())[:5]
+        raise ValueError(f"path: {path} holds no Hugging Face model (no config.json; it holds "
+                         f"{', '.join(held) if held else 'nothing'}): pass the folder save_pretrained wrote")
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"path: {path} has an unreadable config.json ({checks.first_line(error)})") from None
     trained = any(str(a).endswith("ForSequenceClassification") for a in (getattr(config, "architectures", None) or []))
     if num_labels is None:
         return int(config.num_labels) if trained else 2

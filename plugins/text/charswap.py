@@ -133,7 +133,7 @@ class CharSwap(GreedySubstitution):
             checks.choice(op, "operations", OPERATIONS)
         checks.integer(self.n_candidates, "n_candidates", minimum=1)
         checks.integer(self.min_word_length, "min_word_length", minimum=3)
-        checks.integer(self.seed, "seed", minimum=0)
+        checks.seed(self.seed)
 
     def _begin(self) -> None:
         self._rng = np.random.default_rng(self.seed)

@@ -446,7 +446,8 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         """
         from art_ext_plugins.text.trainers import TextTrainer
 
-        trainer = TextTrainer(self, lr=lr, optimizer=self._optimizer, batch_size=batch_size, nb_epochs=nb_epochs,
+        learning = {"optimizer": self._optimizer} if self._optimizer is not None else {"lr": lr}
+        trainer = TextTrainer(self, **learning, batch_size=batch_size, nb_epochs=nb_epochs,
                               seed=seed, verbose=verbose, precision=precision)
         trainer.fit(x, y)
         if self._optimizer is None:

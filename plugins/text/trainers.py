@@ -63,23 +63,36 @@ class TextTrainer(CoreTrainer):
     """Clean fine-tuning of a :class:`HuggingFaceTextClassifier` on the core (the baseline).
 
     :param estimator: the text classifier (trained in place).
-    :param lr: learning rate of the default AdamW optimizer (used when neither ``optimizer`` nor
-        the estimator's optimizer is set; torch's fused kernel where the parameters allow it, see
-        :func:`art_ext.core.device.fused_optimizer`); default 2e-5.
-    :param weight_decay: AdamW weight decay (default 0.01).
+    :param lr: learning rate of the default AdamW optimizer (torch's fused kernel where the
+        parameters allow it, see :func:`art_ext.core.device.fused_optimizer`); default 2e-5. An
+        ``optimizer`` (yours or the estimator's) sets its own: passing ``lr`` too is an error, never
+        a learning rate recorded but not used.
+    :param weight_decay: AdamW weight decay (default 0.01; the same rule).
     Other keyword arguments go to :class:`~art_ext.core.CoreTrainer` (``nb_epochs``,
     ``batch_size``, ``device``, ``precision``, ``checkpoint_dir``, ``seed``, ...).
     """
 
     best_metric = "clean_acc"
 
-    def __init__(self, estimator: HuggingFaceTextClassifier, *, lr: float = 2e-5, weight_decay: float = 0.01,
-                 optimizer: torch.optim.Optimizer | None = None, batch_size: int = 32, nb_epochs: int = 1,
-                 **kwargs: Any) -> None:
-        if optimizer is None and getattr(estimator, "optimizer", None) is None and isinstance(estimator, HuggingFaceTextClassifier):
+    def __init__(self, estimator: HuggingFaceTextClassifier, *, lr: float | None = None,
+                 weight_decay: float | None = None, optimizer: torch.optim.Optimizer | None = None,
+                 batch_size: int = 32, nb_epochs: int = 1, **kwargs: Any) -> None:
+        given = optimizer if optimizer is not None else getattr(estimator, "optimizer", None)
+        if given is not None:
+            for name, value in (("lr", lr), ("weight_decay", weight_decay)):
+                if value is not None:
+                    raise ValueError(
+                        f"{name}={value!r}: the optimizer ({type(given).__name__}, {name}="
+                        f"{given.param_groups[0].get(name)!r}) sets it; pass {name} or an optimizer, not both"
+                    )
+        elif isinstance(estimator, HuggingFaceTextClassifier):
             params = list(estimator.model.parameters())
-            optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=fused_optimizer(params))
-        self.lr = lr
+            optimizer = torch.optim.AdamW(params, lr=2e-5 if lr is None else checks.positive(lr, "lr"),
+                                          weight_decay=0.01 if weight_decay is None else
+                                          checks.non_negative(weight_decay, "weight_decay"),
+                                          fused=fused_optimizer(params))
+            given = optimizer
+        self.lr = float(given.param_groups[0]["lr"]) if given is not None else lr  # the one it trains at
         super().__init__(estimator, optimizer=optimizer, batch_size=batch_size, nb_epochs=nb_epochs, **kwargs)
         estimator.reset_embedding_scale()
         self.scale = self.register_state("embedding_scale", EmbeddingScale(estimator.embedding_scale))

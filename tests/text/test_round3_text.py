@@ -39,3 +39,14 @@ def test_success_rate_counts_every_correctly_classified_sentence(mr_classifier, 
         assert (result.status[i] == "skipped") == (not ok)
     for changed, n_words, ok in zip(result.words_changed, result.n_words, correct):
         assert changed <= max(1, int(0.2 * n_words + 1e-9))
+
+
+def test_an_optimizer_and_an_lr_together_are_refused(mr_classifier):
+    import torch
+
+    optimizer = torch.optim.SGD(mr_classifier.model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"lr=0.001: the optimizer \(SGD, lr=0.1\) sets it"):
+        art_ext.get_trainer("text-standard", mr_classifier, optimizer=optimizer, lr=1e-3)
+    trainer = art_ext.get_trainer("text-standard", mr_classifier, optimizer=optimizer)
+    assert trainer.lr == 0.1  # what it records is what it trains at
+    assert art_ext.get_trainer("text-standard", mr_classifier, lr=3e-5).optimizer.param_groups[0]["lr"] == 3e-5
