@@ -17,7 +17,11 @@ Property-based fuzzing (``hypothesis``) of an attack's or trainer's contract, fo
 Each fuzzed call gets random shapes, dtypes, ranges, NaN placement, label formats and eps values;
 it must either raise a ``ValueError``/``TypeError`` from art-ext or plugin code (not from torch,
 numpy or ART) whose message names a parameter, or return an output of the input's shape and
-dtype, free of NaN, inside ``clip_values`` and (fixed-budget attacks) inside the eps-ball.
+dtype, free of NaN, inside ``clip_values`` and (fixed-budget attacks) inside the eps-ball. Then
+``fuzz_attack`` holds the attack to three more properties, each also callable on its own:
+:func:`assert_set_params_atomic` (a refused ``set_params`` changes nothing),
+:func:`assert_layout_kept` (on a channels-last classifier: a clear refusal or the contract) and,
+for evaluation reports, :func:`assert_report_consistent` (no attack means no robust figure).
 
 Context manager :func:`registered_plugin` registers a plugin object for one block::
 
@@ -238,6 +242,93 @@ def _output_contract(attack: Any, x: Any, x_adv: Any) -> None:
         assert size.max() <= eps * (1 + 1e-5) + 1e-6, f"perturbation {size.max()} > eps {eps}"
 
 
+#: budgets ``set_params`` must refuse, leaving the attack as it was
+BAD_EPS = (-0.1, 0.0, float("nan"), 1e9, "0.1")
+
+
+def assert_set_params_atomic(attack: Any, bad_values: Sequence[Any] = BAD_EPS, name: str = "eps",
+                             extra_modules: Sequence[str] = ()) -> None:
+    """Every refused ``set_params(**{name: value})`` raises a clear error and changes no parameter
+    (ART's own ``set_params`` assigns before it checks; art-ext's attacks are all or nothing)."""
+    import math
+
+    def snapshot() -> dict[str, Any]:
+        return {key: getattr(attack, key, None) for key in getattr(attack, "attack_params", []) or []}
+
+    def same(a: Any, b: Any) -> bool:
+        both_nan = isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+        return both_nan or a is b or bool(a == b) if not hasattr(a, "shape") else a is b
+
+    before = snapshot()
+    for value in bad_values:
+        try:
+            attack.set_params(**{name: value})
+        except (ValueError, TypeError) as error:
+            assert_clear_error(error, extra_modules=extra_modules)
+        else:
+            raise AssertionError(f"set_params({name}={value!r}) was accepted")
+        changed = [key for key, old in before.items() if not same(old, getattr(attack, key, None))]
+        assert not changed, f"a refused set_params({name}={value!r}) changed {changed}"
+
+
+def channels_last_classifier(input_shape: Sequence[int] = (8, 8, 3), nb_classes: int = 10) -> Any:
+    """An untrained ART ``PyTorchClassifier`` on NHWC inputs (``channels_first=False``) with
+    per-channel mean/std preprocessing: the layout in which art-ext once normalised the wrong axis."""
+    import numpy as np
+    import torch
+    from art.estimators.classification import PyTorchClassifier
+
+    shape = tuple(int(d) for d in input_shape)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(int(np.prod(shape)), nb_classes))
+    channels = shape[-1]
+    return PyTorchClassifier(model=model, loss=torch.nn.CrossEntropyLoss(), input_shape=shape, nb_classes=nb_classes,
+                             clip_values=(0.0, 1.0), channels_first=False,
+                             preprocessing=(np.linspace(0.2, 0.6, channels), np.linspace(0.2, 0.4, channels)))
+
+
+def assert_layout_kept(name: str | Any, *, params: dict[str, Any] | None = None, fit: bool = True,
+                       extra_modules: Sequence[str] = ()) -> None:
+    """On a channels-last classifier an attack refuses with a clear error or keeps the output
+    contract; when it runs, what it attacks is what ART predicts (its outputs change ART's
+    prediction no more often than they could by a perturbation inside the ball)."""
+    import numpy as np
+
+    import art_ext
+
+    classifier = channels_last_classifier()
+    factory = (lambda clf, **kw: art_ext.get_attack(name, clf, **kw)) if isinstance(name, str) else name
+    x = np.random.default_rng(0).random((6, *classifier.input_shape)).astype(np.float32)
+    y = classifier.predict(x).argmax(1)
+    try:
+        attack = factory(classifier, **(params or {}))
+        if fit and callable(getattr(attack, "fit", None)):
+            attack.fit(x, y)
+        x_adv = attack.generate(x, y=y)
+    except (ValueError, TypeError) as error:
+        assert_clear_error(error, extra_modules=extra_modules)
+        return
+    _output_contract(attack, x, x_adv)
+
+
+def assert_report_consistent(report: Any) -> None:
+    """An evaluation report's figures keep the definition: robust only where correct clean, the
+    worst case below every attack, and no robust figure at all without an attack."""
+    import numpy as np
+
+    clean = np.asarray(report.clean, dtype=bool)
+    for result in report.attacks.values():
+        assert not (np.asarray(result.robust) & ~clean).any(), f"{result.name}: robust where wrong clean"
+    if not report.attacks:
+        try:
+            report.accuracy("worst")
+        except ValueError:
+            return
+        raise AssertionError("a report without attacks gave a robust figure")
+    worst = report.accuracy("worst")
+    assert all(worst <= report.accuracy(name) <= report.accuracy("clean") for name in report.attacks)
+
+
 def fuzz_attack(
     name: str | Any,
     classifier: Any,
@@ -303,6 +394,10 @@ def fuzz_attack(
     run()
     # a fuzz that only ever saw errors (or only outputs) tested half the contract
     assert outcomes["output"] >= 2 and outcomes["error"] >= 1, outcomes
+    default = build(None)
+    if "eps" in (getattr(default, "attack_params", None) or []):
+        assert_set_params_atomic(default, extra_modules=extra_modules)
+    assert_layout_kept(factory, params=base, fit=fit, extra_modules=extra_modules)
 
 
 def fuzz_trainer(

@@ -564,3 +564,70 @@ def test_small_refusals_name_their_parameter(tiny_classifier, digits):
     unbounded._clip_values = None
     with pytest.raises(ValueError, match="gradient-masking checks need clip_values"):
         gradient_masking_checks(unbounded, np.zeros((4, 1, 8, 8), np.float32), np.arange(4), eps=0.1)
+
+
+def test_resume_with_fewer_epochs_reports_the_epochs_the_model_has(tmp_path, capsys):
+    out = tmp_path / "run"
+    fast = ["--trainer", "pgd", "--init", "random", "--out", str(out), "--n-train", "64", "--n-test", "16",
+            "--param", "eval_steps=1", "--param", "eval_restarts=1", "--json"]
+    code, printed, err = run_cli(capsys, "train", *fast, "--epochs", "2")
+    assert code == 0, err
+    code, printed, err = run_cli(capsys, "train", *fast, "--epochs", "1", "--resume")
+    assert code == 0, err
+    assert json.loads(printed)["epochs"] == 2
+    assert json.loads((out / "results.json").read_text())["epochs"] == 2
+
+
+# --------------------------------------------------------------------------- the properties third parties are held to
+
+
+def test_the_set_params_property_catches_a_non_atomic_attack(tiny_classifier):
+    from art.attacks.evasion import ProjectedGradientDescent
+
+    import art_ext
+    from art_ext.testing import assert_set_params_atomic
+
+    assert_set_params_atomic(art_ext.get_attack("art.pgd", tiny_classifier, eps=0.1))
+    raw = ProjectedGradientDescent(tiny_classifier, eps=0.1, eps_step=0.01, max_iter=2, verbose=False)
+    with pytest.raises(AssertionError):
+        assert_set_params_atomic(raw, bad_values=(-0.1,), extra_modules=("art",))
+
+
+def test_the_layout_property_catches_an_attack_that_ignores_the_layout():
+    import numpy as np
+
+    from art_ext.testing import assert_layout_kept
+
+    class WrongAxis:  # shifts along axis 1 as if it were the channels: leaves the clip range
+        def __init__(self, classifier, **_):
+            self.estimator, self.attack_params, self.eps = classifier, ["eps"], 0.1
+
+        def generate(self, x, y=None):
+            return x + np.linspace(0.0, 2.0, x.shape[1], dtype=x.dtype)[None, :, None, None]
+
+    with pytest.raises(AssertionError, match="outside clip_values"):
+        assert_layout_kept(WrongAxis, fit=False)
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_report_property_over_random_masks():
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from art_ext.evaluation.robust import AttackResult, EvaluationReport
+    from art_ext.testing import assert_report_consistent
+
+    @settings(max_examples=60, deadline=None, derandomize=True)
+    @given(st.lists(st.booleans(), min_size=1, max_size=12), st.lists(st.lists(st.booleans(), min_size=12,
+                                                                                  max_size=12), max_size=3))
+    def check(clean, attacks):
+        report = EvaluationReport(0.1, "inf", np.array(clean))
+        for i, robust in enumerate(attacks):
+            try:
+                report.add(AttackResult(f"a{i}", "", np.array(robust[: len(clean)])))
+            except ValueError:
+                pass
+        assert_report_consistent(report)
+
+    check()

@@ -54,3 +54,10 @@ def test_untampered_file_still_loads(tmp_path, saved, digits_classifier):
     path = tmp_path / "same.safetensors"
     save_file(state, str(path), metadata=meta)
     assert AdvGAN.load(path, digits_classifier).fitted
+
+
+def test_save_onto_a_folder_is_refused_and_nothing_is_half_written(tmp_path, untargeted_advgan):
+    with pytest.raises(ValueError, match="is a folder; give a file name"):
+        untargeted_advgan.save(tmp_path)
+    path = untargeted_advgan.save(tmp_path / "g.safetensors")
+    assert path.is_file() and [p.name for p in tmp_path.iterdir()] == ["g.safetensors"]

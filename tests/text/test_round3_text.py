@@ -50,3 +50,13 @@ def test_an_optimizer_and_an_lr_together_are_refused(mr_classifier):
     trainer = art_ext.get_trainer("text-standard", mr_classifier, optimizer=optimizer)
     assert trainer.lr == 0.1  # what it records is what it trains at
     assert art_ext.get_trainer("text-standard", mr_classifier, lr=3e-5).optimizer.param_groups[0]["lr"] == 3e-5
+
+
+def test_an_empty_or_foreign_model_folder_is_one_error(tmp_path):
+    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+
+    with pytest.raises(ValueError, match="holds no Hugging Face model .*holds nothing"):
+        HuggingFaceTextClassifier.from_pretrained(str(tmp_path))
+    (tmp_path / "weights.bin").write_bytes(b"x")
+    with pytest.raises(ValueError, match="no config.json; it holds weights.bin"):
+        HuggingFaceTextClassifier.from_pretrained(str(tmp_path))
