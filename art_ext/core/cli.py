@@ -37,7 +37,12 @@ import torch
 
 import art_ext
 from art_ext import checks
-from art_ext.core.run_folder import RunFolder, check_output_folder, check_output_options, discard_outputs
+from art_ext.core.run_folder import (
+    RunFolder,
+    check_output_folder,
+    check_output_options,
+    discard_outputs,
+)
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
 from art_ext.runners import COMMON_OPTIONS, TRAIN_OPTIONS, honours

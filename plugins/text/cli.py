@@ -34,7 +34,12 @@ from typing import Any
 import numpy as np
 
 from art_ext import checks
-from art_ext.core.run_folder import RunFolder, check_output_folder, check_output_options, discard_outputs
+from art_ext.core.run_folder import (
+    RunFolder,
+    check_output_folder,
+    check_output_options,
+    discard_outputs,
+)
 from art_ext.runners import prepare_out, write_json
 
 logger = logging.getLogger(__name__)
@@ -228,8 +233,10 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         labels = data.y_test[test]
         pgd = EmbeddingPGD(clf, eps=EVAL_EPS, max_iter=5, norm="2").generate_result(np.array(texts, dtype=object),
                                                                                      labels)
+        done = getattr(trainer, "epoch", None)  # the epochs the model has, after a resume too
+        completed = int(done) if done is not None else int(args.epochs or 1)
         result: dict[str, Any] = {
-            "trainer": args.name, "n_train": len(idx), "epochs": int(getattr(trainer, "epoch", params["nb_epochs"])),
+            "trainer": args.name, "n_train": len(idx), "epochs": completed,
             "train_seconds": round(seconds, 1),
             "precision": getattr(getattr(trainer, "policy", None), "precision", None),
             "n_test": len(texts), "clean_acc": float((clf.predict(texts).argmax(1) == labels).mean()),

@@ -8,8 +8,9 @@ import pytest
 
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
-import art_ext
 from art_ext_plugins.text.estimator import TextInputError
+
+import art_ext
 
 
 @pytest.mark.parametrize("batch_size", [-1, 0, 1.5])
@@ -37,7 +38,7 @@ def test_success_rate_counts_every_correctly_classified_sentence(mr_classifier, 
     assert result.success_rate == pytest.approx(sum(result.success) / int(correct.sum()))
     for i, ok in enumerate(correct):
         assert (result.status[i] == "skipped") == (not ok)
-    for changed, n_words, ok in zip(result.words_changed, result.n_words, correct):
+    for changed, n_words in zip(result.words_changed, result.n_words, strict=True):
         assert changed <= max(1, int(0.2 * n_words + 1e-9))
 
 
