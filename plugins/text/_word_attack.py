@@ -233,6 +233,7 @@ class WordAttackBase(EvasionAttack):
                 elif ctx.budget == 0 or not any(w.modifiable for w in ctx.original.words):
                     finals.append(ctx.original)  # an attack that cannot touch it has failed on it
                     statuses.append("untouchable")
+                    ctx.queries += 1  # the final check of the returned string, as for every attacked one
                 else:
                     finals.append(self._attack_one(ctx))
                     statuses.append("attacked")

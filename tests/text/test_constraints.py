@@ -114,7 +114,7 @@ def test_presets_hold_the_documented_thresholds(sentence_encoder_dir):
 
 @pytest.mark.parametrize("name", ["text-hotflip", "text-wordswap", "text-charswap", "text-embedding-pgd"])
 def test_every_attack_honours_its_constraints_and_records_their_values(name, mr_trained, mr_split, sentence_encoder_dir):
-    texts, labels = mr_split[2][:40], mr_split[3][:40]
+    texts, labels = mr_split[2][:80], mr_split[3][:80]
     constraints = [Stopwords(), MaxWordsChanged(max_words=1), WordEmbeddingCosine(0.1),
                    SentenceSimilarity(0.5, sentence_encoder_dir)]
     extra = {"eps": 1.5, "max_iter": 3} if name == "text-embedding-pgd" else {}
@@ -132,7 +132,7 @@ def test_every_attack_honours_its_constraints_and_records_their_values(name, mr_
                 assert swap.values["word_cos"] >= 0.1
             else:
                 assert swap.values["word_cos"] is None
-    assert made > 0, f"{name} made no swap on 40 MR sentences"
+    assert made > 0, f"{name} made no swap on 80 MR sentences"
     assert r.success_rate > 0 or name == "text-embedding-pgd"
 
 
