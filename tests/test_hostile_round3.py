@@ -630,3 +630,14 @@ def test_report_property_over_random_masks():
         assert_report_consistent(report)
 
     check()
+
+
+def test_the_probe_check_leaves_torchs_generator_alone(tiny_classifier):
+    import torch
+
+    from art_ext.core.forward import classifier_forward
+
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    classifier_forward(tiny_classifier)
+    assert torch.equal(state, torch.get_rng_state())  # random starts after it are those of before

@@ -104,7 +104,11 @@ def check_agrees_with_predict(classifier: Any, forward: nn.Module, *, tolerance:
         forward.eval()
         classifier.model.eval()
         device = next(iter(forward.parameters()), torch.empty(0)).device
-        with torch.no_grad(), torch.autocast(device_type=device.type, enabled=False):
+        # ART's predict draws from torch's global generator (its DataLoader's base seed): the probe
+        # leaves the generator as it found it, so checking changes no later random start
+        forked = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=forked), torch.no_grad(), \
+                torch.autocast(device_type=device.type, enabled=False):
             output = forward(torch.from_numpy(probe).to(device))
             checks.logits(output, "the model's output")
             ours = output.float().cpu().numpy()
