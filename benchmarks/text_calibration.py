@@ -24,6 +24,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from art_ext.data import data_root
+
 #: name -> (word encoder: "input" | "sentence" | None, word threshold, sentence threshold)
 CONFIGS: dict[str, tuple[str | None, float, float]] = {
     "a2t-literal (input 0.8, sentence 0.9)": ("input", 0.8, 0.9),
@@ -63,7 +65,7 @@ def main() -> int:
     parser.add_argument("--stage", default="standard")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--data-dir", default="../shared/data/mr")
+    parser.add_argument("--data-dir", default=str(data_root() / "mr"))
     parser.add_argument("--n", type=int, default=150)
     parser.add_argument("--sentence-encoder", default=None)
     parser.add_argument("--pgd-eps", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0])

@@ -30,6 +30,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from art_ext.data import data_root, portable_command
+
 logger = logging.getLogger("benchmarks.text_profile")
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -164,7 +166,7 @@ def readme_tables(results_root: Path) -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results/text-precision")
-    parser.add_argument("--data-dir", default="../shared/data/mr")
+    parser.add_argument("--data-dir", default=str(data_root() / "mr"))
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -181,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     data = load_mr(args.data_dir)
     env = environment(torch.get_num_threads())
-    result: dict[str, Any] = {"command": "python benchmarks/text_profile.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    result: dict[str, Any] = {"command": portable_command(["python", "benchmarks/text_profile.py",
+                                                               *(sys.argv[1:] if argv is None else argv)]),
                               "steps": args.steps, "environment": env, "stages": {}}
     for stage in ("standard", "freelb"):
         result["stages"][stage] = {p: profile_stage(stage, p, data, args.steps, args.seed) for p in ("auto", "fp32")}

@@ -50,6 +50,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from art_ext.data import data_root, portable_command
+
 logger = logging.getLogger("benchmarks.trainers")
 
 EPS = 0.3
@@ -373,7 +375,7 @@ def stage_autoattack_standard(args: argparse.Namespace, data: Data, out: Path) -
 
 
 def command() -> str:
-    return "python benchmarks/trainers.py " + " ".join(sys.argv[1:])
+    return portable_command(["python", "benchmarks/trainers.py", *sys.argv[1:]])
 
 
 def write(path: Path, data: dict[str, Any]) -> None:
@@ -393,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("stage", choices=[*STAGES, "report"])
     parser.add_argument("--out", default="benchmarks/results/trainers")
-    parser.add_argument("--data-dir", default="../shared/data/mnist")
+    parser.add_argument("--data-dir", default=str(data_root() / "mnist"))
     parser.add_argument("--arch", default="smallcnn", choices=("smallcnn", "bncnn"))
     parser.add_argument("--eps", type=float, default=EPS)
     parser.add_argument("--epochs", type=int, default=5)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +145,8 @@ def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str 
     recorded["cache_dir"] = cache_dir
     if data_dir is not None:
         recorded["data_dir"] = data_dir
+    elif isinstance(recorded.get("data_dir"), str):  # recorded portably: $ART_EXT_DATA/mnist, ~/...
+        recorded["data_dir"] = os.path.expanduser(os.path.expandvars(recorded["data_dir"]))
     config = BenchConfig.from_dict(recorded)
     base = Path(results_path)
     base = base if base.is_dir() else base.parent

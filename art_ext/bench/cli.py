@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import ast
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from art_ext.bench.config import DATASETS, BenchConfig
+from art_ext.data import portable_command
 
 SUITE_CHOICES = ("attacks", "trainers", "text")
 
@@ -184,7 +184,7 @@ def main(args: argparse.Namespace) -> int:
     argv = getattr(args, "_argv", None)
     if argv is None and sys.argv[1:2] == ["bench"]:  # called through art_ext.cli
         argv = sys.argv[2:]
-    command = "art-ext bench " + " ".join(shlex.quote(a) for a in argv or [])
+    command = portable_command(["art-ext", "bench", *(argv or [])])
     if args.check is not None:
         from art_ext.bench import check
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from art_ext.data import portable_path
+
 SUITES = ("default", "attacks", "trainers", "text")
 DATASETS = ("digits", "mnist", "mr")
 CACHE_ENV = "ART_EXT_CACHE"
@@ -127,7 +129,11 @@ class BenchConfig:
             raise ValueError(f"--device must be cpu or cuda, got {self.device!r}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as results.json records it (paths portable: ``$ART_EXT_DATA/...``)."""
         data = dataclasses.asdict(self)
+        for key in ("data_dir", "model", "state_dict", "out", "cache_dir"):
+            if isinstance(data[key], str) and os.path.isabs(data[key]):
+                data[key] = portable_path(data[key])
         for key in ("input_shape", "clip_values"):
             if data[key] is not None:
                 data[key] = list(data[key])

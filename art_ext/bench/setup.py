@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from art_ext.bench.config import BenchConfig
+from art_ext.data import portable_path
 
 logger = logging.getLogger(__name__)
 
@@ -135,7 +136,8 @@ def cached_small_cnn(
     path = cache_dir / f"smallcnn-{tag}-{key}.pt"
     torch.manual_seed(seed)
     model = SmallCNN(x.shape[1:], nb_classes)
-    info: dict[str, Any] = {"source": f"SmallCNN ({tag})", "cache_file": str(path), "epochs": epochs, "seed": seed}
+    info: dict[str, Any] = {"source": f"SmallCNN ({tag})", "cache_file": portable_path(path), "epochs": epochs,
+                            "seed": seed}
     if path.is_file():
         try:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
@@ -214,7 +216,7 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
     if path.is_file():
         try:
             model = torch.jit.load(str(path), map_location="cpu")
-            return model, {"source": f"TorchScript {path}"}
+            return model, {"source": f"TorchScript {portable_path(path)}"}
         except (RuntimeError, ValueError) as error:
             script_error = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if input_shape is None or nb_classes is None:
@@ -225,7 +227,7 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
         model = SmallCNN(input_shape, nb_classes)
         _fit(model, state, f"--model {spec} (neither TorchScript nor SmallCNN weights for {input_shape}, "
                            f"{nb_classes} classes)")
-        return model.eval(), {"source": f"SmallCNN weights {path}"}
+        return model.eval(), {"source": f"SmallCNN weights {portable_path(path)}"}
     if ":" not in spec:
         raise BenchInputError(f"--model {spec}: no such file, and not of the form module:factory")
     factory = _load_factory(spec)
@@ -238,7 +240,7 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
     info: dict[str, Any] = {"source": f"factory {spec}"}
     if config.state_dict is not None:
         _fit(model, _load_state(config.state_dict, "--state-dict"), f"--state-dict {config.state_dict}")
-        info["state_dict"] = str(config.state_dict)
+        info["state_dict"] = portable_path(config.state_dict)
     return model, info
 
 

@@ -1,0 +1,48 @@
+"""Committed documents and results hold no absolute path of the machine that produced them; new
+results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check`` reads them back."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("benchmarks_portable_paths", ROOT / "benchmarks" / "portable_paths.py")
+assert spec is not None and spec.loader is not None
+portable_paths = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = portable_paths
+spec.loader.exec_module(portable_paths)
+
+
+def test_no_committed_document_or_result_holds_a_machine_path():
+    found = {str(p.relative_to(ROOT)): sorted(set(portable_paths.machine_paths(p.read_text())))[:3]
+             for p in portable_paths.committed_documents(ROOT)}
+    found = {name: paths for name, paths in found.items() if paths}
+    assert not found, f"absolute machine paths (rewrite with benchmarks/portable_paths.py): {found}"
+    assert portable_paths.machine_paths("--data-dir /work/shared/data/mnist and /root/.cache/x")  # the scan bites
+
+
+def test_paths_are_recorded_portably_and_read_back(tmp_path, monkeypatch):
+    import json
+    import os
+
+    from art_ext.bench.check import config_for_rerun
+    from art_ext.bench.config import BenchConfig
+    from art_ext.data import portable_command, portable_path
+
+    data = tmp_path / "data"
+    (data / "mnist").mkdir(parents=True)
+    monkeypatch.setenv("ART_EXT_DATA", str(data))
+    monkeypatch.chdir(tmp_path)
+    assert portable_path(data / "mnist") == "$ART_EXT_DATA/mnist"
+    assert portable_path(tmp_path / "runs" / "a") == "runs/a"
+    assert portable_path("relative/x") == "relative/x"
+    assert portable_command(["art-ext", "bench", "--data-dir", str(data / "mnist"), "--out=" + str(tmp_path / "o")]) \
+        == "art-ext bench --data-dir $ART_EXT_DATA/mnist --out=o"
+    recorded = BenchConfig(dataset="mnist", data_dir=str(data / "mnist")).to_dict()
+    assert recorded["data_dir"] == "$ART_EXT_DATA/mnist"
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"config": recorded}))
+    rerun = config_for_rerun(json.loads(results.read_text()), results)
+    assert os.path.samefile(rerun.data_dir, data / "mnist")
