@@ -33,6 +33,22 @@ TRAINER_KEYS = (
 )
 
 
+#: matplotlib markers told apart at a glance; with tab10's ten colours they give 130 distinct pairs
+MARKERS = "osD^v<>ph*XPd"
+
+
+def series_styles(names: list[str]) -> dict[str, tuple[Any, str]]:
+    """A distinct ``(colour, marker)`` pair per plotted series, however many there are: tab10's
+    colours with one marker per round of ten; past 130 series, evenly spaced hues of one colour map."""
+    import matplotlib
+
+    if len(names) <= 10 * len(MARKERS):
+        cmap = matplotlib.colormaps["tab10"]
+        return {name: (cmap(i % 10), MARKERS[i // 10]) for i, name in enumerate(names)}
+    hues = matplotlib.colormaps["hsv"]
+    return {name: (hues(i / len(names)), MARKERS[i % len(MARKERS)]) for i, name in enumerate(names)}
+
+
 def _pct(value: Any) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
@@ -274,10 +290,10 @@ def plot_robust_accuracy(results: dict[str, Any], path: Path) -> Path | None:
     flagged = _flagged_attacks(results)
     low, high = results["model"].get("clip_values", [0.0, 1.0])
     fig, axes = plt.subplots(1, len(norms), figsize=(6.5 * len(norms), 5.2), squeeze=False)
-    cmap = plt.get_cmap("tab10")
     attacks = sorted({r["attack"] for r in rows})
-    colors = {a: cmap(i % 10) for i, a in enumerate(attacks)}
-    markers = {a: "osD^v<>ph*"[i % 10] for i, a in enumerate(attacks)}
+    styles = series_styles(attacks)
+    colors = {a: styles[a][0] for a in attacks}
+    markers = {a: styles[a][1] for a in attacks}
     clean = results["model"].get("clean_accuracy")
     for ax, norm in zip(axes[0], norms):
         for attack in attacks:
@@ -322,20 +338,20 @@ def plot_cost(results: dict[str, Any], path: Path) -> Path | None:
     if not rows:
         return None
     flagged = _flagged_attacks(results)
-    cmap = plt.get_cmap("tab10")
     attacks = sorted({r["attack"] for r in rows})
-    markers = "osD^v<>ph*"
+    styles = series_styles(attacks)
     fig, ax = plt.subplots(figsize=(10.5, 5.6))
-    for i, attack in enumerate(attacks):
+    for attack in attacks:
+        color, marker = styles[attack]
         mine = sorted((r for r in rows if r["attack"] == attack), key=lambda r: r["eps"] or 0)
         xs = [100 * (r["success_rate"] or 0.0) for r in mine]
         ys = [1000 * r["time_per_example_s"] for r in mine]
         label = attack + ("  FLAGGED" if attack in flagged else "")
-        ax.plot(xs, ys, marker=markers[i % len(markers)], color=cmap(i % 10), linestyle=":" if len(mine) > 1 else "",
-                markersize=7, label=label, markerfacecolor="none" if attack in flagged else cmap(i % 10))
+        ax.plot(xs, ys, marker=marker, color=color, linestyle=":" if len(mine) > 1 else "",
+                markersize=7, label=label, markerfacecolor="none" if attack in flagged else color)
         for r, x_val, y_val in zip(mine, xs, ys):
             ax.annotate(_eps(r), (x_val, y_val), textcoords="offset points", xytext=(4, 4), fontsize=7,
-                        color=cmap(i % 10))
+                        color=color)
     ax.set_yscale("log")
     ax.set_xlabel("attack success rate (% of correctly classified examples)")
     ax.set_ylabel("time per example (ms, log scale)")

@@ -1,4 +1,4 @@
-"""Committed documents and results hold no absolute path of the machine that produced them; new
+"""House rules (issue 23): committed documents and results hold no absolute path of the machine that produced them, new results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check`` reads them back; every plotted series has its own style."""
 results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check`` reads them back."""
 
 from __future__ import annotations
@@ -46,3 +46,12 @@ def test_paths_are_recorded_portably_and_read_back(tmp_path, monkeypatch):
     results.write_text(json.dumps({"config": recorded}))
     rerun = config_for_rerun(json.loads(results.read_text()), results)
     assert os.path.samefile(rerun.data_dir, data / "mnist")
+
+
+def test_every_plotted_series_has_its_own_colour_and_marker():
+    from art_ext.bench.report import series_styles
+
+    for n in (9, 11, 25, 130, 400):
+        styles = series_styles([f"attack-{i}" for i in range(n)])
+        pairs = {(tuple(colour), marker) for colour, marker in styles.values()}
+        assert len(pairs) == n  # advgan and foolbox.linf_pgd once shared both (the colour cycle wrapped at ten)
