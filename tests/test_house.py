@@ -1,5 +1,6 @@
-"""House rules (issue 23): committed documents and results hold no absolute path of the machine that produced them, new results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check`` reads them back; every plotted series has its own style."""
-results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check`` reads them back."""
+"""House rules (issue 23): committed documents and results hold no absolute path of the machine
+that produced them, new results record paths portably (``$ART_EXT_DATA/...``) and ``bench --check``
+reads them back; every plotted series has its own style."""
 
 from __future__ import annotations
 
