@@ -41,6 +41,7 @@ __all__ = [
     "logits",
     "model_weights",
     "non_negative",
+    "norm_name",
     "norm_order",
     "number",
     "parse_norm",
@@ -172,6 +173,17 @@ def parse_norm(norm: Any, name: str = "norm", allowed: Sequence[str] = NORMS) ->
         names = " or ".join({"inf": "'inf' (np.inf)", "2": "'2' (L2)", "1": "'1' (L1)"}[k] for k in allowed)
         raise ValueError(f"{name} must be {names}, got {_shown(norm)}")
     return key
+
+
+def norm_name(norm: Any) -> str | None:
+    """A norm as tables show it: ``"inf"``, ``"2"``, ``"1"`` from any spelling, another one as its
+    text (an attack's own L0), ``None`` for none. Lenient: for describing, never for attacking."""
+    if norm is None:
+        return None
+    try:
+        return parse_norm(norm, allowed=("inf", "2", "1"))
+    except ValueError:
+        return str(norm).strip().lower()
 
 
 def norm_order(norm: Any, name: str = "norm") -> float:

@@ -5,23 +5,16 @@ Used by the CLI, the benchmarks and the tests so that every comparison runs on t
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from art_ext.data import ImageDataset
-
 logger = logging.getLogger(__name__)
 
-CACHE_ENV = "ART_EXT_CACHE"
-CACHE_VERSION = 2  # bump when SmallCNN, BNCNN or train_model changes
 
 
 class SmallCNN(nn.Module):
@@ -164,40 +157,3 @@ def trained_small_cnn(
     model = SmallCNN(x.shape[1:], nb_classes)
     train_model(model, x, y, epochs=epochs, seed=seed)
     return make_classifier(model, x.shape[1:], nb_classes, **classifier_kwargs)
-
-
-def cache_dir() -> Path:
-    """``$ART_EXT_CACHE``, else ``~/.cache/art-ext``."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "art-ext")
-
-
-def cached_small_cnn(
-    dataset: ImageDataset, *, epochs: int = 5, seed: int = 0, width: int = 32, use_cache: bool = True
-) -> Any:
-    """A :class:`SmallCNN` trained on ``dataset``'s train split, cached as a state dict.
-
-    The cache key covers the dataset's name, split, train size and the training settings, so a
-    different split or seed trains afresh. Loading uses ``weights_only=True``.
-    """
-    torch.manual_seed(seed)
-    model = SmallCNN(dataset.input_shape, dataset.nb_classes, width=width)
-    key = hashlib.sha256(
-        repr((dataset.name, dataset.split, len(dataset.x_train), epochs, seed, width, CACHE_VERSION)).encode()
-    ).hexdigest()[:16]
-    path = cache_dir() / f"smallcnn-{dataset.name}-{key}.pt"
-    if use_cache and path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            model.eval()
-            logger.info("loaded cached model %s", path)
-            return make_classifier(model, dataset.input_shape, dataset.nb_classes, dataset.clip_values)
-        except (RuntimeError, OSError, EOFError) as error:
-            logger.warning("ignoring unreadable cached model %s: %s", path, error)
-    logger.info("training SmallCNN on %s (%d images, %d epochs)", dataset.name, len(dataset.x_train), epochs)
-    train_model(model, dataset.x_train, dataset.y_train, epochs=epochs, seed=seed)
-    if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
-    return make_classifier(model, dataset.input_shape, dataset.nb_classes, dataset.clip_values)

@@ -37,6 +37,14 @@ import numpy as np
 
 from art_ext import checks
 from art_ext.data import ImageDataset, load_image_dataset
+from art_ext.model_io import (
+    DEFAULT_EPOCHS,
+    cached_small_cnn,
+    load_small_cnn,
+    model_state_dict,
+    resolve_device,
+)
+from art_ext.models import make_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -117,51 +125,21 @@ def subset(dataset: ImageDataset, n_train: int | None, n_test: int | None) -> Im
     )
 
 
-def model_state_dict(state: dict[str, Any], path: str, what: str = "--model") -> dict[str, Any]:
-    """The model's state dict inside what ``torch.load`` gave: a bare state dict, a checkpoint of
-    ``art-ext train`` (``{"modules": {"model": ...}}``), or ``{"model": ...}`` / ``{"state_dict": ...}``."""
-    modules = state.get("modules")
-    if isinstance(modules, dict):
-        if isinstance(modules.get("model"), dict):
-            return modules["model"]  # type: ignore[no-any-return]
-        raise ValueError(f"{what} {path}: a checkpoint without a 'model' module (it has {sorted(modules)})")
-    for key in ("model", "state_dict"):
-        if isinstance(state.get(key), dict):
-            return state[key]  # type: ignore[no-any-return]
-    return state
-
-
 def load_classifier(dataset: ImageDataset, model_path: str | None, seed: int = 0,
                     device: str | None = None) -> tuple[Any, str]:
     """``(ART classifier, description)``: the user's SmallCNN weights (``--model``: a state dict,
     ``model.pt`` or a ``last.pt``/``best.pt`` checkpoint of ``art-ext train``), else the SmallCNN
     that ``art-ext bench`` trains on the data set and caches (``$ART_EXT_CACHE``)."""
-    from art_ext.bench.config import BenchConfig, default_cache_dir
-    from art_ext.bench.setup import cached_small_cnn, resolve_device
-    from art_ext.models import SmallCNN, make_classifier
-
     device = resolve_device(device)
     if model_path is None:
-        epochs = BenchConfig().epochs
+        epochs = DEFAULT_EPOCHS
         model, info = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed,
-                                       epochs=epochs, cache_dir=default_cache_dir())
+                                       epochs=epochs)
         how = "loaded from the cache" if info.get("cached") else "trained now and cached"
         description = (f"SmallCNN trained {epochs} epochs on the {dataset.name} train split "
                        f"({len(dataset.x_train)} examples, seed {seed}), {how}: {info['cache_file']}")
     else:
-        from art_ext.core.checkpoint import load_tensor_file
-
-        state = model_state_dict(load_tensor_file(model_path, "--model"), model_path)
-        model = SmallCNN(dataset.input_shape, dataset.nb_classes)
-        try:
-            model.load_state_dict(state)
-        except (RuntimeError, KeyError, TypeError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ValueError(
-                f"--model {model_path}: not SmallCNN weights for input shape {dataset.input_shape} and "
-                f"{dataset.nb_classes} classes ({first.rstrip(':. ')})"
-            ) from None
-        model.eval()
+        model = load_small_cnn(model_path, dataset.input_shape, dataset.nb_classes)
         description = f"SmallCNN weights from {model_path}"
     classifier = make_classifier(model.to(device), dataset.input_shape, dataset.nb_classes, dataset.clip_values,
                                  device_type="cpu" if device == "cpu" else "gpu")
@@ -277,11 +255,9 @@ def _build(args: argparse.Namespace, classifier: Any, explicit: set[str]) -> tup
 
 
 def _norm_text(attack: Any) -> str:
-    from art_ext.bench.metrics import normalize_norm
-
     if not hasattr(attack, "norm"):
         return "not declared (the attack has no norm)"
-    return normalize_norm(attack.norm) or "none"
+    return checks.norm_name(attack.norm) or "none"
 
 
 @honours(*COMMON_OPTIONS, "load")

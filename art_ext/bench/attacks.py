@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from art_ext import checks
 from art_ext.bench.config import BenchConfig
 from art_ext.bench.metrics import (
     attack_metrics,
-    normalize_norm,
     perturbation_norms,
     threshold_metrics,
 )
@@ -217,7 +217,7 @@ def run_registry_attack(
     seed_everything(config.seed)
     probe = _build(name, classifier, params, None)
     fixed = "eps" in (getattr(probe, "attack_params", None) or [])
-    norm = normalize_norm(getattr(probe, "norm", None)) or MINIMAL_NORMS.get(name)
+    norm = checks.norm_name(getattr(probe, "norm", None)) or MINIMAL_NORMS.get(name)
     if norm is None:
         norm = ASSUMED_NORM
         base["norm_assumed"] = True

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from art_ext.data import portable_path
+from art_ext.model_io import DEFAULT_EPOCHS, default_cache_dir
 
 SUITES = ("default", "attacks", "trainers", "text")
 DATASETS = ("digits", "mnist", "mr")
-CACHE_ENV = "ART_EXT_CACHE"
 
 # Linf and L2 grids for inputs in [0, 1]; scaled by the clip range for other ranges.
 DEFAULT_EPS_INF: dict[str, tuple[float, ...]] = {
@@ -51,12 +51,6 @@ AUTOATTACK_VERSIONS = ("fast", "standard", "none")
 
 
 
-def default_cache_dir() -> Path:
-    """``$ART_EXT_CACHE`` or ``~/.cache/art-ext``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path.home() / ".cache" / "art-ext"
-
-
 @dataclass
 class BenchConfig:
     """Everything that determines a benchmark run (and so what ``--check`` must reproduce)."""
@@ -75,7 +69,7 @@ class BenchConfig:
     eps_l2: list[float] | None = None
     n_test: int = 200
     n_check: int = 100
-    epochs: int = 10
+    epochs: int = DEFAULT_EPOCHS
     trainer_epochs: int = 3
     trainer_eps: float | None = None
     n_train: int | None = None

@@ -6,18 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from art_ext.checks import parse_norm
 from art_ext.evaluation.robust import mask_to_string, robust_mask
-
-
-def normalize_norm(norm: Any) -> str | None:
-    """ART/Foolbox norm spellings (np.inf, "inf", 2, "2", 1) to "inf" / "2" / "1" (others as text)."""
-    if norm is None:
-        return None
-    try:
-        return parse_norm(norm, allowed=("inf", "2", "1"))
-    except ValueError:
-        return str(norm).strip().lower()
 
 
 def norm_label(norm: str | None) -> str:

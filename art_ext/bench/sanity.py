@@ -21,9 +21,10 @@ import numpy as np
 
 from art_ext.bench.config import BenchConfig
 from art_ext.bench.metrics import prefix_robust_accuracy
-from art_ext.bench.setup import BenchTarget, cached_small_cnn
+from art_ext.bench.setup import BenchTarget
 from art_ext.evaluation.masking import check_record as _check
 from art_ext.evaluation.masking import gradient_masking_checks, tolerance
+from art_ext.model_io import cached_small_cnn
 
 logger = logging.getLogger(__name__)
 

@@ -1,17 +1,15 @@
 """Data, model and ART classifier for a benchmark run.
 
-The embedded default trains a :class:`art_ext.models.SmallCNN` on the dataset and caches its
-weights in ``$ART_EXT_CACHE`` (default ``~/.cache/art-ext``), keyed by the dataset's bytes, the
-seed, the epochs and the code version, and loads them back with ``weights_only=True``.
+The embedded default is the cached SmallCNN of :mod:`art_ext.model_io` (``$ART_EXT_CACHE``,
+default ``~/.cache/art-ext``, keyed by the dataset's bytes, the seed, the epochs and the code
+version, loaded back with ``weights_only=True``).
 A user model is a TorchScript file or ``module:factory`` (plus ``--state-dict``); it is checked
 against the data (input shape, output width) before any attack runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from torch import nn
 
 from art_ext.bench.config import BenchConfig
 from art_ext.data import portable_path
+from art_ext.model_io import cached_small_cnn, load_small_cnn, load_weights, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +76,6 @@ class BenchTarget:
     model_info: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_device(device: str | None) -> str:
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise BenchInputError(f"--device {device}: CUDA is not available on this machine")
-    return device
-
-
 def load_dataset(config: BenchConfig) -> Any:
     """The image dataset of ``config`` (``digits`` bundled, ``mnist`` from ``--data-dir``)."""
     from art_ext.data import load_image_dataset
@@ -106,68 +97,6 @@ def load_dataset(config: BenchConfig) -> Any:
     return dataset
 
 
-def _source_hash(*objects: Any) -> str:
-    digest = hashlib.sha256()
-    for obj in objects:
-        digest.update(inspect.getsource(obj).encode())
-    return digest.hexdigest()[:16]
-
-
-def cache_key(x: np.ndarray, y: np.ndarray, *, seed: int, epochs: int, tag: str) -> str:
-    """Dataset bytes + seed + epochs + code version (art-ext version, model and trainer source)."""
-    import art_ext
-    from art_ext.models import SmallCNN, train_model
-
-    digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(x).tobytes())
-    digest.update(np.ascontiguousarray(y).tobytes())
-    digest.update(f"{seed}|{epochs}|{tag}|{art_ext.__version__}|{torch.__version__}".encode())
-    digest.update(_source_hash(SmallCNN, train_model).encode())
-    return digest.hexdigest()[:20]
-
-
-def cached_small_cnn(
-    x: np.ndarray, y: np.ndarray, nb_classes: int, *, seed: int, epochs: int, cache_dir: Path, tag: str = "target"
-) -> tuple[nn.Module, dict[str, Any]]:
-    """A trained SmallCNN, from the cache when its key matches, else trained and cached."""
-    from art_ext.models import SmallCNN, train_model
-
-    key = cache_key(x, y, seed=seed, epochs=epochs, tag=tag)
-    path = cache_dir / f"smallcnn-{tag}-{key}.pt"
-    torch.manual_seed(seed)
-    model = SmallCNN(x.shape[1:], nb_classes)
-    info: dict[str, Any] = {"source": f"SmallCNN ({tag})", "cache_file": portable_path(path), "epochs": epochs,
-                            "seed": seed}
-    if path.is_file():
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            model.eval()
-            info["cached"] = True
-            logger.info("loaded cached %s from %s", tag, path)
-            return model, info
-        except (RuntimeError, OSError, ValueError) as error:  # corrupt or stale: retrain
-            logger.warning("ignoring unreadable cache file %s (%s); retraining", path, error)
-    import time
-
-    from tqdm.auto import tqdm
-
-    start = time.perf_counter()
-    with tqdm(total=1, desc=f"training the {tag} SmallCNN ({epochs} epochs, cached afterwards)", unit="model",
-              disable=None) as bar:  # a bar on a terminal only
-        train_model(model, x, y, epochs=epochs, seed=seed)
-        bar.update(1)
-    info["train_time_s"] = time.perf_counter() - start
-    info["cached"] = False
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(path)
-    except OSError as error:
-        logger.warning("could not write the model cache %s (%s)", path, error)
-    return model, info
-
-
 def _load_factory(spec: str) -> Callable[..., nn.Module]:
     module_name, _, attribute = spec.partition(":")
     try:
@@ -182,25 +111,6 @@ def _load_factory(spec: str) -> Callable[..., nn.Module]:
     if not callable(obj):
         raise BenchInputError(f"--model {spec}: {attribute!r} is not callable")
     return obj  # type: ignore[no-any-return]
-
-
-def _load_state(path: str, what: str) -> dict[str, Any]:
-    """The model weights in ``path``: a state dict or a checkpoint of ``art-ext train``."""
-    from art_ext.core.checkpoint import load_tensor_file
-    from art_ext.runners import model_state_dict
-
-    try:
-        return model_state_dict(load_tensor_file(path, what), path, what)
-    except (FileNotFoundError, ValueError) as error:
-        raise BenchInputError(str(error)) from None
-
-
-def _fit(model: nn.Module, state: dict[str, Any], what: str) -> None:
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, KeyError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise BenchInputError(f"{what}: does not fit the model ({first.rstrip(':. ')})") from None
 
 
 def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = None,
@@ -221,13 +131,11 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
             script_error = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if input_shape is None or nb_classes is None:
             raise BenchInputError(f"--model {spec}: not a TorchScript file ({script_error})")
-        from art_ext.models import SmallCNN
-
-        state = _load_state(spec, "--model")
-        model = SmallCNN(input_shape, nb_classes)
-        _fit(model, state, f"--model {spec} (neither TorchScript nor SmallCNN weights for {input_shape}, "
-                           f"{nb_classes} classes)")
-        return model.eval(), {"source": f"SmallCNN weights {portable_path(path)}"}
+        try:
+            model = load_small_cnn(spec, input_shape, nb_classes)
+        except (FileNotFoundError, ValueError) as error:
+            raise BenchInputError(f"{error} (and not TorchScript: {script_error})") from None
+        return model, {"source": f"SmallCNN weights {portable_path(path)}"}
     if ":" not in spec:
         raise BenchInputError(f"--model {spec}: no such file, and not of the form module:factory")
     factory = _load_factory(spec)
@@ -239,7 +147,10 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
         raise BenchInputError(f"--model {spec}: the factory returned {type(model).__name__}, not a torch.nn.Module")
     info: dict[str, Any] = {"source": f"factory {spec}"}
     if config.state_dict is not None:
-        _fit(model, _load_state(config.state_dict, "--state-dict"), f"--state-dict {config.state_dict}")
+        try:
+            load_weights(model, config.state_dict, "--state-dict")
+        except (FileNotFoundError, ValueError) as error:
+            raise BenchInputError(str(error)) from None
         info["state_dict"] = portable_path(config.state_dict)
     return model, info
 

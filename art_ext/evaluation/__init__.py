@@ -7,7 +7,9 @@ every script in ``benchmarks/``::
     report = evaluate(classifier, x_test[:1000], y_test[:1000], eps=0.3, autoattack_version="standard")
     report.accuracy("PGD-50x10"), report.interval("worst"), report.to_dict()
 
-Modules: :mod:`~art_ext.evaluation.robust` (definition, PGD, AutoAttack lists, the report),
+Modules: :mod:`~art_ext.evaluation.report` (the definition, report types, masks),
+:mod:`~art_ext.evaluation.attacks` (PGD with restarts, AutoAttack lists, the forward they attack),
+:mod:`~art_ext.evaluation.robust` (the driver :func:`evaluate`),
 :mod:`~art_ext.evaluation.stats` (Wilson intervals, paired comparisons, seed summaries),
 :mod:`~art_ext.evaluation.masking` (gradient-masking checks). Imports are lazy.
 """
@@ -34,15 +36,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AUTOATTACK_LISTS": "robust",
-    "AttackResult": "robust",
-    "EvaluationReport": "robust",
-    "autoattack": "robust",
-    "autoattack_label": "robust",
+    "AUTOATTACK_LISTS": "report",
+    "AttackResult": "report",
+    "EvaluationReport": "report",
+    "autoattack": "attacks",
+    "autoattack_label": "report",
     "evaluate": "robust",
-    "pgd_batch_masks": "robust",
-    "pgd_label": "robust",
-    "robust_mask": "robust",
+    "pgd_batch_masks": "attacks",
+    "pgd_label": "report",
+    "robust_mask": "report",
     "gradient_masking_checks": "masking",
     "paired_difference": "stats",
     "seed_summary": "stats",

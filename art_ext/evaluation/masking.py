@@ -24,7 +24,10 @@ import numpy as np
 import torch
 
 from art_ext import checks
-from art_ext.evaluation.robust import EvaluationReport, eval_module, pgd_batch_masks, robust_mask
+from art_ext.core import perturb
+from art_ext.core.device import eval_mode
+from art_ext.evaluation.attacks import eval_module, pgd_batch_masks
+from art_ext.evaluation.report import EvaluationReport, robust_mask
 
 logger = logging.getLogger(__name__)
 
@@ -56,9 +59,7 @@ def gradient_masking_checks(
     progress: Any = None,
 ) -> list[dict[str, Any]]:
     """The checks of the module docstring on ``(x, y)``; each a dict ``name, passed, detail, values``."""
-    from art.attacks.evasion import SquareAttack
-
-    from art_ext.core.device import eval_mode
+    from art.attacks.evasion import SquareAttack  # ART's own, on demand
 
     if getattr(classifier, "clip_values", None) is None:
         raise ValueError("classifier: the gradient-masking checks need clip_values (their unbounded-eps check "
@@ -147,12 +148,8 @@ def gradient_masking_checks(
                                   f"inside {result.name}, Square broke {squares} of {report.n} examples the APGD "
                                   "attacks left robust", square_broke=squares, n=report.n))
     if surrogate is not None:
-        from art_ext.evaluation.robust import eval_module as _module
-
-        s_model, s_device, _ = _module(surrogate)
+        s_model, s_device, _ = eval_module(surrogate)
         generator = torch.Generator(device=s_device).manual_seed(seed)
-        from art_ext.core import perturb
-
         with eval_mode(surrogate.model):
             x_tr = perturb.pgd(s_model, xt.to(s_device), yt.to(s_device), eps, 2.5 * eps / 40, 40, norm=key,
                                clip_values=None if clip is None else (clip[0].to(s_device), clip[1].to(s_device)),
