@@ -56,3 +56,15 @@ def test_every_plotted_series_has_its_own_colour_and_marker():
         styles = series_styles([f"attack-{i}" for i in range(n)])
         pairs = {(tuple(colour), marker) for colour, marker in styles.values()}
         assert len(pairs) == n  # advgan and foolbox.linf_pgd once shared both (the colour cycle wrapped at ten)
+
+
+def test_no_import_circle_in_art_ext_or_its_plugins():
+    spec = importlib.util.spec_from_file_location("benchmarks_import_graph", ROOT / "benchmarks" / "import_graph.py")
+    assert spec is not None and spec.loader is not None
+    graph_module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = graph_module
+    spec.loader.exec_module(graph_module)
+    graph = graph_module.edges()
+    assert graph["art_ext.runners"] and graph["art_ext.evaluation.robust"]  # the graph is read, not empty
+    assert graph_module.cycles(graph) == []
+    assert graph_module.cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]  # and a circle is found

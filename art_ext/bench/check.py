@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from art_ext.bench.config import BenchConfig
+from art_ext.core.device import cpu_bf16_native
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +25,36 @@ TRAINER_COMPARED = ("clean_accuracy", "pgd_accuracy", "autoattack_accuracy")
 CHECK_JSON = "check.json"
 
 
+#: the sibling folder that holds a recorded suite's rerun on CPUs without native bf16
+FP32_SUFFIX = "-fp32"
+
+
+def baseline_for_machine(path: str | Path) -> Path:
+    """The recorded ``results.json`` this machine can reproduce.
+
+    The default model trains in bf16 where the CPU runs it natively (AMX, AVX512-BF16) and in
+    float32 elsewhere, and the two give different models: a recorded folder ``X`` may have a
+    sibling ``X-fp32`` recorded on a CPU without native bf16. The one whose recorded
+    ``cpu_bf16_native`` matches this machine is chosen; a results file given by name is used as is.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return folder
+    candidates = [folder / "results.json", folder.with_name(folder.name + FP32_SUFFIX) / "results.json"]
+    native = cpu_bf16_native()
+    for candidate in candidates:
+        if candidate.is_file():
+            try:
+                recorded = json.loads(candidate.read_text()).get("environment", {}).get("hardware", {})
+            except (OSError, ValueError, AttributeError):
+                continue
+            if recorded.get("cpu_bf16_native") == native:
+                return candidate
+    return candidates[0]
+
+
 def load_results(path: str | Path) -> dict[str, Any]:
-    file = Path(path)
+    file = baseline_for_machine(path)
     if file.is_dir():
         file = file / "results.json"
     if not file.is_file():

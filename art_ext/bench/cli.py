@@ -188,8 +188,10 @@ def main(args: argparse.Namespace) -> int:
     if args.check is not None:
         from art_ext.bench import check
 
-        old = check.load_results(args.check)
-        config = check.config_for_rerun(old, args.check, out=args.out, model=args.model, state_dict=args.state_dict,
+        baseline = check.baseline_for_machine(args.check)
+        print(f"--check: comparing with {baseline}")
+        old = check.load_results(baseline)
+        config = check.config_for_rerun(old, baseline, out=args.out, model=args.model, state_dict=args.state_dict,
                                         cache_dir=args.cache_dir, data_dir=args.data_dir)
         new = suite.run(config, command=command.strip(), progress=not args.quiet)
         print(_ran_line(new))

@@ -24,12 +24,18 @@ and their projection stay float32 under any autocast policy (only the network ru
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 
 Norm = Literal["inf", "2"]
 Per = Literal["token", "sequence"]
+
+
+class EmbeddingClassifier(Protocol):
+    """What embedding-space PGD needs of a classifier (``HuggingFaceTextClassifier`` has it)."""
+
+    def logits_from_embeddings(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
 
 
 def budget(eps: float, scale: float, norm: Norm, hidden: int, relative: bool = True) -> float:
@@ -100,3 +106,37 @@ def nearest_tokens(embeddings: torch.Tensor, matrix: torch.Tensor, banned: torch
         dist = sq[None, :] - 2 * part @ matrix.T + penalty[None, :]
         out.append(dist.argmin(dim=1))
     return torch.cat(out).reshape(embeddings.shape[:-1]) if out else torch.zeros(embeddings.shape[:-1], dtype=torch.long)
+
+
+def embedding_pgd_delta(
+    classifier: EmbeddingClassifier,
+    embeddings: torch.Tensor,
+    attention_mask: torch.Tensor,
+    real: torch.Tensor,
+    labels: torch.Tensor,
+    eps_abs: float,
+    step_abs: float,
+    max_iter: int,
+    norm: Norm,
+    per: Per,
+    random_init: bool,
+    targeted: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """PGD on embeddings (model in eval mode, gradients w.r.t. the perturbation only)."""
+    embeddings = embeddings.detach()
+    if random_init:
+        delta = random_start(embeddings.shape, real, eps_abs, norm, per, generator, embeddings.device, embeddings.dtype)
+    else:
+        delta = torch.zeros_like(embeddings)
+    loss_fn = torch.nn.functional.cross_entropy
+    sign = -1.0 if targeted else 1.0
+    for _ in range(max_iter):
+        delta.requires_grad_(True)
+        logits = classifier.logits_from_embeddings(embeddings + delta, attention_mask)
+        loss = loss_fn(logits.float(), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, delta)
+        with torch.no_grad():
+            delta = delta.detach() + sign * step_abs * normalized_step(grad, real, norm, per)
+            delta = project(delta, real, eps_abs, norm, per)
+    return delta.detach()

@@ -12,14 +12,11 @@ from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
 from art_ext_plugins.text._embedding import (
-    Norm,
-    Per,
     budget,
+    embedding_pgd_delta,
     nearest_tokens,
-    normalized_step,
-    project,
-    random_start,
 )
+from art_ext_plugins.text._embedding_text import ProjectedTextSearch
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier, trim_batch
 from art_ext_plugins.text.results import TextAttackResult
 from tqdm.auto import tqdm
@@ -82,40 +79,6 @@ class EmbeddingAttackResult:
         if self.targeted:
             raise ValueError("robust(): labels of a targeted result are targets, not true labels")
         return np.asarray(robust_mask(self.labels, self.clean_pred, self.adv_pred), dtype=bool)
-
-
-def embedding_pgd_delta(
-    classifier: HuggingFaceTextClassifier,
-    embeddings: torch.Tensor,
-    attention_mask: torch.Tensor,
-    real: torch.Tensor,
-    labels: torch.Tensor,
-    eps_abs: float,
-    step_abs: float,
-    max_iter: int,
-    norm: Norm,
-    per: Per,
-    random_init: bool,
-    targeted: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """PGD on embeddings (model in eval mode, gradients w.r.t. the perturbation only)."""
-    embeddings = embeddings.detach()
-    if random_init:
-        delta = random_start(embeddings.shape, real, eps_abs, norm, per, generator, embeddings.device, embeddings.dtype)
-    else:
-        delta = torch.zeros_like(embeddings)
-    loss_fn = torch.nn.functional.cross_entropy
-    sign = -1.0 if targeted else 1.0
-    for _ in range(max_iter):
-        delta.requires_grad_(True)
-        logits = classifier.logits_from_embeddings(embeddings + delta, attention_mask)
-        loss = loss_fn(logits.float(), labels, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, delta)
-        with torch.no_grad():
-            delta = delta.detach() + sign * step_abs * normalized_step(grad, real, norm, per)
-            delta = project(delta, real, eps_abs, norm, per)
-    return delta.detach()
 
 
 class EmbeddingAttack(EvasionAttack):
@@ -289,8 +252,6 @@ class EmbeddingAttack(EvasionAttack):
         perturbation first) are kept while every constraint accepts them and the word budget
         ``max_perturb_ratio`` allows, and success is judged on the resulting string. Returns the
         shared :class:`~art_ext_plugins.text.results.TextAttackResult`."""
-        from art_ext_plugins.text._embedding_text import ProjectedTextSearch
-
         search = ProjectedTextSearch(self)
         result = search.attack_text(texts, labels)
         result.attack = type(self).__name__

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
+from art_ext_plugins.text._embedding import embedding_pgd_delta
 from art_ext_plugins.text._word_attack import SentenceContext, WordAttackBase
 from art_ext_plugins.text._words import Sentence
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
@@ -50,8 +51,6 @@ class ProjectedTextSearch(WordAttackBase):
 
     def _delta(self, ctx: SentenceContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Perturbed embeddings (1, L, D) of the sentence and the per-token perturbation norm (L,)."""
-        from art_ext_plugins.text._embedding_attack import embedding_pgd_delta
-
         clf: HuggingFaceTextClassifier = self.estimator
         attack = self.attack
         ids = torch.as_tensor([ctx.original.ids()], device=clf.device)

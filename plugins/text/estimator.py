@@ -53,6 +53,7 @@ from art.estimators.estimator import BaseEstimator, LossGradientsMixin
 from art_ext_plugins.text import _model_checks
 from torch import nn
 
+import art_ext
 from art_ext import checks
 
 logger = logging.getLogger(__name__)
@@ -439,16 +440,16 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
             seed: int = 0, verbose: bool = False, precision: str = "auto", **kwargs: Any) -> None:
         """Plain (non-adversarial) fine-tuning with cross-entropy: the ART ``fit`` contract.
 
-        Runs :class:`~art_ext_plugins.text.trainers.TextTrainer` on the trainer core (its
+        Runs the registered ``text-standard`` trainer
+        (:class:`~art_ext_plugins.text.trainers.TextTrainer`) on the trainer core (its
         precision policy: ``"auto"`` = bf16 autocast where the hardware runs it natively;
         ``"fp32"`` to force float32). Adversarial training lives in the trainers (``freelb``,
         ``text-embedding-pgd``, ``text-fgm``).
         """
-        from art_ext_plugins.text.trainers import TextTrainer
-
         learning = {"optimizer": self._optimizer} if self._optimizer is not None else {"lr": lr}
-        trainer = TextTrainer(self, **learning, batch_size=batch_size, nb_epochs=nb_epochs,
-                              seed=seed, verbose=verbose, precision=precision)
+        # through the registry, as any trainer is found: the trainers module builds on this one
+        trainer: Any = art_ext.get_trainer("text-standard", self, **learning, batch_size=batch_size,
+                                           nb_epochs=nb_epochs, seed=seed, verbose=verbose, precision=precision)
         trainer.fit(x, y)
         if self._optimizer is None:
             self._optimizer = trainer.optimizer

@@ -24,8 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from art_ext_plugins.text._embedding import budget, normalized_step, project
-from art_ext_plugins.text._embedding_attack import embedding_pgd_delta
+from art_ext_plugins.text._embedding import budget, embedding_pgd_delta, normalized_step, project
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 from torch import Tensor, nn
 
