@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 import art_ext
 from art_ext.checks import first_line
 from art_ext.data import DATA_ENV, IMAGE_DATASETS, TEXT_DATASETS
+from art_ext.manager import PluginLoadWarning
 from art_ext.registry import printable
 
 logger = logging.getLogger(__name__)
@@ -321,9 +322,7 @@ def _configure_logging(verbosity: int) -> None:
 def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                       file: Any = None, line: str | None = None) -> None:
     """Warnings as one line each (``art-ext: warning: ...``) instead of Python's two."""
-    from art_ext.manager import PluginLoadWarning
-
-    text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+    text = first_line(message if isinstance(message, Warning) else category(str(message)))
     shown = text if issubclass(category, PluginLoadWarning) else f"{category.__name__}: {text}"
     with contextlib.suppress(OSError, ValueError):
         print(f"art-ext: warning: {shown}", file=file or sys.stderr)

@@ -235,7 +235,7 @@ def _build(args: argparse.Namespace, classifier: Any, explicit: set[str]) -> tup
         except (ValueError, TypeError, FileNotFoundError):
             raise
         except Exception as error:  # e.g. a truncated file: still one line naming it
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            first = checks.first_line(error)
             raise ValueError(f"--load {load}: cannot load ({type(error).__name__}: {first})") from None
         if "targeted" in explicit and not getattr(attack, "targeted", False):
             raise ValueError(f"--targeted: {load} holds an untargeted attack")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from art_ext.bench.config import BenchConfig
+from art_ext.checks import first_line
 from art_ext.data import portable_path
 from art_ext.model_io import cached_small_cnn, load_small_cnn, load_weights, resolve_device
 
@@ -128,7 +129,7 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
             model = torch.jit.load(str(path), map_location="cpu")
             return model, {"source": f"TorchScript {portable_path(path)}"}
         except (RuntimeError, ValueError) as error:
-            script_error = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            script_error = first_line(error)
         if input_shape is None or nb_classes is None:
             raise BenchInputError(f"--model {spec}: not a TorchScript file ({script_error})")
         try:
@@ -162,7 +163,7 @@ def validate_model(model: nn.Module, x: np.ndarray, nb_classes: int, device: str
         with torch.no_grad():
             output = model(batch)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise BenchInputError(
             f"the model does not accept inputs of shape {tuple(x.shape[1:])} ({type(error).__name__}: {first})"
         ) from error

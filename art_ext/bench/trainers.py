@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from art_ext.bench.config import BenchConfig
+from art_ext.checks import first_line
 from art_ext.evaluation.masking import tolerance
 
 logger = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def build_trainer(name: str, classifier: Any, common: dict[str, Any], user: dict
             bad_user = [k for k in user if f"'{k}'" in message]
             if bad_user:
                 raise BenchInputError(f"--param {name}:{bad_user[0]}: trainer {name} rejects it "
-                                      f"({message.strip().splitlines()[0]})") from None
+                                      f"({first_line(error)})") from None
             rejected = [k for k in shared if f"'{k}'" in message]
             if not rejected:
                 raise

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from art_ext.checks import first_line
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["CheckpointWriteError", "atomic_save", "atomic_write_text", "capture_rng", "load_checkpoint",
@@ -68,7 +70,7 @@ def atomic_save(obj: Any, path: str | os.PathLike[str]) -> Path:
     except (OSError, RuntimeError) as error:
         # torch reports a full disk as "[enforce fail at inline_container.cc] unexpected pos"
         full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or "unexpected pos" in str(error)
-        reason = "no space left on device" if full else f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        reason = "no space left on device" if full else f"{type(error).__name__}: {first_line(error)}"
         raise CheckpointWriteError(
             f"cannot write checkpoint {target} ({reason}; {_free_space(target.parent)} free in {target.parent}); "
             "the previous checkpoint there, if any, is intact"
@@ -142,7 +144,7 @@ def _load_failure(error: Exception) -> str:
         return "not a torch file of tensors (unreadable or not written by torch.save)"
     if isinstance(error, (EOFError, RuntimeError)) and ("zip" in text.lower() or "EOF" in text or not text):
         return "truncated or corrupt torch file"
-    first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    first = first_line(error)
     return f"not a readable torch file ({first[:160]})"
 
 

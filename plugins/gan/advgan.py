@@ -663,7 +663,7 @@ class AdvGAN(EvasionAttack):
         try:
             generator.load_state_dict(state)
         except RuntimeError as error:
-            raise ValueError(f"generator: the weights in {path} do not fit it ({str(error).splitlines()[0]})") from None
+            raise ValueError(f"generator: the weights in {path} do not fit it ({checks.first_line(error)})") from None
         params.setdefault("mode", meta["mode"])
         params.setdefault("verbose", False)
         if params["mode"] == "semi-whitebox":
@@ -713,7 +713,7 @@ def _read_generator_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Te
             raw = handle.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as error:
-        raise ValueError(f"path: {path} is not a readable safetensors file ({str(error).splitlines()[0]})") from None
+        raise ValueError(f"path: {path} is not a readable safetensors file ({checks.first_line(error)})") from None
     if raw.get("format") != "art_ext.advgan":
         raise ValueError(f"path: {path} is not an art-ext AdvGAN file (no 'format: art_ext.advgan' metadata)")
     missing = [k for k in _METADATA_KEYS if k not in raw]
