@@ -58,15 +58,24 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "art-ext"
 
 
-def resolve_device(device: str | None) -> str:
-    """``device`` checked (``cpu``, ``cuda``, ``cuda:N``); ``None``: CUDA when available, else CPU.
+def resolve_device(device: str | torch.device | None, name: str = "--device",
+                   default: torch.device | None = None) -> str:
+    """The one device rule: ``cpu``, ``cuda``, ``cuda:N`` (and ART's ``gpu`` for ``cuda``) or a
+    ``torch.device``, checked; ``None``: ``default`` (e.g. the model's device) or CUDA when
+    available, else CPU.
 
-    :raises ValueError: CUDA asked for on a machine without it."""
+    :param name: the parameter the value came from, for the error (``--device``, ``device_type``).
+    :raises ValueError: an unknown device, or CUDA asked for on a machine without it."""
     if device is None:
+        if default is not None:
+            return str(default)
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {device}: CUDA is not available on this machine")
-    return device
+    text = "cuda" if str(device) == "gpu" else str(device)
+    if not (text in ("cpu", "cuda") or (text.startswith("cuda:") and text[5:].isdigit())):
+        raise ValueError(f"{name} must be 'cpu', 'cuda', 'cuda:N' (or ART's 'gpu') or None, got {device!r}")
+    if text.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"{name} {device}: CUDA is not available on this machine")
+    return text
 
 
 def _source_hash(*objects: Any) -> str:

@@ -73,6 +73,7 @@ from tqdm.auto import tqdm
 from art_ext import checks
 from art_ext.attack_checks import atomic_set_params
 from art_ext.core.device import eval_mode, restore_modes, snapshot_modes
+from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +203,9 @@ class AdvGAN(EvasionAttack):
         if len(self.input_shape) != 3:
             raise ValueError(f"classifier: AdvGAN attacks images (C, H, W); input_shape is {self.input_shape}")
         checks.channels_first(classifier, "AdvGAN")
-        self.device = self._resolve_device(device_type)
+        follow = getattr(classifier, "device", None)
+        self.device = torch.device(resolve_device(device_type, "device_type",
+                                                  default=follow if isinstance(follow, torch.device) else None))
         if self.mode == "semi-whitebox":
             self._check_gradient_access()
 
@@ -260,18 +263,6 @@ class AdvGAN(EvasionAttack):
         if getattr(self, "trained_eps", None) is not None and float(self.eps) > float(self.trained_eps) * (1 + 1e-9):  # type: ignore[arg-type]
             logger.warning("eps=%g is above the generator's trained eps=%g: perturbations stay within %g",
                            self.eps, self.trained_eps, self.trained_eps)
-
-    def _resolve_device(self, device_type: str | None) -> torch.device:
-        if device_type is not None:
-            if device_type not in ("cpu", "cuda") and not str(device_type).startswith("cuda:"):
-                raise ValueError(f"device_type must be 'cpu', 'cuda' or None, got {device_type!r}")
-            if str(device_type).startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError("device_type='cuda' but CUDA is not available")
-            return torch.device(device_type)
-        device = getattr(self.estimator, "device", None)
-        if isinstance(device, torch.device):
-            return device
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     def _check_gradient_access(self) -> None:
         from art.estimators.classification import PyTorchClassifier

@@ -55,6 +55,7 @@ from torch import nn
 
 import art_ext
 from art_ext import checks
+from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -63,20 +64,6 @@ __all__ = ["HuggingFaceTextClassifier", "TextInputError"]
 
 class TextInputError(TypeError):
     """Input that is not text, token ids or input embeddings."""
-
-
-def _resolve_device(device_type: str | torch.device | None) -> torch.device:
-    if isinstance(device_type, torch.device):
-        return device_type
-    if device_type is None:
-        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
-    if device_type in ("gpu", "cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device_type={device_type!r} but CUDA is not available")
-        return torch.device("cuda:0")
-    if device_type == "cpu" or str(device_type).startswith("cuda:"):
-        return torch.device(device_type)
-    raise ValueError(f"device_type must be 'cpu', 'gpu', 'cuda', 'cuda:N' or None, got {device_type!r}")
 
 
 class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradientsMixin, BaseEstimator):
@@ -142,7 +129,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.batch_size = batch_size
-        self._device = _resolve_device(device_type)
+        self._device = torch.device(resolve_device(device_type, "device_type"))
         self._model.to(self._device)
         self._loss = loss if loss is not None else nn.CrossEntropyLoss()
         self._optimizer = optimizer
