@@ -96,13 +96,23 @@ class WordAttackBase(EvasionAttack):
         checks.integer(self.batch_size, "batch_size", minimum=1)
         checks.boolean(self._targeted, "targeted")
         checks.boolean(self.verbose, "verbose")
+        self._resolve_constraints()
+        if self.needs_offsets and not getattr(self.estimator.tokenizer, "is_fast", False):
+            raise ValueError(f"{type(self).__name__} needs a fast tokenizer (character offsets); "
+                             f"got {type(self.estimator.tokenizer).__name__}")
+
+    def _resolve_constraints(self) -> None:
+        """Resolve and bind the constraints, once per setting: subclasses check their parameters again
+        after the base class, and loading a sentence encoder twice would double the cost."""
+        settings = (self.constraints, self.sentence_encoder, self.word_encoder, self.tagger)
+        previous = getattr(self, "_constraint_settings", None)
+        if previous is not None and all(a is b for a, b in zip(previous, settings)):
+            return
         self._constraints: list[Constraint] = resolve_constraints(
             self.constraints, sentence_encoder=self.sentence_encoder, word_encoder=self.word_encoder, tagger=self.tagger)
         for constraint in self._constraints:
             constraint.bind(self.estimator)
-        if self.needs_offsets and not getattr(self.estimator.tokenizer, "is_fast", False):
-            raise ValueError(f"{type(self).__name__} needs a fast tokenizer (character offsets); "
-                             f"got {type(self.estimator.tokenizer).__name__}")
+        self._constraint_settings = settings
 
     @property
     def constraint_list(self) -> list[Constraint]:

@@ -61,3 +61,18 @@ def test_an_empty_or_foreign_model_folder_is_one_error(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"x")
     with pytest.raises(ValueError, match="no config.json; it holds weights.bin"):
         HuggingFaceTextClassifier.from_pretrained(str(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["text-hotflip", "text-wordswap", "text-charswap"])
+def test_constraints_are_resolved_once_per_construction(mr_classifier, monkeypatch, name):
+    from art_ext_plugins.text import _word_attack
+
+    calls = []
+    real = _word_attack.resolve_constraints
+    monkeypatch.setattr(_word_attack, "resolve_constraints", lambda *a, **k: calls.append(1) or real(*a, **k))
+    attack = art_ext.get_attack(name, mr_classifier, constraints="none")
+    assert len(calls) == 1
+    attack.set_params(max_perturb_ratio=0.3)  # other settings: nothing resolved again
+    assert len(calls) == 1
+    attack.set_params(constraints=[])  # new constraints: resolved again
+    assert len(calls) == 2
