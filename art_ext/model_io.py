@@ -30,8 +30,8 @@ from tqdm.auto import tqdm
 import art_ext
 from art_ext import checks
 from art_ext.core.checkpoint import load_tensor_file
-from art_ext.data import portable_path
-from art_ext.models import SmallCNN, train_model
+from art_ext.data import ImageDataset, portable_path
+from art_ext.models import SmallCNN, make_classifier, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ __all__ = [
     "CACHE_ENV",
     "DEFAULT_EPOCHS",
     "cache_key",
+    "cached_classifier",
     "cached_small_cnn",
     "default_cache_dir",
     "load_small_cnn",
@@ -132,6 +133,15 @@ def cached_small_cnn(
     except OSError as error:
         logger.warning("could not write the model cache %s (%s)", path, error)
     return model, info
+
+
+def cached_classifier(dataset: ImageDataset, *, epochs: int = DEFAULT_EPOCHS, seed: int = 0) -> Any:
+    """The cached SmallCNN of ``dataset``'s train split (the one ``art-ext attack``, ``train`` and
+    ``bench`` use) as an ART ``PyTorchClassifier`` on the best available device."""
+    model, _ = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed, epochs=epochs)
+    device = resolve_device(None)
+    return make_classifier(model.to(device), dataset.input_shape, dataset.nb_classes, dataset.clip_values,
+                           device_type="cpu" if device == "cpu" else "gpu")
 
 
 def model_state_dict(state: dict[str, Any], path: str, what: str = "--model") -> dict[str, Any]:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
 #: the documents whose generated blocks this script owns
-DOCUMENTS = (README, *sorted((ROOT / "docs").glob("*.md")))
+DOCUMENTS = (README, *sorted((ROOT / "docs").rglob("*.md")))
 BLOCK = re.compile(r"<!-- begin: (?P<name>[\w.\-]+) -->\n(?P<body>.*?)\n?<!-- end: (?P=name) -->", re.S)
 VALUE = re.compile(r"<!-- v: (?P<name>[\w.\-]+) -->(?P<body>.*?)<!-- /v -->", re.S)
 #: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
@@ -123,7 +123,34 @@ def all_blocks(results_root: Path = RESULTS) -> dict[str, str]:
                                f"field {missing}; it predates the benchmark script, rerun that stage "
                                "(benchmarks/reproduce.sh --list)") from None
         blocks.update({k: v for k, v in rendered.items() if v})
+    headline = headlines(blocks)
+    if headline:
+        blocks["headlines"] = headline
     return blocks
+
+
+#: the README's one short table: (area, block, first cell of the row, cells shown, page with the full table)
+HEADLINES = (
+    ("trainer core: time per epoch, ART's Madry PGD-AT / art-ext `pgd` (1 thread idle, loaded; 2 threads; "
+     "Intel with AMX)", "trainers-timing", "art.madry / pgd", slice(1, None), "docs/benchmarks/trainers.md"),
+    ("AdvGAN: generation speed vs ART PGD-40 (vs Foolbox)", "advgan-kappa0", "speed-up vs ART PGD-40 (vs Foolbox)",
+     slice(1, None), "docs/benchmarks/advgan.md"),
+    ("text: FreeLB with word swaps minus standard fine-tuning, success drop (MiniLM, MR, seed 0)", "text-targets",
+     "freelb-swap1 (seed 0): HotFlip and wordswap a2t success >= 10 points lower, clean within 1 point",
+     slice(1, 2), "docs/benchmarks/text.md"),
+)
+
+
+def headlines(blocks: dict[str, str]) -> str:
+    """One row of each area's generated table, for the README (the full tables are in docs/benchmarks/)."""
+    lines = ["| area | measured | full table |", "|---|---|---|"]
+    for area, block, first, shown, page in HEADLINES:
+        for row in blocks.get(block, "").splitlines():
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            if cells and cells[0] == first:
+                lines.append(f"| {area} | {' / '.join(c for c in cells[shown] if c and c != '-')} | `{page}` |")
+                break
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def regenerate(text: str, blocks: dict[str, str]) -> tuple[str, list[str], list[str]]:
