@@ -54,7 +54,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -66,7 +65,14 @@ import torch
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator
-from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator, default_surrogate
+from art_ext_plugins.gan.files import generator_metadata, read_generator_file
+from art_ext_plugins.gan.losses import adversarial_loss, hinge_loss
+from art_ext_plugins.gan.networks import (
+    MODES,
+    AdvGANDiscriminator,
+    AdvGANGenerator,
+    default_surrogate,
+)
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -77,31 +83,12 @@ from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODES", "AdvGAN", "NotFittedError", "adversarial_loss", "hinge_loss"]
+__all__ = ["MODES", "AdvGAN", "NotFittedError", "adversarial_loss", "hinge_loss", "success_rate"]
 
-MODES = ("semi-whitebox", "black-box")
-_FORMAT_VERSION = "1"
 
 
 class NotFittedError(RuntimeError):
     """``generate`` (or ``save``) was called before the generator was trained or loaded."""
-
-
-def adversarial_loss(logits: torch.Tensor, labels: torch.Tensor, targeted: bool, kappa: float) -> torch.Tensor:
-    """AdvGAN's L_adv per example, the C&W margin clamped at ``-kappa``: untargeted
-    ``max(Z_y - max_{i!=y} Z_i, -kappa)``, targeted ``max(max_{i!=t} Z_i - Z_t, -kappa)``.
-
-    The margin is :func:`art_ext.core.perturb.margin_loss` (``max_{j != y} Z_j - Z_y``, positive
-    when misclassified), negated for the untargeted loss that G minimises."""
-    from art_ext.core.perturb import margin_loss
-
-    margin = margin_loss(logits, labels)
-    return (margin if targeted else -margin).clamp_min(-kappa)
-
-
-def hinge_loss(x_adv: torch.Tensor, x: torch.Tensor, c: float) -> torch.Tensor:
-    """AdvGAN's L_hinge per example: ``max(0, ||x_adv - x||_2 - c)``."""
-    return ((x_adv - x).float().flatten(1).norm(p=2, dim=1) - c).clamp_min(0)
 
 
 class AdvGAN(EvasionAttack):
@@ -567,26 +554,6 @@ class AdvGAN(EvasionAttack):
         return torch.cat(outputs).numpy()
 
     # ------------------------------------------------------------------ persistence
-    def _metadata(self) -> dict[str, str]:
-        generator = self.generator
-        arch: dict[str, Any] = {"custom": self._custom_generator}
-        if isinstance(generator, AdvGANGenerator) and not self._custom_generator:
-            arch.update(width=generator.width, n_residual=generator.n_residual)
-        return {
-            "format": "art_ext.advgan",
-            "version": _FORMAT_VERSION,
-            "input_shape": json.dumps(list(self.input_shape)),
-            "nb_classes": str(self.nb_classes),
-            "eps": repr(float(self.trained_eps if self.trained_eps is not None else self.eps)),
-            "norm": "inf" if math.isinf(self.norm_value) else "2",
-            "targeted": json.dumps(self.targeted),
-            "mode": self.mode,
-            "generator": json.dumps(arch),
-            "clip_values": json.dumps(
-                None if self.estimator.clip_values is None else np.asarray(self.estimator.clip_values, dtype=float).tolist()
-            ),
-        }
-
     def save(self, path: str | Path) -> Path:
         """Save the trained generator (safetensors; configuration in the file's metadata)."""
         from safetensors.torch import save_file
@@ -599,7 +566,7 @@ class AdvGAN(EvasionAttack):
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in self.generator.state_dict().items()}
         partial = path.with_name(f".{path.name}.partial")
-        save_file(state, str(partial), metadata=self._metadata())
+        save_file(state, str(partial), metadata=generator_metadata(self))
         partial.replace(path)  # a crash while writing never leaves half a file under the name
         return path
 
@@ -623,7 +590,7 @@ class AdvGAN(EvasionAttack):
         :raises ValueError: the file is not a complete art-ext AdvGAN file, or it does not fit the
             classifier (input shape, classes, clip values) or the parameters; one line naming the path.
         """
-        meta, state = _read_generator_file(Path(path))
+        meta, state = read_generator_file(Path(path))
         saved_shape = meta["input_shape"]
         if tuple(int(v) for v in classifier.input_shape) != saved_shape:
             raise ValueError(f"classifier: input_shape {tuple(classifier.input_shape)} does not match the generator "
@@ -676,85 +643,6 @@ class AdvGAN(EvasionAttack):
             f"alpha={self.alpha}, beta={self.beta}, c={self.c}, kappa={self.kappa}, nb_epochs={self.nb_epochs}, "
             f"fitted={self.fitted})"
         )
-
-
-_METADATA_KEYS = ("format", "version", "input_shape", "nb_classes", "eps", "norm", "targeted", "mode", "generator",
-                  "clip_values")
-
-
-#: the largest stored generator art-ext builds from a file's metadata; the reference MNIST generator
-#: has width 8 and 4 residual blocks
-MAX_WIDTH, MAX_RESIDUAL = 1024, 64
-
-
-def _read_generator_file(path: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """Checked metadata and tensors of an AdvGAN file, with one-line errors naming the path.
-
-    The metadata is data: nothing is built from it until every field has its type and range, and
-    the architecture it names agrees with the tensors stored beside it."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    if not path.exists():
-        raise FileNotFoundError(f"path: no AdvGAN file at {path}")
-    if not path.is_file():
-        raise ValueError(f"path: {path} is a folder, expected an AdvGAN .safetensors file")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            raw = handle.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as error:
-        raise ValueError(f"path: {path} is not a readable safetensors file ({checks.first_line(error)})") from None
-    if raw.get("format") != "art_ext.advgan":
-        raise ValueError(f"path: {path} is not an art-ext AdvGAN file (no 'format: art_ext.advgan' metadata)")
-    missing = [k for k in _METADATA_KEYS if k not in raw]
-    if missing:
-        raise ValueError(f"path: {path} lacks AdvGAN metadata {missing} (written by another tool?)")
-    try:
-        meta = _parsed_metadata(raw)
-        _check_architecture(meta["generator"], state)
-    except (ValueError, TypeError, KeyError) as error:
-        raise ValueError(f"path: {path} has malformed AdvGAN metadata ({checks.first_line(error)})") from None
-    return meta, state
-
-
-def _parsed_metadata(raw: dict[str, str]) -> dict[str, Any]:
-    shape = json.loads(raw["input_shape"])
-    if not isinstance(shape, list) or len(shape) != 3 or not all(type(v) is int and v > 0 for v in shape):
-        raise ValueError(f"input_shape must be [C, H, W] of positive integers, got {raw['input_shape']!r}")
-    clip = json.loads(raw["clip_values"])
-    if clip is not None:
-        checks.clip_bounds(clip, name="clip_values")
-    targeted = json.loads(raw["targeted"])
-    arch = json.loads(raw["generator"])
-    if not isinstance(arch, dict) or not isinstance(arch.get("custom"), bool):
-        raise ValueError(f"generator must be an object with a boolean 'custom', got {raw['generator']!r}")
-    if not arch["custom"]:
-        checks.integer(arch.get("width"), "generator width", minimum=1, maximum=MAX_WIDTH)
-        checks.integer(arch.get("n_residual"), "generator n_residual", minimum=0, maximum=MAX_RESIDUAL)
-    return {
-        "input_shape": tuple(shape),
-        "nb_classes": checks.integer(int(raw["nb_classes"]), "nb_classes", minimum=2),
-        "eps": checks.positive(float(raw["eps"]), "eps"),
-        "norm": checks.parse_norm(raw["norm"]),
-        "targeted": checks.boolean(targeted, "targeted"),
-        "mode": checks.choice(raw["mode"], "mode", MODES),
-        "generator": arch,
-        "clip_values": clip,
-    }
-
-
-def _check_architecture(arch: dict[str, Any], state: dict[str, torch.Tensor]) -> None:
-    """The built-in generator's width and residual blocks as the stored tensors have them."""
-    if arch["custom"]:
-        return
-    first = state.get("net.0.weight")
-    if first is None or first.ndim != 4 or int(first.shape[0]) != arch["width"]:
-        stored = None if first is None else tuple(first.shape)
-        raise ValueError(f"generator width {arch['width']} does not match the stored first layer {stored}")
-    blocks = {key.split(".body.")[0] for key in state if ".body." in key}
-    if len(blocks) != arch["n_residual"]:
-        raise ValueError(f"generator n_residual {arch['n_residual']} does not match the {len(blocks)} stored blocks")
 
 
 def success_rate(classifier: Any, x_adv: np.ndarray, y: np.ndarray, targeted: bool = False, batch_size: int = 512) -> float:

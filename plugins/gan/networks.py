@@ -26,7 +26,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["AdvGANDiscriminator", "AdvGANGenerator", "default_surrogate", "n_down_stages"]
+__all__ = [
+    "MODES", "AdvGANDiscriminator", "AdvGANGenerator", "default_surrogate", "n_down_stages"]
+
+#: how AdvGAN's generator learns: against the target's gradients, or against a surrogate distilled
+#: from the target's predictions
+MODES = ("semi-whitebox", "black-box")
 
 
 def n_down_stages(height: int, width: int, max_stages: int = 2, min_size: int = 4) -> int:

@@ -43,7 +43,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from art_ext_plugins.gan.advgan import AdvGAN, NotFittedError, adversarial_loss, hinge_loss
+from art_ext_plugins.gan.advgan import AdvGAN, NotFittedError
+from art_ext_plugins.gan.losses import adversarial_loss, hinge_loss
 from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator
 from torch import Tensor, nn
 
