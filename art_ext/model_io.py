@@ -107,8 +107,10 @@ def cached_small_cnn(
     path = folder / f"smallcnn-{tag}-{key}.pt"
     torch.manual_seed(seed)
     model = SmallCNN(x.shape[1:], nb_classes)
-    info: dict[str, Any] = {"source": f"SmallCNN ({tag})", "cache_file": portable_path(path), "epochs": epochs,
-                            "seed": seed}
+    # recorded relative to the cache root ($ART_EXT_CACHE): where the cache lies is the machine's business
+    from_env = os.environ.get(CACHE_ENV) and folder == default_cache_dir()
+    shown = f"${CACHE_ENV}/{path.name}" if from_env else portable_path(path)
+    info: dict[str, Any] = {"source": f"SmallCNN ({tag})", "cache_file": shown, "epochs": epochs, "seed": seed}
     if path.is_file():
         try:
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -2,8 +2,8 @@
 
 Reads the sources with ``ast`` (nothing is imported): an edge A -> B for every ``import B`` /
 ``from B import ...`` in module A, top-level or inside a function (``--top-level`` keeps only the
-former: the imports that run when A is imported), except type-only imports under
-``if TYPE_CHECKING:``. Prints the strongly connected components with
+former: the imports that run when A is imported); type-only imports under ``if TYPE_CHECKING:``
+count too (a circle of types is still a circle of modules). Prints the strongly connected components with
 more than one module (import circles), or ``no import circle``.
 
     python benchmarks/import_graph.py [--top-level] [--edges]
@@ -36,22 +36,12 @@ def _resolve(name: str, known: dict[str, Path]) -> str | None:
     return name or None
 
 
-def _runtime_nodes(tree: ast.Module, top_level: bool) -> list[ast.AST]:
-    """The statements that run: everything but ``if TYPE_CHECKING:`` blocks (type-only imports)."""
-    skipped: set[int] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            skipped.update(id(child) for stmt in node.body for child in ast.walk(stmt))
-    nodes = tree.body if top_level else list(ast.walk(tree))
-    return [node for node in nodes if id(node) not in skipped]
-
-
 def edges(top_level: bool = False) -> dict[str, set[str]]:
     known = modules()
     graph: dict[str, set[str]] = {name: set() for name in known}
     for name, path in known.items():
         tree = ast.parse(path.read_text())
-        nodes = _runtime_nodes(tree, top_level)
+        nodes = tree.body if top_level else list(ast.walk(tree))
         package = name if path.name == "__init__.py" else name.rpartition(".")[0]
         for node in nodes:
             targets: list[str] = []

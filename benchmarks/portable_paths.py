@@ -20,6 +20,8 @@ from art_ext.data import portable_path
 
 #: an absolute path of a machine: the folders such machines keep work, homes and temp files in
 MACHINE_PATH = re.compile(r"(?<![\w$~.])/(?:root|work|tmp|home|Users|var/folders)/[^\s\"'`)\],;]*")
+#: a model cache inside a tox environment (tox sets ``$ART_EXT_CACHE`` to it): recorded as the cache root
+TOX_CACHE = re.compile(r"\.tox/[\w.-]+/tmp/cache/")
 #: the committed files that may record paths (documents and results, not scripts)
 PATTERNS = ("README.md", "docs/**/*.md", "benchmarks/results/**/*.json", "benchmarks/results/**/*.md",
             "benchmarks/results/**/*.csv")
@@ -30,7 +32,7 @@ def committed_documents(root: Path) -> list[Path]:
 
 
 def machine_paths(text: str) -> list[str]:
-    return MACHINE_PATH.findall(text)
+    return MACHINE_PATH.findall(text) + TOX_CACHE.findall(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             print(f"{path.relative_to(root)}: {', '.join(sorted(set(paths))[:3])}")
             continue
-        path.write_text(MACHINE_PATH.sub(lambda m: portable_path(m.group(0)), text))
+        text = MACHINE_PATH.sub(lambda m: portable_path(m.group(0)), text)
+        path.write_text(TOX_CACHE.sub("$ART_EXT_CACHE/", text))
         print(f"rewrote {path.relative_to(root)} ({len(paths)} paths)")
     return 1 if args.check and found else 0
 

@@ -12,7 +12,7 @@ final check.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from art.estimators.classification.classifier import ClassifierMixin
@@ -22,9 +22,6 @@ from art_ext_plugins.text._word_attack import SentenceContext, WordAttackBase
 from art_ext_plugins.text._words import Sentence
 from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
 
-if TYPE_CHECKING:
-    from art_ext_plugins.text._embedding_attack import EmbeddingAttack
-
 __all__ = ["ProjectedTextSearch"]
 
 
@@ -33,7 +30,9 @@ class ProjectedTextSearch(WordAttackBase):
 
     _estimator_requirements = (BaseEstimator, LossGradientsMixin, ClassifierMixin, HuggingFaceTextClassifier)
 
-    def __init__(self, attack: EmbeddingAttack) -> None:
+    def __init__(self, attack: Any) -> None:
+        """:param attack: the ``EmbeddingAttack`` whose parameters the search uses (typed ``Any``: that
+            module imports this one, and the search only reads its attributes)."""
         self.attack = attack
         super().__init__(attack.estimator, max_perturb_ratio=attack.max_perturb_ratio, constraints=attack.constraints,
                          sentence_encoder=attack.sentence_encoder, word_encoder=attack.word_encoder,
