@@ -251,6 +251,19 @@ def load_mr(data_dir: str | os.PathLike[str], seed: int = 0, sizes: tuple[int, i
     )
 
 
+def subset(dataset: ImageDataset, n_train: int | None, n_test: int | None) -> ImageDataset:
+    """The first ``n_train`` / ``n_test`` examples of each split (``None`` keeps all)."""
+    for name, value in (("n_train", n_train), ("n_test", n_test)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+    return ImageDataset(
+        dataset.name,
+        dataset.x_train[:n_train], dataset.y_train[:n_train],
+        dataset.x_test[:n_test], dataset.y_test[:n_test],
+        dataset.nb_classes, dataset.clip_values, dataset.split,
+    )
+
+
 def load_image_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, seed: int = 0) -> ImageDataset:
     """Dispatch by name: ``digits`` (bundled) or ``mnist`` (needs ``data_dir``)."""
     if name == "digits":

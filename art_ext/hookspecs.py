@@ -17,7 +17,7 @@ Isolation (:mod:`art_ext.manager`): a rejected registration (a name another plug
 first, built-ins first; an invalid name, target or modality) is recorded against the plugin and
 the hook goes on; a hook that raises has what it registered in that call rolled back. Both show in
 ``art-ext plugins`` and as one warning per plugin. ``cli="module:runner"`` gives the name its own
-``art-ext attack``/``train`` runner (contract: :mod:`art_ext.runners`, ``docs/cli.md``).
+``art-ext attack``/``train`` runner (contract: :mod:`art_ext.cli.runners`, ``docs/cli.md``).
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
 * weights from a file (:func:`load_weights`): a state dict or a checkpoint of ``art-ext train``
   (:func:`model_state_dict`), loaded with ``torch.load(weights_only=True)``, one error line
   naming the file when they do not fit;
-* the device a model runs on (:func:`resolve_device`).
+* the device a model runs on (:func:`resolve_device`);
+* the ART classifier a command attacks (:func:`load_classifier`): the user's weights or the cached SmallCNN.
 
 The CLI runners, the benchmark harness, the trainers' CLI and the plugins use these; none of them
 keeps a copy.
@@ -42,6 +43,7 @@ __all__ = [
     "cached_classifier",
     "cached_small_cnn",
     "default_cache_dir",
+    "load_classifier",
     "load_small_cnn",
     "load_weights",
     "model_state_dict",
@@ -179,3 +181,24 @@ def load_small_cnn(path: str, input_shape: tuple[int, ...], nb_classes: int, wha
     model = SmallCNN(input_shape, nb_classes)
     load_weights(model, path, what, f"SmallCNN weights for input shape {input_shape} and {nb_classes} classes")
     return model.eval()
+
+
+def load_classifier(dataset: ImageDataset, model_path: str | None, seed: int = 0,
+                    device: str | None = None) -> tuple[Any, str]:
+    """``(ART classifier, description)``: the user's SmallCNN weights (``--model``: a state dict,
+    ``model.pt`` or a ``last.pt``/``best.pt`` checkpoint of ``art-ext train``), else the SmallCNN
+    that ``art-ext bench`` trains on the data set and caches (``$ART_EXT_CACHE``)."""
+    device = resolve_device(device)
+    if model_path is None:
+        epochs = DEFAULT_EPOCHS
+        model, info = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed,
+                                       epochs=epochs)
+        how = "loaded from the cache" if info.get("cached") else "trained now and cached"
+        description = (f"SmallCNN trained {epochs} epochs on the {dataset.name} train split "
+                       f"({len(dataset.x_train)} examples, seed {seed}), {how}: {info['cache_file']}")
+    else:
+        model = load_small_cnn(model_path, dataset.input_shape, dataset.nb_classes)
+        description = f"SmallCNN weights from {model_path}"
+    classifier = make_classifier(model.to(device), dataset.input_shape, dataset.nb_classes, dataset.clip_values,
+                                 device_type="cpu" if device == "cpu" else "gpu")
+    return classifier, description

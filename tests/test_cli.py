@@ -15,7 +15,7 @@ import torch
 
 import art_ext
 from art_ext.cli import main
-from art_ext.runners import honours
+from art_ext.cli.runners import honours
 from art_ext.testing import registered_plugin
 
 #: fixture plugins of the thirdparty tox env that are broken on purpose (tested in test_thirdparty.py)
@@ -190,7 +190,7 @@ def test_device_cuda_without_cuda_is_refused(capsys, command):
 def test_advgan_out_saves_the_generator_and_load_reuses_it(capsys, tmp_path):
     from art_ext_plugins.gan.advgan import AdvGAN
 
-    from art_ext.runners import load_classifier
+    from art_ext.model_io import load_classifier
 
     out = tmp_path / "advgan-run"
     first = run_json(capsys, "attack", "advgan", "--eps", "0.3", "--epochs", "1", "--n-train", "200",

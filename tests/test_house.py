@@ -65,6 +65,41 @@ def test_no_import_circle_in_art_ext_or_its_plugins():
     sys.modules[spec.name] = graph_module
     spec.loader.exec_module(graph_module)
     graph = graph_module.edges()
-    assert graph["art_ext.runners"] and graph["art_ext.evaluation.robust"]  # the graph is read, not empty
+    assert graph["art_ext.cli.runners"] and graph["art_ext.evaluation.robust"]  # the graph is read, not empty
     assert graph_module.cycles(graph) == []
     assert graph_module.cycles({"a": {"b"}, "b": {"a"}, "c": set()}) == [["a", "b"]]  # and a circle is found
+
+
+def _import_graph() -> dict[str, set[str]]:
+    spec = importlib.util.spec_from_file_location("benchmarks_import_graph", ROOT / "benchmarks" / "import_graph.py")
+    assert spec is not None and spec.loader is not None
+    graph_module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = graph_module
+    spec.loader.exec_module(graph_module)
+    graph: dict[str, set[str]] = graph_module.edges()
+    return graph
+
+
+def _within(name: str, *packages: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
+def test_layers_import_only_downward():
+    """ops and the trainer/evaluation core <- bench <- cli; plugins use art_ext's public modules."""
+    graph = _import_graph()
+    upward = []
+    for source, targets in graph.items():
+        for target in targets:
+            if source.endswith("__main__"):  # entry points sit above every layer
+                continue
+            if _within(target, "art_ext.cli") and not _within(source, "art_ext.cli") and target != "art_ext.cli.runners":
+                upward.append((source, target))  # only the runner contract is for plugins
+            if _within(target, "art_ext.bench") and not _within(source, "art_ext.bench", "art_ext.cli", "art_ext_plugins"):
+                upward.append((source, target))
+            if _within(source, "art_ext.core", "art_ext.evaluation") and not _within(
+                    target, "art_ext.core", "art_ext.evaluation", "art_ext.checks", "art_ext.attack_checks", "art_ext.data"):
+                upward.append((source, target))
+            if _within(source, "art_ext_plugins") and target.startswith("art_ext.") and any(
+                    part.startswith("_") for part in target.split(".")):
+                upward.append((source, target))  # plugins never reach into art_ext's private modules
+    assert upward == []

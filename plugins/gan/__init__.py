@@ -21,6 +21,6 @@ def register_trainers(register: Register) -> None:
     register(
         "advgan",
         "art_ext_plugins.gan.trainer:advgan_trainer",
-        cli="art_ext.core.cli:run_train",
+        cli="art_ext.cli.train:run_train",
         description="GAN-based adversarial training: AdvGAN generator vs classifier, on the core",
     )

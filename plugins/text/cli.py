@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 
 from art_ext import checks
+from art_ext.cli.runners import prepare_out, write_json
 from art_ext.core.run_folder import (
     RunFolder,
     check_output_folder,
     check_output_options,
     discard_outputs,
 )
-from art_ext.runners import prepare_out, write_json
 
 logger = logging.getLogger(__name__)
 

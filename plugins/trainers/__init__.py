@@ -9,7 +9,7 @@ import art_ext
 from art_ext.registry import Register
 
 _PKG = "art_ext_plugins.trainers"
-_CLI = "art_ext.core.cli:run_train"
+_CLI = "art_ext.cli.train:run_train"
 
 
 @art_ext.hookimpl

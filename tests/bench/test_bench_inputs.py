@@ -14,9 +14,9 @@ from bench_helpers import reduced_config
 
 import art_ext
 from art_ext.bench import attacks as attack_runner
-from art_ext.bench.cli import config_from_args, configure_parser, parse_param, run_cli
 from art_ext.bench.setup import BenchInputError
 from art_ext.bench.suite import run
+from art_ext.cli.bench import config_from_args, configure_parser, parse_param, run_cli
 from art_ext.registry import UnknownAttackError
 
 

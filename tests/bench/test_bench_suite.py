@@ -139,7 +139,7 @@ def test_check_reports_no_drift_on_itself_and_drift_on_a_change(normal_run: tupl
 def test_check_rerun_is_reproducible(tmp_path: Path, bench_cache: Path) -> None:
     from bench_helpers import reduced_config
 
-    from art_ext.bench.cli import run_cli
+    from art_ext.cli.bench import run_cli
 
     config = reduced_config(tmp_path / "first", bench_cache, attacks=["art.fgsm", "art.pgd"], n_test=30, checks=False)
     from art_ext.bench.suite import run

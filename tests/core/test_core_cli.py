@@ -19,7 +19,7 @@ def _args(tmp_path, **overrides):
 
 
 def test_run_train_saves_model_and_reports_accuracy(tmp_path, monkeypatch):
-    from art_ext.core.cli import run_train
+    from art_ext.cli.train import run_train
 
     monkeypatch.setenv("ART_EXT_CACHE", str(tmp_path / "cache"))
     result = run_train(_args(tmp_path))
@@ -36,7 +36,7 @@ def test_run_train_saves_model_and_reports_accuracy(tmp_path, monkeypatch):
 
 
 def test_run_train_rejects_bad_param(tmp_path):
-    from art_ext.core.cli import run_train
+    from art_ext.cli.train import run_train
 
     with pytest.raises(ValueError, match="init"):
         run_train(_args(tmp_path, params={"init": "pretrained"}))

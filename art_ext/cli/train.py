@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,9 @@ import torch
 
 import art_ext
 from art_ext import checks
+from art_ext.cli.runners import COMMON_OPTIONS, TRAIN_OPTIONS, honours, write_json
+from art_ext.core.checkpoint import atomic_save
+from art_ext.core.device import hardware_info
 from art_ext.core.run_folder import (
     RunFolder,
     check_output_folder,
@@ -45,7 +49,9 @@ from art_ext.core.run_folder import (
 )
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
-from art_ext.runners import COMMON_OPTIONS, TRAIN_OPTIONS, honours
+from art_ext.evaluation import autoattack_label, evaluate, pgd_label
+from art_ext.model_io import load_classifier
+from art_ext.models import SmallCNN, make_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -85,9 +91,6 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
-    from art_ext.models import SmallCNN, make_classifier
-    from art_ext.runners import load_classifier
-
     if args.model is not None or init == "clean":
         classifier, text = load_classifier(data, args.model, seed=args.seed, device="cpu")
         model = classifier.model
@@ -202,8 +205,6 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _terminal() -> bool:
-    import sys
-
     return sys.stderr.isatty()
 
 
@@ -211,11 +212,6 @@ def _report(args: argparse.Namespace, trainer: Any, classifier: Any, out: Path, 
             train_time: float, *, init: str, model_text: str, data: Any, n: tuple[int, int, int],
             eps: float, norm: str, epochs: int, run: dict[str, Any], x_test: np.ndarray, y_test: np.ndarray,
             fraction: float) -> dict[str, Any]:
-    from art_ext.core.checkpoint import atomic_save
-    from art_ext.core.device import hardware_info
-    from art_ext.evaluation import autoattack_label, evaluate, pgd_label
-    from art_ext.runners import write_json
-
     n_train, n_val, n_test = n
     steps, restarts, version = run["eval_steps"], run["eval_restarts"], run["eval_autoattack"]
     eval_start = time.perf_counter()

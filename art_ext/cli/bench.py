@@ -1,17 +1,21 @@
 """``art-ext bench [attacks|trainers|text] [options]``: the benchmark's command line.
 
-``art_ext.cli`` hands everything after ``bench`` to :func:`configure_parser` and :func:`main`.
-Also runnable alone: ``python -m art_ext.bench ...``.
+``art_ext.cli.app`` hands everything after ``bench`` to :func:`configure_parser` and :func:`main`.
+Also runnable alone: ``python -m art_ext.bench ...``. The parser is built for every ``art-ext``
+command, so this module imports only the light bench configuration at the top; the harness (torch,
+ART, matplotlib) is imported when a benchmark runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+import art_ext
 from art_ext.bench.config import DATASETS, BenchConfig
 from art_ext.data import portable_command
 
@@ -134,7 +138,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def _list_available() -> str:
-    import art_ext
     from art_ext.bench.attacks import available_attacks
 
     lines = ["attacks:"]
@@ -172,8 +175,6 @@ def main(args: argparse.Namespace) -> int:
     Exit codes: 0 done; 1 ``--check`` found drift, or an attack or trainer failed (its row holds
     the error); input errors (names, ``--param``, data, model) raise before anything runs.
     """
-    import logging
-
     from art_ext.bench import suite
     from art_ext.bench.report import terminal_summary
 
@@ -182,7 +183,7 @@ def main(args: argparse.Namespace) -> int:
         print(_list_available())
         return 0
     argv = getattr(args, "_argv", None)
-    if argv is None and sys.argv[1:2] == ["bench"]:  # called through art_ext.cli
+    if argv is None and sys.argv[1:2] == ["bench"]:  # called through art-ext
         argv = sys.argv[2:]
     command = portable_command(["art-ext", "bench", *(argv or [])])
     if args.check is not None:

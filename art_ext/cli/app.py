@@ -20,6 +20,13 @@ from typing import Any, NoReturn
 
 import art_ext
 from art_ext.checks import first_line
+from art_ext.cli.runners import (
+    ATTACK_OPTIONS,
+    COMMON_OPTIONS,
+    TRAIN_OPTIONS,
+    option_flag,
+    runner_options,
+)
 from art_ext.data import DATA_ENV, IMAGE_DATASETS, TEXT_DATASETS
 from art_ext.manager import PluginLoadWarning
 from art_ext.registry import printable
@@ -68,7 +75,7 @@ def positive_int(text: str) -> int:
 
 
 def add_run_options(parser: argparse.ArgumentParser, *, epochs_help: str, batch_help: str) -> None:
-    """The options ``attack`` and ``train`` share (:data:`art_ext.runners.COMMON_OPTIONS`).
+    """The options ``attack`` and ``train`` share (:data:`art_ext.cli.runners.COMMON_OPTIONS`).
 
     Defaults are ``None`` so the CLI knows which ones the user set (``args.explicit``): a runner
     that does not honour an option the user set is refused with one line.
@@ -160,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _configure_bench(parser: argparse.ArgumentParser) -> None:
     try:
-        from art_ext.bench.cli import configure_parser
+        from art_ext.cli.bench import configure_parser
     except ImportError as error:
         logger.debug("bench unavailable: %s", error)
         parser.set_defaults(bench_unavailable=str(error))
@@ -193,17 +200,13 @@ EXPLICIT_BOOLEANS = ("targeted", "resume", "overwrite")
 
 
 def explicit_options(args: argparse.Namespace, kind: str) -> list[str]:
-    """The common options (:data:`art_ext.runners.COMMON_OPTIONS` and the command's own) the user set."""
-    from art_ext.runners import ATTACK_OPTIONS, COMMON_OPTIONS, TRAIN_OPTIONS
-
+    """The common options (:data:`art_ext.cli.runners.COMMON_OPTIONS` and the command's own) the user set."""
     own = ATTACK_OPTIONS if kind == "attack" else TRAIN_OPTIONS
     return [dest for dest in (*COMMON_OPTIONS, *own)
             if getattr(args, dest, None) not in (None, False, [])]
 
 
 def _check_options(runner: Callable[..., Any], kind: str, name: str, explicit: list[str]) -> None:
-    from art_ext.runners import option_flag, runner_options
-
     honoured = runner_options(runner, name)
     if honoured is None:
         return
@@ -246,12 +249,14 @@ def _run_registered(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
 
 def _default_runner(kind: str) -> Callable[[argparse.Namespace], dict[str, Any]]:
+    # the runners pull in torch and ART: imported for the command that runs, so that
+    # ``art-ext --help`` and a bad argument answer at once
     if kind == "attack":
-        from art_ext.runners import run_image_attack
+        from art_ext.cli.attack import run_image_attack
 
         return run_image_attack
     try:
-        from art_ext.core.cli import run_train
+        from art_ext.cli.train import run_train
     except ImportError as error:
         raise CliError(f"trainer runner unavailable: {error}") from None
     return run_train  # type: ignore[no-any-return]
@@ -306,7 +311,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     if getattr(args, "bench_unavailable", None):
         raise CliError(f"the benchmark harness is unavailable: {args.bench_unavailable}")
-    from art_ext.bench.cli import main as bench_main
+    from art_ext.cli.bench import main as bench_main
 
     return int(bench_main(args))
 
