@@ -121,7 +121,7 @@ class CollapseGuard:
         trainer.register_state("collapse_guard", self)
 
     def __call__(self, trainer: Any) -> None:
-        batch = getattr(trainer, "_last_batch", None)
+        batch = trainer.last_batch
         if self.x is None or len(self.x) < self.n_examples:
             self._collect(batch)
         if self.good_state is None:  # the state to roll back to before the first check

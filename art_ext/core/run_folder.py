@@ -418,7 +418,7 @@ def run_fingerprint(trainer: Any, source: Any, validation: Any = None) -> dict[s
         if simple is not _NOT_SIMPLE:
             params[name] = simple
     optimizer: dict[str, Any] = {}
-    if "optimizer" in trainer._optimizers:
+    if "optimizer" in trainer.state.optimizers:
         group = trainer.optimizer.param_groups[0]
         # the lr the run was configured with, not where a schedule has moved it by now
         optimizer = {"class": type(trainer.optimizer).__name__, "lr": float(group.get("initial_lr", group["lr"]))}
@@ -428,7 +428,7 @@ def run_fingerprint(trainer: Any, source: Any, validation: Any = None) -> dict[s
     return {
         "trainer": f"{type(trainer).__module__}.{type(trainer).__qualname__}",
         "params": params,
-        "model": {name: model_identity(m) for name, m in trainer._modules.items()},
+        "model": {name: model_identity(m) for name, m in trainer.state.modules.items()},
         "estimator": {
             "input_shape": _simple(tuple(getattr(estimator, "input_shape", ()) or ())),
             "nb_classes": _simple(getattr(estimator, "nb_classes", None)),
@@ -436,7 +436,7 @@ def run_fingerprint(trainer: Any, source: Any, validation: Any = None) -> dict[s
             else np.asarray(estimator.clip_values, dtype=float).round(8).tolist(),
         },
         "optimizer": optimizer,
-        "schedulers": {name: type(s).__name__ for name, (s, _) in trainer._schedulers.items()},
+        "schedulers": {name: type(s).__name__ for name, (s, _) in trainer.state.schedulers.items()},
         "data": data_identity(source),
         "validation": None if validation is None else data_identity(validation),
         "seed": trainer.seed,

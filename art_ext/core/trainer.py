@@ -18,6 +18,12 @@ Extra networks and optimizers (a GAN's generator and discriminator, say) are reg
 :meth:`CoreTrainer.register_module` / :meth:`CoreTrainer.register_optimizer` /
 :meth:`CoreTrainer.register_scheduler` / :meth:`CoreTrainer.register_state`; they are moved to the
 device and checkpointed and restored with the rest. See ``docs/core.md``.
+
+The trainer is composed of two objects it owns: ``trainer.state`` (a
+:class:`~art_ext.core.state.TrainerState`: the registered objects, the run's progress and the
+checkpoint made of them) and ``trainer.loop`` (a :class:`~art_ext.core.loop.TrainingLoop`: the
+epoch loop). The run's progress (``epoch``, ``global_step``, ``history``, ...) reads through to the
+state.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import random
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +44,7 @@ from torch import Tensor, nn
 from art_ext import checks
 from art_ext.core import distributed as ddp
 from art_ext.core.batches import BatchSource, TensorSource, make_source
+from art_ext.core.checkpoint import atomic_save, load_checkpoint
 from art_ext.core.device import PRECISION_REQUESTS, Policy, eval_mode, maybe_compile, resolve_policy
 from art_ext.core.loop import TrainingLoop
 from art_ext.core.run_folder import BEST, CHANGEABLE_FIELDS, LAST, METRICS, run_fingerprint
@@ -47,11 +55,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["BEST", "CHECKPOINT_FORMAT", "LAST", "METRICS", "CoreTrainer", "TrainingInterrupted"]
 
-def scheduler_is_set(trainer: Any) -> bool:
-    return bool(getattr(trainer, "_schedulers", {}))
 
-
-class CoreTrainer(TrainerState, TrainingLoop, Trainer):
+class CoreTrainer(Trainer):
     """Generic torch-native trainer; subclass it and override :meth:`train_step`.
 
     :param estimator: the ART estimator whose ``model`` (a ``torch.nn.Module``) is trained in place.
@@ -154,10 +159,8 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
 
         self._ready = False
         self.policy: Policy | None = None
-        self._modules: dict[str, nn.Module] = {}
-        self._optimizers: dict[str, torch.optim.Optimizer] = {}
-        self._schedulers: dict[str, tuple[Any, str]] = {}
-        self._states: dict[str, Any] = {}
+        self.state = TrainerState(type(self).__name__)
+        self.loop = TrainingLoop(self)
         self.step_hooks: list[Callable[[CoreTrainer], None]] = []
         self.register_module("model", self.module)
         opt = optimizer if optimizer is not None else getattr(estimator, "optimizer", None)
@@ -172,21 +175,6 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         self._base_lr = float(opt.param_groups[0]["initial_lr"]) if opt is not None else 0.0
         if scheduler is not None:
             self.register_scheduler("scheduler", scheduler, interval=scheduler_interval)
-
-        # run state (checkpointed)
-        self.epoch = 0  # completed epochs
-        self.step_in_epoch = 0  # completed steps of the current epoch
-        self.global_step = 0
-        self.data_seed = 0
-        self.history: list[dict[str, Any]] = []
-        self.best_value: float | None = None
-        self.best_epoch: int | None = None
-        self._sums: dict[str, Tensor] = {}
-        self._count = 0
-        self._epoch_start_rng: dict[str, Any] | None = None
-        self._resume_rng: dict[str, Any] | None = None
-        self._fingerprint: dict[str, Any] = {}
-        self._stop_requested: str | None = None
 
         # set up at the start of fit
         self.dist = ddp.DistInfo()
@@ -236,7 +224,7 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         checks.choice(self.lr_schedule, "lr_schedule", (None, "cyclic"))
         if self.lr_max is not None:
             checks.positive(self.lr_max, "lr_max")
-        if self.lr_schedule is not None and scheduler_is_set(self):
+        if self.lr_schedule is not None and self.state.schedulers:
             raise ValueError("lr_schedule and scheduler both set the learning rate: pass one of them")
 
     def check_data(self, x: Any, y: Any) -> tuple[Tensor, ...]:
@@ -285,7 +273,7 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
     def lr_now(self, epochs: int) -> float:
         """The cyclic learning rate at the current step of a run of ``epochs`` epochs."""
         peak = self.lr_max if self.lr_max is not None else self._base_lr
-        t = self.epoch + (self.step_in_epoch + 1) / max(1, self.steps_per_epoch)
+        t = self.epoch + (self.step_in_epoch + 1) / max(1, self.loop.steps_per_epoch)
         return float(np.interp([t], [0, epochs * 2 / 5, epochs], [0, peak, 0])[0])
 
     def epoch_record_extras(self) -> dict[str, Any]:
@@ -409,7 +397,7 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
             self.module, device=device, precision=self.precision,
             channels_last=self.channels_last_request, compile=self.compile,
         )
-        for module in self._modules.values():
+        for module in self.state.modules.values():
             self.policy.prepare_model(module)
         self.scaler = self.policy.make_grad_scaler()
         self.net = self.wrap(self.module)
@@ -419,13 +407,18 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
                     self.policy.device, self.policy.precision, self.policy.channels_last,
                     self.policy.compile, self.dist.world_size)
 
-    def _teardown(self) -> None:
-        """Give the model back to the estimator as it was (device, memory format)."""
+    def teardown(self) -> None:
+        """After a run: give the model back to the estimator as it was (device, memory format) and
+        leave a process group this trainer joined."""
         if self.policy is not None and self.policy.channels_last:
             self.module.to(memory_format=torch.contiguous_format)  # type: ignore[call-overload]
         original = getattr(self, "_original_device", None)
         if original is not None and original != self.device:
             self.module.to(original)
+        ddp.teardown(self.dist)
+        if self.dist.initialised_here:
+            self.dist = ddp.DistInfo()
+            self._ready = False
 
     # ------------------------------------------------------------------ public fit API
 
@@ -494,11 +487,11 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
         """What defines this run (see :func:`art_ext.core.run_folder.run_fingerprint`)."""
         return run_fingerprint(self, source, validation)
 
-    def _apply_allowed_changes(self) -> None:
+    def apply_allowed_changes(self) -> None:
         """After a resume with ``allow_changes=("lr",)``: the learning rate asked for now wins over
         the one in the saved optimizer state."""
-        if "lr" in self.allow_changes and "optimizer" in self._optimizers:
-            wanted = self._fingerprint.get("optimizer", {}).get("lr")
+        if "lr" in self.allow_changes and "optimizer" in self.state.optimizers:
+            wanted = self.state.progress.fingerprint.get("optimizer", {}).get("lr")
             if wanted is not None:
                 for group in self.optimizer.param_groups:
                     group["lr"] = group["initial_lr"] = wanted
@@ -508,9 +501,124 @@ class CoreTrainer(TrainerState, TrainingLoop, Trainer):
     # ------------------------------------------------------------------ seeds
 
     @staticmethod
-    def _seed_everything(seed: int) -> None:
-        import random
-
+    def seed_everything(seed: int) -> None:
+        """Seed torch, numpy and ``random``."""
         torch.manual_seed(seed)
         np.random.seed(seed % 2**32)
         random.seed(seed)
+
+    # ------------------------------------------------------------------ the run (trainer.loop)
+
+    def train(self, data: Any, nb_epochs: int | None = None, validation_data: Any = None) -> list[dict[str, Any]]:
+        """The epoch loop on any data ``fit``/``fit_generator``/``fit_loader`` accept; returns the history."""
+        return self.loop.run(data, self.nb_epochs if nb_epochs is None else nb_epochs, validation_data)
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current step (the epoch is closed, logged and checkpointed)."""
+        self.loop.request_stop(reason)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.loop.steps_per_epoch
+
+    @property
+    def last_batch(self) -> Any:
+        """The last device batch trained on."""
+        return self.loop.last_batch
+
+    # ------------------------------------------------------------------ registration (trainer.state)
+
+    def register_module(self, name: str, module: nn.Module) -> nn.Module:
+        """Add a module that is moved to the device and checkpointed (name must be unique)."""
+        self.state.register_module(name, module)
+        if self._ready and self.policy is not None:
+            self.policy.prepare_model(module)
+        return module
+
+    def register_optimizer(self, name: str, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        """Add an optimizer whose state is checkpointed."""
+        return self.state.register_optimizer(name, optimizer)
+
+    def register_scheduler(self, name: str, scheduler: Any, interval: str = "epoch") -> Any:
+        """Add an LR scheduler stepped every ``"epoch"`` or ``"step"`` (or ``"manual"``), checkpointed."""
+        return self.state.register_scheduler(name, scheduler, interval)
+
+    def register_state(self, name: str, obj: Any) -> Any:
+        """Add any object with ``state_dict()``/``load_state_dict()`` to the checkpoint."""
+        return self.state.register_state(name, obj)
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        return dict(self.state.modules)
+
+    @property
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return dict(self.state.optimizers)
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """The main model's optimizer."""
+        try:
+            return self.state.optimizers["optimizer"]
+        except KeyError:
+            raise ValueError("no optimizer: the estimator has none; pass optimizer= to the trainer") from None
+
+    # ------------------------------------------------------------------ progress (trainer.state.progress)
+
+    @property
+    def epoch(self) -> int:
+        """Completed epochs."""
+        return self.state.progress.epoch
+
+    @property
+    def step_in_epoch(self) -> int:
+        """Completed steps of the current epoch."""
+        return self.state.progress.step_in_epoch
+
+    @property
+    def global_step(self) -> int:
+        return self.state.progress.global_step
+
+    @property
+    def data_seed(self) -> int:
+        return self.state.progress.data_seed
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """One metrics record per completed epoch."""
+        return self.state.progress.history
+
+    @property
+    def best_value(self) -> float | None:
+        return self.state.progress.best_value
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.state.progress.best_epoch
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly (all values safe for ``weights_only=True``)."""
+        return self.state.state_dict(self.scaler)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict` (modules, optimizers, schedulers, scaler, RNG, progress)."""
+        self.state.load_state_dict(state, scaler=self.scaler, device=self.device, dist=self.dist,
+                                   reseed=self.seed_everything)
+
+    def save_checkpoint(self, path: str | os.PathLike[str] | None = None) -> Path | None:
+        """Write the resumable state atomically (rank 0 only); default ``checkpoint_dir/last.pt``."""
+        target = Path(path) if path is not None else (self.checkpoint_dir / LAST if self.checkpoint_dir else None)
+        if target is None:
+            return None
+        state = self.state_dict()
+        if self.dist.is_main:
+            atomic_save(state, target)
+        ddp.barrier(self.dist)
+        return target
+
+    def load_checkpoint(self, path: str | os.PathLike[str]) -> None:
+        """Load a checkpoint written by :meth:`save_checkpoint` (``weights_only=True``)."""
+        self.setup()
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
