@@ -1,5 +1,8 @@
 """Input checks shared by every attack, trainer, estimator and loader: one definition per rule.
 
+Longer than ~400 lines on purpose: it is the one home of every input rule (the issue of one
+definition per concept); splitting it would give each rule two places to look.
+
 Every check raises a ``ValueError`` or ``TypeError`` whose message starts with the name of the
 parameter and shows the offending value (``"eps must be a finite number > 0, got -0.1"``), in
 ART's ``_check_params`` style. Plugins call these instead of writing their own, so a rule (what

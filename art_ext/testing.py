@@ -1,5 +1,8 @@
 """Test helpers for plugin authors, loaded by pytest automatically (entry point ``pytest11``).
 
+Longer than ~400 lines on purpose: it is a pytest plugin (entry point ``pytest11``) whose fixtures
+and property checks plugin authors import from one module.
+
 Fixtures:
 
 * ``art_ext_manager``: a fresh plugin manager with the installed plugins loaded, installed as

@@ -30,8 +30,8 @@ def main() -> int:
     parser.add_argument("--n", type=int, default=2000)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    from art_ext_plugins.text._vocabulary import word_vocabulary
-    from art_ext_plugins.text.bench import load_classifier, minilm_path
+    from art_ext_plugins.text.benchmark.suite import load_classifier, minilm_path
+    from art_ext_plugins.text.model.vocabulary import word_vocabulary
 
     clf = load_classifier(minilm_path(), 64)
     vocab = word_vocabulary(clf)

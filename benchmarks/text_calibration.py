@@ -41,13 +41,13 @@ CONFIGS: dict[str, tuple[str | None, float, float]] = {
 
 
 def constraints(config: tuple[str | None, float, float], base_model: str, sentence_encoder: str | None) -> list[Any]:
-    from art_ext_plugins.text._encoders import SentenceEncoder, TokenEmbeddingEncoder
-    from art_ext_plugins.text.constraints import (
+    from art_ext_plugins.text.attacks.constraints import (
         MaxWordsChanged,
         SentenceSimilarity,
         Stopwords,
         WordEmbeddingCosine,
     )
+    from art_ext_plugins.text.model.encoders import SentenceEncoder, TokenEmbeddingEncoder
 
     kind, word_min, sentence_min = config
     out: list[Any] = [Stopwords(), MaxWordsChanged(max_fraction=0.1, min_words=2)]
@@ -79,11 +79,11 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("transformers", "art_ext.core", "sentence_transformers"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    from art_ext_plugins.text._bench_eval import subset
-    from art_ext_plugins.text.bench import TextBenchSettings, train_stage
-    from art_ext_plugins.text.hotflip import HotFlip
-    from art_ext_plugins.text.sentiment import sentiment_flips
-    from art_ext_plugins.text.wordswap import WordSwap
+    from art_ext_plugins.text.attacks.hotflip import HotFlip
+    from art_ext_plugins.text.attacks.wordswap import WordSwap
+    from art_ext_plugins.text.benchmark.evaluate import subset
+    from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
+    from art_ext_plugins.text.benchmark.suite import TextBenchSettings, train_stage
 
     from art_ext.data import load_mr
 
@@ -115,7 +115,7 @@ def main() -> int:
                      row["wordswap"]["success_rate"], row["sentiment_pooled"]["rate"], row["sentiment_pooled"]["swaps"])
     # the budget of the projected embedding-PGD text attack: the smallest relative L2-per-token eps
     # of the grid at which it succeeds on at least half of the attacked sentences under "none"
-    from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
+    from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
 
     pgd_rows: dict[str, Any] = {}
     for eps in args.pgd_eps:

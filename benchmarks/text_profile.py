@@ -52,9 +52,9 @@ def category(op: str) -> str:
 
 def profile_stage(stage: str, precision: str, data: Any, steps: int, seed: int) -> dict[str, Any]:
     import numpy as np
-    from art_ext_plugins.text.bench import FREELB_PARAMS, load_classifier, minilm_path
-    from art_ext_plugins.text.freelb import FreeLBTrainer
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.benchmark.suite import FREELB_PARAMS, load_classifier, minilm_path
+    from art_ext_plugins.text.training.freelb import FreeLBTrainer
+    from art_ext_plugins.text.training.trainers import TextTrainer
     from torch.profiler import ProfilerActivity, profile
 
     batch = 32

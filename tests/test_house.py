@@ -103,3 +103,31 @@ def test_layers_import_only_downward():
                     part.startswith("_") for part in target.split(".")):
                 upward.append((source, target))  # plugins never reach into art_ext's private modules
     assert upward == []
+
+
+TEXT_LAYERS = {"model": 0, "attacks": 1, "training": 2, "benchmark": 3, "cli": 3}
+
+
+def test_text_plugin_layers_import_only_downward():
+    """model <- attacks <- training <- benchmark and cli, inside the text plugin."""
+    graph = _import_graph()
+    text = "art_ext_plugins.text."
+    upward = [(source, target) for source, targets in graph.items() if source.startswith(text)
+              for target in targets if target.startswith(text)
+              and TEXT_LAYERS[target.split(".")[2]] > TEXT_LAYERS[source.split(".")[2]]]
+    assert {name.split(".")[2] for name in graph if name.startswith(text)} == set(TEXT_LAYERS)
+    assert upward == []
+
+
+LONG_MODULE = 400
+
+
+def test_a_long_module_says_why_at_its_top():
+    """A module past ~400 lines usually holds two things: it is split, or its docstring says why not."""
+    unexplained = []
+    for folder in (ROOT / "art_ext", ROOT / "plugins"):
+        for path in folder.rglob("*.py"):
+            text = path.read_text()
+            if text.count("\n") > LONG_MODULE + 20 and "lines on purpose" not in text[:1500]:
+                unexplained.append((str(path.relative_to(ROOT)), text.count("\n")))
+    assert unexplained == []

@@ -1,5 +1,8 @@
 """Outputs of a benchmark run: terminal table, results.json, results.csv, report.md, PNG plots.
 
+Longer than ~400 lines on purpose: every output format of one results dict (table, JSON, CSV,
+Markdown, plots) must mark flagged rows the same way, so they are kept side by side.
+
 Flagged results (failed sanity checks) are marked in every output: a ``flags`` field in JSON
 and CSV, ``(!)`` plus the flag names in the tables, dashed lines and "FLAGGED" in the plots.
 """

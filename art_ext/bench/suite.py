@@ -26,7 +26,7 @@ from art_ext.bench.setup import BenchInputError, build_target, load_dataset
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-TEXT_BENCH_TARGET = "art_ext_plugins.text.bench:run_bench"
+TEXT_BENCH_TARGET = "art_ext_plugins.text.benchmark.suite:run_bench"
 #: distributions whose versions change the numbers (pinned exactly by ``tox -e bench-check``)
 PINNED = ("torch", "adversarial-robustness-toolbox", "foolbox", "eagerpy", "numpy", "scipy", "scikit-learn")
 
@@ -239,7 +239,7 @@ def _finish(results: dict[str, Any], config: BenchConfig, start: float, write: b
 
 
 def run_text(config: BenchConfig) -> dict[str, Any]:
-    """Delegate to the text plugin's benchmark, ``art_ext_plugins.text.bench:run_bench``.
+    """Delegate to the text plugin's benchmark, ``art_ext_plugins.text.benchmark.suite:run_bench``.
 
     Contract: ``run_bench(config: BenchConfig) -> dict`` that writes nothing outside
     ``config.out`` and returns a JSON-able dict with at least ``summary`` (a flat dict of

@@ -1,5 +1,8 @@
 """The run folder of a training run: what happens on start, on resume and while writing.
 
+Longer than ~400 lines on purpose: the folder's four rules and the fingerprint they compare are one
+contract (what may start, resume or overwrite a run), read together when it changes.
+
 A run folder (``checkpoint_dir``) holds ``last.pt`` (resumable state), ``best.pt`` (best
 weights), ``metrics.jsonl`` (one line per epoch), ``fingerprint.json`` (what defines the run)
 and ``.lock`` / ``.owner`` (who is writing). :class:`RunFolder` enforces four rules:

@@ -1,5 +1,10 @@
 """The core trainer behind ART's ``Trainer`` interface: options, device, data, DDP.
 
+Longer than ~400 lines on purpose: ``CoreTrainer`` is the class every trainer subclasses, so its
+public surface (ART's ``Trainer`` API, the helpers subclasses call, registration and progress that
+read through to ``trainer.state``) lives on it; the work is done by the loop, the state, the device
+policy and the run folder.
+
 :class:`CoreTrainer` owns everything that is not the algorithm: device, precision and layout
 policy (``device.py``), data sources (numpy, ``DataLoader``, ART ``DataGenerator``), DDP, the epoch
 loop (``loop.py``), registration and checkpoint state (``state.py``), the run folder with its lock,

@@ -1,5 +1,9 @@
 """AdvGAN: adversarial examples from a trained generator, as an ART evasion attack.
 
+Longer than ~400 lines on purpose: the attack's three modes (white-box, distilled black-box,
+universal) share one fitting loop; its losses are in ``losses.py``, its file format in ``files.py``,
+its networks in ``networks.py``.
+
 Paper: Chaowei Xiao, Bo Li, Jun-Yan Zhu, Warren He, Mingyan Liu, Dawn Song, "Generating
 Adversarial Examples with Adversarial Networks", IJCAI 2018 (arXiv:1801.02610).
 
@@ -66,7 +70,7 @@ from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator
 from art_ext_plugins.gan.files import generator_metadata, read_generator_file
-from art_ext_plugins.gan.losses import adversarial_loss, hinge_loss
+from art_ext_plugins.gan.losses import discriminator_loss, generator_loss
 from art_ext_plugins.gan.networks import (
     MODES,
     AdvGANDiscriminator,
@@ -83,7 +87,7 @@ from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODES", "AdvGAN", "NotFittedError", "adversarial_loss", "hinge_loss", "success_rate"]
+__all__ = ["MODES", "AdvGAN", "NotFittedError", "success_rate"]
 
 
 
@@ -462,27 +466,25 @@ class AdvGAN(EvasionAttack):
             x_adv = self.perturb(x_b, t_b)
 
             opt_d.zero_grad(set_to_none=True)
-            with self.policy.autocast():
-                real, fake = self.discriminator(x_b).float(), self.discriminator(x_adv.detach()).float()
-            loss_d = (real - 1).pow(2).mean() + fake.pow(2).mean()
+            loss_d = discriminator_loss(self.discriminator, x_b, x_adv, self.policy.autocast())
             loss_d.backward()
             opt_d.step()
 
             opt_g.zero_grad(set_to_none=True)
-            with self.policy.autocast():
-                loss_gan = (self.discriminator(x_adv).float() - 1).pow(2).mean()
-                logits = self._logits(model, x_adv, preprocess).float()
             goal = t_b if t_b is not None else y_b
-            loss_adv = adversarial_loss(logits, goal, self.targeted, self.kappa).mean()
-            loss_hinge = hinge_loss(x_adv, x_b, self.c).mean()
-            loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
-            loss_g.backward()
+            loss_g = generator_loss(
+                self.discriminator, lambda v: self._logits(model, v, preprocess), x_b, x_adv, goal,
+                targeted=self.targeted, kappa=self.kappa, c=self.c, alpha=self.alpha, beta=self.beta,
+                autocast=self.policy.autocast(),
+            )
+            loss_g.total.backward()
             opt_g.step()
 
             with torch.no_grad():
-                hit = logits.argmax(1) == goal if self.targeted else logits.argmax(1) != goal
+                predicted = loss_g.logits.argmax(1)
+                hit = predicted == goal if self.targeted else predicted != goal
                 n = len(index)
-                sums += torch.stack([loss_d * n, loss_gan * n, loss_adv * n, loss_hinge * n, hit.sum()]).detach()
+                sums += torch.stack([loss_d * n, loss_g.gan * n, loss_g.adv * n, loss_g.hinge * n, hit.sum()]).detach()
             bar.update(1)
         return sums
 

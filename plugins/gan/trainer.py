@@ -44,7 +44,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from art_ext_plugins.gan.advgan import AdvGAN, NotFittedError
-from art_ext_plugins.gan.losses import adversarial_loss, hinge_loss
+from art_ext_plugins.gan.losses import discriminator_loss, generator_loss
 from art_ext_plugins.gan.networks import AdvGANDiscriminator, AdvGANGenerator
 from torch import Tensor, nn
 
@@ -137,18 +137,13 @@ class AdvGANAdversarialTrainer(AdversarialTrainer):
         with self.eval_mode():
             for _ in range(self.g_steps):
                 x_adv = self.perturb(x)
-                with self.autocast():
-                    real, fake = self.discriminator(x).float(), self.discriminator(x_adv.detach()).float()
-                loss_d = (real - 1).pow(2).mean() + fake.pow(2).mean()
+                loss_d = discriminator_loss(self.discriminator, x, x_adv, self.autocast())
                 self.opt_d.zero_grad(set_to_none=True)
                 self._backward_into(loss_d, list(self.discriminator.parameters()))
                 self.step(self.opt_d)
-                with self.autocast():
-                    loss_gan = (self.discriminator(x_adv).float() - 1).pow(2).mean()
-                    logits_adv = self.attack_net(x_adv).float()
-                loss_adv = adversarial_loss(logits_adv, y, False, self.kappa).mean()
-                loss_hinge = hinge_loss(x_adv, x, self.c).mean()
-                loss_g = loss_gan + self.alpha * loss_adv + self.beta * loss_hinge
+                loss_g = generator_loss(self.discriminator, self.attack_net, x, x_adv, y, targeted=False,
+                                        kappa=self.kappa, c=self.c, alpha=self.alpha, beta=self.beta,
+                                        autocast=self.autocast()).total
                 self.opt_g.zero_grad(set_to_none=True)
                 self._backward_into(loss_g, g_params)
                 self.step(self.opt_g, params=g_params)

@@ -71,8 +71,8 @@ def _pick(n_total: int, n: int | None, seed: int) -> np.ndarray:
 
 
 def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
-    from art_ext_plugins.text._encoders import minilm_path
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.model.encoders import minilm_path
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
     max_length = params.pop("max_length", 64)
     num_labels = params.pop("num_labels", None)
@@ -89,7 +89,7 @@ def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
 
 
 def _finetune(clf: Any, data: Any, args: argparse.Namespace, n_default: int = 2000) -> dict[str, Any]:
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.training.trainers import TextTrainer
 
     idx = _pick(len(data.train_texts), args.n_train or n_default, args.seed)
     trainer = TextTrainer(clf, lr=5e-5, nb_epochs=args.epochs or 1, batch_size=32, seed=args.seed, verbose=False)
@@ -186,7 +186,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     checked before anything in ``--out`` is removed."""
     import warnings
 
-    from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
+    from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
 
     import art_ext
 

@@ -279,7 +279,7 @@ def test_trained_eps_is_a_cap_in_art_and_in_foolbox(digits, digits_classifier, u
 
 
 def test_loss_terms(digits):
-    from art_ext_plugins.gan.advgan import adversarial_loss, hinge_loss
+    from art_ext_plugins.gan.losses import adversarial_loss, hinge_loss
 
     logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
     labels = torch.tensor([0, 0])

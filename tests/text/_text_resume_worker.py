@@ -21,7 +21,7 @@ TRAINERS = {"text-standard": {}, "freelb": {"adv_swaps": 1, "relative": True}}
 
 
 def build():
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
     from text_helpers import FALLBACK_CORPUS, fixed_tokenizer, tiny_bert
 
     tokenizer = fixed_tokenizer(FALLBACK_CORPUS)

@@ -87,7 +87,7 @@ def mr_trained(mr_base, mr_split):
 @pytest.fixture
 def mr_classifier(mr_trained):
     """A copy of the session model, safe to modify."""
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
     return HuggingFaceTextClassifier(copy.deepcopy(mr_trained.model), mr_trained.tokenizer, max_length=48, batch_size=64)
 

@@ -12,13 +12,13 @@ import torch
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
 from art.attacks.attack import EvasionAttack
-from art_ext_plugins.text._embedding import budget
-from art_ext_plugins.text._embedding_attack import EmbeddingAttackResult
-from art_ext_plugins.text.constraints import Stopwords, WordEmbeddingCosine
-from art_ext_plugins.text.embedding_fgm import EmbeddingFGM
-from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS, HotFlip
+from art_ext_plugins.text.attacks.constraints import Stopwords, WordEmbeddingCosine
+from art_ext_plugins.text.attacks.embedding_attack import EmbeddingAttackResult
+from art_ext_plugins.text.attacks.embedding_fgm import EmbeddingFGM
+from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
+from art_ext_plugins.text.attacks.hotflip import ENGLISH_STOPWORDS, HotFlip
+from art_ext_plugins.text.model.embedding import budget
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 from text_helpers import FALLBACK_CORPUS, accuracy, tiny_bert
 
 import art_ext
@@ -280,7 +280,7 @@ def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
 
 
 def test_hotflip_never_swaps_a_word_cut_by_truncation():
-    from art_ext_plugins.text._words import last_word_cut
+    from art_ext_plugins.text.attacks.words import last_word_cut
 
     text = "the show has infiltrated every corner"
     # tokens: [CLS] the show has in ##fil | truncated here

@@ -11,10 +11,10 @@ import torch
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
 from art.attacks.attack import EvasionAttack
-from art_ext_plugins.text._vocabulary import word_vocabulary
-from art_ext_plugins.text.charswap import QWERTY_NEIGHBOURS, CharSwap, char_edits
-from art_ext_plugins.text.constraints import Stopwords
-from art_ext_plugins.text.wordswap import WordSwap
+from art_ext_plugins.text.attacks.charswap import QWERTY_NEIGHBOURS, CharSwap, char_edits
+from art_ext_plugins.text.attacks.constraints import Stopwords
+from art_ext_plugins.text.attacks.wordswap import WordSwap
+from art_ext_plugins.text.model.vocabulary import word_vocabulary
 from text_helpers import accuracy
 
 import art_ext

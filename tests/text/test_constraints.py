@@ -9,7 +9,7 @@ import torch
 
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
-from art_ext_plugins.text.constraints import (
+from art_ext_plugins.text.attacks.constraints import (
     A2T_SENTENCE_SIM,
     A2T_WORD_COS,
     ENGLISH_STOPWORDS,
@@ -24,8 +24,8 @@ from art_ext_plugins.text.constraints import (
     preset,
     resolve_constraints,
 )
-from art_ext_plugins.text.hotflip import HotFlip
-from art_ext_plugins.text.wordswap import WordSwap
+from art_ext_plugins.text.attacks.hotflip import HotFlip
+from art_ext_plugins.text.attacks.wordswap import WordSwap
 
 import art_ext
 

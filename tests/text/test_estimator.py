@@ -16,7 +16,7 @@ from art.attacks.attack import EvasionAttack
 from art.attacks.evasion import FastGradientMethod
 from art.estimators.classification.classifier import ClassGradientsMixin, ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 from text_helpers import FALLBACK_CORPUS, make_tokenizer, tiny_bert, tiny_distilbert
 
 ARCHS = {"bert": tiny_bert, "distilbert": tiny_distilbert}
@@ -103,8 +103,8 @@ def test_class_gradient_shapes(clf):
 def test_labels_are_checked_everywhere(clf, bad, match):
     """Issue 12: labels are integral class indices (or exact one-hot rows) in range, in the
     gradients, the loss, the trainers and the attacks; the error names the value."""
-    from art_ext_plugins.text.hotflip import HotFlip
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.attacks.hotflip import HotFlip
+    from art_ext_plugins.text.training.trainers import TextTrainer
 
     texts = FALLBACK_CORPUS[:4]
     ids, _ = clf.encode(texts)
@@ -286,6 +286,6 @@ def test_tokenizer_trained_in_test_is_wordpiece():
 
 def test_importing_the_plugin_does_not_import_transformers():
     code = ("import sys, art_ext_plugins.text, art_ext; art_ext.list_attacks(); "
-            "print('transformers' in sys.modules, 'torch' in sys.modules and 'art_ext_plugins.text.estimator' in sys.modules)")
+            "print('transformers' in sys.modules, 'torch' in sys.modules and 'art_ext_plugins.text.model.estimator' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]

@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from art_ext_plugins.text._embedding import normalized_step, project
-from art_ext_plugins.text._words import match_case
-from art_ext_plugins.text.charswap import char_edits
-from art_ext_plugins.text.constraints import MaxWordsChanged
+from art_ext_plugins.text.attacks.charswap import char_edits
+from art_ext_plugins.text.attacks.constraints import MaxWordsChanged
+from art_ext_plugins.text.attacks.words import match_case
+from art_ext_plugins.text.model.embedding import normalized_step, project
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
-from art_ext_plugins.text.estimator import TextInputError
+from art_ext_plugins.text.model.estimator import TextInputError
 
 import art_ext
 
@@ -54,7 +54,7 @@ def test_an_optimizer_and_an_lr_together_are_refused(mr_classifier):
 
 
 def test_an_empty_or_foreign_model_folder_is_one_error(tmp_path):
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
     with pytest.raises(ValueError, match="holds no Hugging Face model .*holds nothing"):
         HuggingFaceTextClassifier.from_pretrained(str(tmp_path))
@@ -65,7 +65,7 @@ def test_an_empty_or_foreign_model_folder_is_one_error(tmp_path):
 
 @pytest.mark.parametrize("name", ["text-hotflip", "text-wordswap", "text-charswap"])
 def test_constraints_are_resolved_once_per_construction(mr_classifier, monkeypatch, name):
-    from art_ext_plugins.text import _word_attack
+    from art_ext_plugins.text.attacks import word_attack as _word_attack
 
     calls = []
     real = _word_attack.resolve_constraints

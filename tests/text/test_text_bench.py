@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
-from art_ext_plugins.text.bench import TextBenchSettings
-from art_ext_plugins.text.report import diff_words
+from art_ext_plugins.text.benchmark.report import diff_words
+from art_ext_plugins.text.benchmark.suite import TextBenchSettings
 from text_helpers import tiny_bert
 
 ROOT = Path(__file__).resolve().parents[2]

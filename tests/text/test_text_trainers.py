@@ -12,12 +12,16 @@ import torch
 pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
 
 from art.defences.trainer import Trainer
-from art_ext_plugins.text._token_swaps import TokenSwapper
-from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.freelb import FreeLBTrainer
-from art_ext_plugins.text.hotflip import ENGLISH_STOPWORDS, HotFlip
-from art_ext_plugins.text.trainers import EmbeddingFGMTrainer, EmbeddingPGDTrainer, TextTrainer
+from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
+from art_ext_plugins.text.attacks.hotflip import ENGLISH_STOPWORDS, HotFlip
+from art_ext_plugins.text.attacks.token_swaps import TokenSwapper
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.training.freelb import FreeLBTrainer
+from art_ext_plugins.text.training.trainers import (
+    EmbeddingFGMTrainer,
+    EmbeddingPGDTrainer,
+    TextTrainer,
+)
 from text_helpers import FALLBACK_CORPUS, accuracy, finetune, tiny_bert
 
 import art_ext

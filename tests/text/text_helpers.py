@@ -88,8 +88,8 @@ def tiny_distilbert(vocab_size: int, hidden: int = 32, layers: int = 2, seed: in
 def train_base_model(tokenizer, split):
     """A 1-layer BERT (hidden 48) trained from scratch for 4 epochs on the split's 1,600 sentences:
     the "pretrained" model every test model is fine-tuned from (about 61% on the 200 test sentences)."""
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.training.trainers import TextTrainer
 
     clf = HuggingFaceTextClassifier(tiny_bert(len(tokenizer), hidden=48, layers=1, seed=0), tokenizer, max_length=48,
                                     batch_size=64)
@@ -102,9 +102,9 @@ def finetune(base, split, trainer: str = "standard", epochs: int = 2, **params):
     (models compared in the tests have the same training budget)."""
     import copy
 
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-    from art_ext_plugins.text.freelb import FreeLBTrainer
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.training.freelb import FreeLBTrainer
+    from art_ext_plugins.text.training.trainers import TextTrainer
 
     clf = HuggingFaceTextClassifier(copy.deepcopy(base.model), base.tokenizer, max_length=48, batch_size=64)
     cls = TextTrainer if trainer == "standard" else FreeLBTrainer

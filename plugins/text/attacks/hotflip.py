@@ -15,7 +15,7 @@ Structural rules, always: special tokens and padding are never changed or insert
 are whole-word vocabulary tokens made of letters; each word changes at most once; a word of
 several WordPiece/BPE pieces is replaced as a whole by one token (its score uses the gradient at
 its first piece); punctuation and numbers never change. Everything else is a constraint
-(``constraints=``, :mod:`art_ext_plugins.text.constraints`): stop words, word-embedding cosine,
+(``constraints=``, :mod:`art_ext_plugins.text.attacks.constraints`): stop words, word-embedding cosine,
 sentence similarity, part of speech, a tighter word budget; a preset name or a list.
 
 Arguments (defaults): ``max_perturb_ratio=0.2``, ``search="greedy"`` (or ``"beam"``),
@@ -45,12 +45,12 @@ import numpy as np
 import torch
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text._vocabulary import BPE_SPACE
-from art_ext_plugins.text._word_attack import SentenceContext, WordAttackBase, softmax
-from art_ext_plugins.text._words import Sentence
-from art_ext_plugins.text.constraints import ENGLISH_STOPWORDS
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.results import HotFlipResults, TextAttackResult
+from art_ext_plugins.text.attacks.constraints import ENGLISH_STOPWORDS
+from art_ext_plugins.text.attacks.results import HotFlipResults, TextAttackResult
+from art_ext_plugins.text.attacks.word_attack import SentenceContext, WordAttackBase, softmax
+from art_ext_plugins.text.attacks.words import Sentence
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.vocabulary import BPE_SPACE
 
 from art_ext import checks
 

@@ -2,9 +2,9 @@
 
 :class:`WordAttackBase` (an ART ``EvasionAttack``) owns the parameters common to
 ``text-hotflip``, ``text-wordswap`` and ``text-charswap`` (budget, constraints, targeted, batch
-size), turns strings into :class:`~art_ext_plugins.text._words.Sentence` objects, checks every
+size), turns strings into :class:`~art_ext_plugins.text.attacks.words.Sentence` objects, checks every
 proposed change against the constraints (recording their values), queries the model, and builds
-the one result type, :class:`~art_ext_plugins.text.results.TextAttackResult`. A subclass
+the one result type, :class:`~art_ext_plugins.text.attacks.results.TextAttackResult`. A subclass
 implements :meth:`WordAttackBase._attack_one` (the search for one sentence).
 
 The budget ``max_perturb_ratio`` is the attack's own: at most ``max(1, floor(ratio * words))``
@@ -27,11 +27,16 @@ from typing import Any
 import numpy as np
 import torch
 from art.attacks.attack import EvasionAttack
-from art_ext_plugins.text._vocabulary import word_vocabulary
-from art_ext_plugins.text._words import Sentence, last_word_cut, render, split_words
-from art_ext_plugins.text.constraints import Constraint, Swap, check_swaps, resolve_constraints
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.results import SwapRecord, TextAttackResult
+from art_ext_plugins.text.attacks.constraints import (
+    Constraint,
+    Swap,
+    check_swaps,
+    resolve_constraints,
+)
+from art_ext_plugins.text.attacks.results import SwapRecord, TextAttackResult
+from art_ext_plugins.text.attacks.words import Sentence, last_word_cut, render, split_words
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.vocabulary import word_vocabulary
 from tqdm.auto import tqdm
 
 from art_ext import checks
@@ -195,7 +200,7 @@ class WordAttackBase(EvasionAttack):
 
     # ------------------------------------------------------------------ public API
     def attack_text(self, texts: Sequence[str], labels: Sequence[int] | np.ndarray | None = None) -> TextAttackResult:
-        """Attack strings; returns the :class:`~art_ext_plugins.text.results.TextAttackResult`.
+        """Attack strings; returns the :class:`~art_ext_plugins.text.attacks.results.TextAttackResult`.
 
         Changed words are written into the original string at their character offsets, so the
         rest of the text stays as given. ``labels``: true labels (default: the model's

@@ -15,7 +15,7 @@ Arguments (defaults): ``eps=0.5``, ``eps_step=2.5*eps/max_iter``, ``max_iter=10`
 ``targeted=False``, ``batch_size=32``, ``verbose=False``, ``seed=0``; for :meth:`attack_text`
 (real text: each word's perturbed embedding projected onto its nearest whole-word token, the
 changes kept under the shared constraints): ``max_perturb_ratio=0.2``, ``constraints="none"``
-(a preset or a list, :mod:`art_ext_plugins.text.constraints`), ``sentence_encoder=None``,
+(a preset or a list, :mod:`art_ext_plugins.text.attacks.constraints`), ``sentence_encoder=None``,
 ``word_encoder=None``, ``tagger=None``.
 
 Success (``last_result.success_rate``): untargeted, the share of correctly classified sentences
@@ -37,7 +37,7 @@ Example::
 
 from __future__ import annotations
 
-from art_ext_plugins.text._embedding_attack import EmbeddingAttack, EmbeddingAttackResult
+from art_ext_plugins.text.attacks.embedding_attack import EmbeddingAttack, EmbeddingAttackResult
 
 __all__ = ["EmbeddingAttackResult", "EmbeddingPGD"]
 

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from art_ext_plugins.text._embedding_attack import EmbeddingAttack, EmbeddingAttackResult
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.attacks.embedding_attack import EmbeddingAttack, EmbeddingAttackResult
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 from art_ext import checks
 

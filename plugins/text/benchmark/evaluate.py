@@ -63,7 +63,7 @@ def make_attack(clf: Any, attack: str, preset: str, settings: Any, word_encoder:
 def attack_cell(clf: Any, attack: str, preset: str, texts: list[str], labels: np.ndarray, settings: Any,
                 word_encoder: Any) -> dict[str, Any]:
     """One attack x preset on the given sentences: summary, masks, successful examples, sentiment."""
-    from art_ext_plugins.text.sentiment import sentiment_flips
+    from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
 
     start = time.perf_counter()
     result = make_attack(clf, attack, preset, settings, word_encoder).attack_text(texts, labels)
@@ -84,7 +84,7 @@ def attack_cell(clf: Any, attack: str, preset: str, texts: list[str], labels: np
 
 def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None) -> dict[str, Any]:
     """Clean accuracy, every attack x preset, embedding-space PGD, on ``settings.split``."""
-    from art_ext_plugins.text.embedding_pgd import EmbeddingPGD
+    from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
 
     from art_ext.evaluation.robust import mask_to_string
     from art_ext.evaluation.stats import wilson_interval

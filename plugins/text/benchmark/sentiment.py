@@ -9,7 +9,7 @@ flip almost none: such a swap changes the true label rather than fooling the mod
 
 Example::
 
-    from art_ext_plugins.text.sentiment import sentiment_flips
+    from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
     stats = sentiment_flips([(s.old, s.new) for _, s in result.accepted_swaps()])
     stats["rate"], stats["ci95"], stats["examples"]
 """

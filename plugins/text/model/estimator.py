@@ -1,5 +1,8 @@
 """An ART estimator for Hugging Face ``transformers`` sequence classifiers.
 
+Longer than ~400 lines on purpose: one ART estimator class with ART's required surface (predict,
+fit, loss and class gradients, input checks); its model checks live in ``model_checks.py``.
+
 ART works on continuous inputs and has no text estimator (its ``HuggingFaceClassifierPyTorch`` is
 for image models). :class:`HuggingFaceTextClassifier` wraps any
 ``AutoModelForSequenceClassification`` with its tokenizer and really subclasses ART's mixins, so
@@ -27,7 +30,7 @@ vocabulary does not fit the model's embedding matrix or that has no pad token, a
 input embeddings, ``nb_classes`` that differs from the model's, ``max_length`` beyond the model's
 position embeddings, labels that are not integral class indices (or exact one-hot rows) in
 ``[0, nb_classes)``, and non-text input (e.g. an image batch) raise ``ValueError``/``TypeError``
-naming the parameter and the value (:mod:`art_ext_plugins.text._model_checks`,
+naming the parameter and the value (:mod:`art_ext_plugins.text.model.model_checks`,
 :func:`art_ext.checks.class_indices`).
 
 Predictions and gradients are always float32 in eval mode (:meth:`HuggingFaceTextClassifier.eval_mode`),
@@ -50,7 +53,7 @@ from art.estimators.classification.classifier import (
     ClassifierMixin,
 )
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text import _model_checks
+from art_ext_plugins.text.model import model_checks
 from torch import nn
 
 import art_ext
@@ -108,7 +111,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         loss: nn.Module | None = None,
         optimizer: torch.optim.Optimizer | None = None,
     ) -> None:
-        embeddings = _model_checks.input_embeddings(model)
+        embeddings = model_checks.input_embeddings(model)
         if tokenizer is None or not callable(tokenizer) or not hasattr(tokenizer, "convert_ids_to_tokens"):
             raise TypeError(f"tokenizer must be a transformers tokenizer, got {type(tokenizer).__name__}")
         vocab = len(tokenizer)
@@ -117,9 +120,9 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
                 f"tokenizer/model vocabulary mismatch: the tokenizer has {vocab} tokens but the model's input "
                 f"embedding matrix has {embeddings.num_embeddings} rows; use the tokenizer the model was trained with"
             )
-        pad = _model_checks.pad_token_id(tokenizer)
-        nb_classes = _model_checks.num_classes(model, embeddings, nb_classes)
-        max_length = _model_checks.check_max_length(model, max_length)
+        pad = model_checks.pad_token_id(tokenizer)
+        nb_classes = model_checks.num_classes(model, embeddings, nb_classes)
+        max_length = model_checks.check_max_length(model, max_length)
         checks.integer(batch_size, "batch_size", minimum=1)
         super().__init__(
             model=model, clip_values=None, preprocessing_defences=None, postprocessing_defences=None,
@@ -428,7 +431,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         """Plain (non-adversarial) fine-tuning with cross-entropy: the ART ``fit`` contract.
 
         Runs the registered ``text-standard`` trainer
-        (:class:`~art_ext_plugins.text.trainers.TextTrainer`) on the trainer core (its
+        (:class:`~art_ext_plugins.text.training.trainers.TextTrainer`) on the trainer core (its
         precision policy: ``"auto"`` = bf16 autocast where the hardware runs it natively;
         ``"fp32"`` to force float32). Adversarial training lives in the trainers (``freelb``,
         ``text-embedding-pgd``, ``text-fgm``).
@@ -465,7 +468,7 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
         """
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-        labels = _model_checks.pretrained_num_labels(str(path), num_labels)
+        labels = model_checks.pretrained_num_labels(str(path), num_labels)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=labels, local_files_only=True)
         return cls(model, tokenizer, **kwargs)

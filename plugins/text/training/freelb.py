@@ -21,7 +21,7 @@ Two options beyond the paper, both off by default:
 * ``adv_swaps`` (default 0): after the first ascent step's backward pass, replace up to this many
   words per sentence (at most ``adv_swap_ratio`` = 20% of its real tokens) by their best
   first-order HotFlip substitutes, computed from the gradient FreeLB already has (no extra pass;
-  see :mod:`art_ext_plugins.text._token_swaps`); the remaining K - 1 steps run on the swapped
+  see :mod:`art_ext_plugins.text.attacks.token_swaps`); the remaining K - 1 steps run on the swapped
   sentence plus the continuous perturbation. The paper's bound (0.6 over a whole sentence) is
   smaller than the distance between two word embeddings (0.8 to 1.6 for MiniLM), so
   continuous FreeLB alone never sees a word swap; this adds discrete adversarial examples
@@ -43,10 +43,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from art_ext_plugins.text._token_swaps import TokenSwapper
-from art_ext_plugins.text.constraints import ENGLISH_STOPWORDS
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.trainers import TextTrainer
+from art_ext_plugins.text.attacks.constraints import ENGLISH_STOPWORDS
+from art_ext_plugins.text.attacks.token_swaps import TokenSwapper
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.training.trainers import TextTrainer
 from torch import Tensor, nn
 
 from art_ext import checks

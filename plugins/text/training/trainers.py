@@ -10,7 +10,7 @@ checkpoints and resume, DDP, metrics log, SIGINT handling) is the core's.
   ``adv_weight`` * CE(embeddings + eps * g / ||g||), ``g`` the clean-loss gradient, L2 per sequence.
 * :class:`EmbeddingPGDTrainer` (``text-embedding-pgd``): Madry-style PGD-K on embeddings (eval-mode
   inner maximisation), loss = (1 - ``clean_weight``) CE(adv) + ``clean_weight`` CE(clean).
-* :class:`~art_ext_plugins.text.freelb.FreeLBTrainer` (``freelb``) in :mod:`.freelb`.
+* :class:`~art_ext_plugins.text.training.freelb.FreeLBTrainer` (``freelb``) in :mod:`.freelb`.
 
 Data: ``fit(x, y)`` takes strings (tokenized with the estimator's tokenizer, truncated to its
 ``max_length`` with a warning) or token ids ``(N, L)``; batches are ``(ids, attention_mask, y)``
@@ -24,8 +24,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from art_ext_plugins.text._embedding import budget, embedding_pgd_delta, normalized_step, project
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.embedding import (
+    budget,
+    embedding_pgd_delta,
+    normalized_step,
+    project,
+)
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 from torch import Tensor, nn
 
 from art_ext import checks
@@ -188,7 +193,7 @@ class EmbeddingFGMTrainer(_PerturbingTrainer):
     """Miyato et al. (2017) adversarial training: one normalised gradient step on the embeddings.
 
     :param eps: perturbation size, relative to the embedding scale (see
-        :mod:`art_ext_plugins.text._embedding`); default 1.0 with L2 per sequence (every real
+        :mod:`art_ext_plugins.text.model.embedding`); default 1.0 with L2 per sequence (every real
         token moves by one typical embedding norm on average).
     :param adv_weight: weight of the adversarial loss added to the clean loss (default 1.0).
     """

@@ -7,14 +7,14 @@ README tables).
 Stages, each a fresh copy of the pretrained model (fresh 2-way head, seeded) trained on the
 trainer core with the same epoch budget (:data:`FREELB_PARAMS`):
 
-* ``standard``: clean fine-tuning (:class:`~art_ext_plugins.text.trainers.TextTrainer`);
+* ``standard``: clean fine-tuning (:class:`~art_ext_plugins.text.training.trainers.TextTrainer`);
 * ``freelb``: FreeLB with the paper's defaults (K=2 ascent steps, step 0.1, init 1, bound 0.6);
 * ``freelb-swap1`` / ``freelb-swap``: the paper's FreeLB plus 1 / 2 first-order HotFlip word swaps
   per sentence (``adv_swaps``), the swapped sentence used from the second ascent step;
 * ``freelb-large``: step and bound 1.5 (one word swap moves a MiniLM embedding by 0.8-1.6),
   ramped up over the first 267 steps; ``freelb-strong``: K=3, step 0.3, bound 2.0.
 
-Every trained model is evaluated by :func:`art_ext_plugins.text._bench_eval.evaluate_model`
+Every trained model is evaluated by :func:`art_ext_plugins.text.benchmark.evaluate.evaluate_model`
 on one split (``validation`` to choose, ``test`` to report). Word-embedding cosines and the
 word-swap candidates come from the *pretrained* MiniLM's input embeddings by default
 (``word_encoder="pretrained"``), so every model is attacked under the same constraints.
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from art_ext_plugins.text._bench_eval import ATTACKS, compare, evaluate_model
-from art_ext_plugins.text._encoders import minilm_path
-from art_ext_plugins.text.constraints import PRESETS
+from art_ext_plugins.text.attacks.constraints import PRESETS
+from art_ext_plugins.text.benchmark.evaluate import ATTACKS, compare, evaluate_model
+from art_ext_plugins.text.model.encoders import minilm_path
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class TextBenchSettings:
 
 def load_classifier(path: str, max_length: int, seed: int = 0) -> Any:
     """A 2-way sequence classifier on the model at ``path`` (fresh head seeded with ``seed``), offline."""
-    from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
     torch.manual_seed(seed)  # the new classification head
     return HuggingFaceTextClassifier.from_pretrained(path, max_length=max_length, batch_size=64)
@@ -133,8 +133,8 @@ def _cache_dir(stage: str, settings: TextBenchSettings, precision: str) -> Path 
 
 def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Train a fresh model with the stage's trainer (or load it from ``model_cache``)."""
-    from art_ext_plugins.text.freelb import FreeLBTrainer
-    from art_ext_plugins.text.trainers import TextTrainer
+    from art_ext_plugins.text.training.freelb import FreeLBTrainer
+    from art_ext_plugins.text.training.trainers import TextTrainer
 
     precision = precision or settings.precision
     cache = _cache_dir(stage, settings, precision)
@@ -143,7 +143,7 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
         logger.info("stage %s: reusing the model trained in %s", stage, cache)
         return load_classifier(str(cache / "model"), settings.max_length, settings.seed), {**info, "reused": str(cache)}
     clf = load_classifier(settings.base_model, settings.max_length, settings.seed)
-    from art_ext_plugins.text._bench_eval import subset
+    from art_ext_plugins.text.benchmark.evaluate import subset
 
     idx = subset(len(data.train_texts), settings.n_train, settings.seed)
     x = [data.train_texts[i] for i in idx]
@@ -169,7 +169,7 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
 
 def word_encoder(settings: TextBenchSettings) -> Any:
     """The word encoder of the constraints: the pretrained model's input embeddings, or None (each model's own)."""
-    from art_ext_plugins.text._encoders import TokenEmbeddingEncoder
+    from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder
 
     return TokenEmbeddingEncoder.from_pretrained(settings.base_model) if settings.word_encoder == "pretrained" else None
 
@@ -190,7 +190,7 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
     """Issue 14: each stage trained with ``precision="auto"`` and ``"fp32"`` (same seed, this
     process), then clean accuracy (whole split) and HotFlip success (``none``, ``n_hotflip``
     sentences), both evaluated in float32."""
-    from art_ext_plugins.text._bench_eval import attack_cell, subset, success_drop
+    from art_ext_plugins.text.benchmark.evaluate import attack_cell, subset, success_drop
 
     from art_ext.core.device import hardware_info, resolve_policy
     from art_ext.evaluation.robust import mask_to_string, string_to_mask
@@ -228,7 +228,7 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
 
 def markdown_table(models: dict[str, Any], attacks: tuple[str, ...] | list[str], presets: tuple[str, ...] | list[str]) -> list[str]:
     """The success table (attack x preset per model) as markdown lines."""
-    from art_ext_plugins.text.report import success_table
+    from art_ext_plugins.text.benchmark.report import success_table
 
     header = ["model", "clean acc. %"] + [f"{a} / {p}" for a in attacks for p in presets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -263,7 +263,7 @@ def settings_from_config(config: Any) -> TextBenchSettings:
 def run_bench(config: Any) -> dict[str, Any]:
     """``art-ext bench text``: every stage, then the HTML and markdown report in ``config.out``;
     returns ``{"summary", "stages", "comparison", "settings", "markdown", "report"}``."""
-    from art_ext_plugins.text.report import write_report
+    from art_ext_plugins.text.benchmark.report import write_report
 
     from art_ext.data import load_mr
 

@@ -11,14 +11,14 @@ import torch
 from art.attacks.attack import EvasionAttack
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text._embedding import (
+from art_ext_plugins.text.attacks.embedding_text import ProjectedTextSearch
+from art_ext_plugins.text.attacks.results import TextAttackResult
+from art_ext_plugins.text.model.embedding import (
     budget,
     embedding_pgd_delta,
     nearest_tokens,
 )
-from art_ext_plugins.text._embedding_text import ProjectedTextSearch
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier, trim_batch
-from art_ext_plugins.text.results import TextAttackResult
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier, trim_batch
 from tqdm.auto import tqdm
 
 from art_ext import checks
@@ -251,7 +251,7 @@ class EmbeddingAttack(EvasionAttack):
         word by word onto the nearest whole-word vocabulary token; the projected changes (largest
         perturbation first) are kept while every constraint accepts them and the word budget
         ``max_perturb_ratio`` allows, and success is judged on the resulting string. Returns the
-        shared :class:`~art_ext_plugins.text.results.TextAttackResult`."""
+        shared :class:`~art_ext_plugins.text.attacks.results.TextAttackResult`."""
         search = ProjectedTextSearch(self)
         result = search.attack_text(texts, labels)
         result.attack = type(self).__name__

@@ -1,9 +1,12 @@
 """Constraints on text adversarial examples: shared objects that every text attack takes.
 
+Longer than ~400 lines on purpose: the constraint classes and their presets are one vocabulary every
+text attack takes; the sentence encoders they use live in ``model/encoders.py``.
+
 A text attack (``text-hotflip``, ``text-wordswap``, ``text-charswap``, the embedding attacks'
 nearest-token projection) proposes changes of one word at a time; a change is kept only if
 every constraint accepts it, and the value each constraint measured is recorded with the change
-(:class:`~art_ext_plugins.text.results.SwapRecord`). Pass ``constraints=`` a preset name or a
+(:class:`~art_ext_plugins.text.attacks.results.SwapRecord`). Pass ``constraints=`` a preset name or a
 list of constraint objects.
 
 Constraints:
@@ -34,7 +37,7 @@ Presets (:data:`PRESETS`; what cannot be reproduced offline is listed in ``docs/
 
 Example::
 
-    from art_ext_plugins.text.constraints import SentenceSimilarity, Stopwords, preset
+    from art_ext_plugins.text.attacks.constraints import SentenceSimilarity, Stopwords, preset
     attack = art_ext.get_attack("text-wordswap", classifier, constraints="a2t")
     attack = art_ext.get_attack("text-hotflip", classifier,
                                 constraints=[Stopwords(), SentenceSimilarity(0.95, "path/to/st-model")])
@@ -204,7 +207,7 @@ class WordEmbeddingCosine(Constraint):
 
     :param min_cos: threshold in [-1, 1] (default 0.8, TextAttack's ``WordEmbeddingDistance``).
     :param encoder: ``None`` (default): the attacked model's input embeddings (mean of a word's
-        pieces); or a :class:`~art_ext_plugins.text._encoders.TokenEmbeddingEncoder`, a
+        pieces); or a :class:`~art_ext_plugins.text.model.encoders.TokenEmbeddingEncoder`, a
         sentence-transformers folder (words encoded alone), any ``encode(words)`` object or callable.
     :param name: the key of its values in the results (default ``"word_cos"``).
     """
@@ -221,13 +224,13 @@ class WordEmbeddingCosine(Constraint):
         self._cache: dict[str, torch.Tensor] = {}
         self._tables: dict[str, torch.Tensor] = {}
         if encoder is not None:
-            from art_ext_plugins.text._encoders import as_encoder
+            from art_ext_plugins.text.model.encoders import as_encoder
 
             self.encoder = as_encoder(encoder, "encoder")
 
     def bind(self, classifier: Any) -> None:
         if self._given is None:
-            from art_ext_plugins.text._encoders import TokenEmbeddingEncoder
+            from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder
 
             self.encoder = TokenEmbeddingEncoder.from_classifier(classifier)
             self._cache.clear()
@@ -274,7 +277,7 @@ class SentenceSimilarity(Constraint):
     name = "sentence_sim"
 
     def __init__(self, min_sim: float = 0.9, encoder: Any = None, window: int | None = None) -> None:
-        from art_ext_plugins.text._encoders import SentenceEncoder, as_encoder
+        from art_ext_plugins.text.model.encoders import SentenceEncoder, as_encoder
 
         self.min_sim = checks.number(min_sim, "min_sim", low=-1.0, high=1.0)
         self.window = None if window is None else checks.integer(window, "window", minimum=1)
@@ -394,7 +397,7 @@ def preset(name: str, *, sentence_encoder: Any = None, word_encoder: Any = None,
         return []
     if name == "hotflip-paper":
         return [Stopwords(), MaxWordsChanged(max_words=2), WordEmbeddingCosine(0.8, word_encoder), *pos]
-    from art_ext_plugins.text._encoders import SentenceEncoder, as_encoder
+    from art_ext_plugins.text.model.encoders import SentenceEncoder, as_encoder
 
     sentence = SentenceEncoder(sentence_encoder) if sentence_encoder is None else as_encoder(sentence_encoder, "sentence_encoder")
     if name == "a2t":
@@ -417,7 +420,7 @@ def resolve_constraints(constraints: Any, *, sentence_encoder: Any = None, word_
                         f"got {type(constraints).__name__}")
     for i, c in enumerate(constraints):
         if not isinstance(c, Constraint):
-            raise TypeError(f"constraints[{i}] must be a Constraint (art_ext_plugins.text.constraints), got {type(c).__name__}")
+            raise TypeError(f"constraints[{i}] must be a Constraint (art_ext_plugins.text.attacks.constraints), got {type(c).__name__}")
     names = [c.name for c in constraints]
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 BPE_SPACE = "\u0120"
 SP_SPACE = "\u2581"

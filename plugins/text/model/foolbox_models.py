@@ -31,7 +31,7 @@ import eagerpy as ep
 import foolbox as fb
 import numpy as np
 import torch
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 from foolbox.attacks.base import (
     FixedEpsilonAttack,
     get_criterion,

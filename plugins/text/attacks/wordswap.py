@@ -21,7 +21,7 @@ re-tokenize to one token.
 
 Arguments (defaults): ``max_perturb_ratio=0.2``, ``importance="delete"``, ``n_candidates=30``,
 ``candidate_embeddings=None`` (the attacked model's input embeddings; or a local model folder
-or a :class:`~art_ext_plugins.text._encoders.TokenEmbeddingEncoder` for a model-independent
+or a :class:`~art_ext_plugins.text.model.encoders.TokenEmbeddingEncoder` for a model-independent
 neighbour list), ``constraints="none"`` (a preset or a list), ``sentence_encoder=None``,
 ``word_encoder=None``, ``tagger=None``, ``targeted=False``, ``batch_size=64``, ``verbose=False``.
 
@@ -41,9 +41,9 @@ import numpy as np
 import torch
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator
-from art_ext_plugins.text._word_attack import SentenceContext, WordAttackBase
-from art_ext_plugins.text._words import Sentence, without_word
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.attacks.word_attack import SentenceContext, WordAttackBase
+from art_ext_plugins.text.attacks.words import Sentence, without_word
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 from art_ext import checks
 
@@ -144,7 +144,7 @@ class WordSwap(GreedySubstitution):
     def _table(self) -> tuple[Any, torch.Tensor, list[str]]:
         """(encoder, unit vectors, words) of the candidate vocabulary, built once."""
         if self._neighbours is None:
-            from art_ext_plugins.text._encoders import TokenEmbeddingEncoder, as_encoder
+            from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder, as_encoder
 
             source = self.candidate_embeddings
             if source is None:

@@ -1,7 +1,7 @@
 """First-order (HotFlip) whole-word token swaps on a batch, for adversarial training.
 
-Used by :class:`~art_ext_plugins.text.freelb.FreeLBTrainer` (``adv_swaps``). Unlike the
-:class:`~art_ext_plugins.text.hotflip.HotFlip` attack, which checks candidates with forward passes
+Used by :class:`~art_ext_plugins.text.training.freelb.FreeLBTrainer` (``adv_swaps``). Unlike the
+:class:`~art_ext_plugins.text.attacks.hotflip.HotFlip` attack, which checks candidates with forward passes
 and searches word by word, this is one vectorised step on the gradient the trainer has already
 computed: the loss change of replacing the token at ``i`` by ``v`` is estimated as
 ``(E_v - e_i) . grad_i`` and each sentence takes its best-scoring swaps at once.
@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import torch
-from art_ext_plugins.text._vocabulary import word_vocabulary
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.model.vocabulary import word_vocabulary
 from torch import Tensor
 
 

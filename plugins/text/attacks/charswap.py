@@ -40,10 +40,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from art_ext_plugins.text._word_attack import SentenceContext
-from art_ext_plugins.text._words import Sentence
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
-from art_ext_plugins.text.wordswap import GreedySubstitution
+from art_ext_plugins.text.attacks.word_attack import SentenceContext
+from art_ext_plugins.text.attacks.words import Sentence
+from art_ext_plugins.text.attacks.wordswap import GreedySubstitution
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 from art_ext import checks
 

@@ -1,7 +1,7 @@
 """Words of a tokenized sentence, shared by every word- and character-level text attack.
 
 A sentence's real tokens (attended, not special) are grouped into words with the tokenizer's
-own word boundaries (:class:`~art_ext_plugins.text._vocabulary.WordVocabulary`); each word keeps
+own word boundaries (:class:`~art_ext_plugins.text.model.vocabulary.WordVocabulary`); each word keeps
 its token ids, its text and, for string input, its character span in the original string, so a
 changed word is written back into the string at that span and the rest of the text stays
 exactly as given (:func:`render`).
@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from art_ext_plugins.text._vocabulary import WordVocabulary
-    from art_ext_plugins.text.results import SwapRecord
+    from art_ext_plugins.text.attacks.results import SwapRecord
+    from art_ext_plugins.text.model.vocabulary import WordVocabulary
 
 __all__ = ["Sentence", "Word", "last_word_cut", "match_case", "render", "split_words", "without_word"]
 

@@ -1,6 +1,6 @@
 """Real text from an embedding attack: nearest-token projection under the shared constraints.
 
-:meth:`EmbeddingAttack.attack_text <art_ext_plugins.text._embedding_attack.EmbeddingAttack.attack_text>`
+:meth:`EmbeddingAttack.attack_text <art_ext_plugins.text.attacks.embedding_attack.EmbeddingAttack.attack_text>`
 runs the attack's PGD (or FGM) on one sentence's input embeddings, then for every word that may
 change finds the whole-word vocabulary token nearest (L2) to the perturbed embedding at the
 word's first piece, among the tokens the vectorised constraints allow (word-embedding cosine).
@@ -17,10 +17,10 @@ from typing import Any
 import torch
 from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator, LossGradientsMixin
-from art_ext_plugins.text._embedding import embedding_pgd_delta
-from art_ext_plugins.text._word_attack import SentenceContext, WordAttackBase
-from art_ext_plugins.text._words import Sentence
-from art_ext_plugins.text.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.attacks.word_attack import SentenceContext, WordAttackBase
+from art_ext_plugins.text.attacks.words import Sentence
+from art_ext_plugins.text.model.embedding import embedding_pgd_delta
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 __all__ = ["ProjectedTextSearch"]
 
