@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 
 from art_ext import checks
+from art_ext.core.device import restore_modes, snapshot_modes
+from art_ext.core.perturb import clip as clip_to
+from art_ext.core.perturb import constrain
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +68,6 @@ def constrain_output(attack: Any, x: np.ndarray, x_adv: Any, name: str = "attack
     """``x_adv`` in ``x``'s shape and dtype, inside the attack's ball and ``clip_values``, NaN-free."""
     import torch
 
-    from art_ext.core.perturb import constrain
-
     out = np.asarray(x_adv)
     if out.shape != x.shape:
         raise RuntimeError(f"{name} returned shape {out.shape} for inputs of shape {x.shape}")
@@ -84,8 +85,6 @@ def constrain_output(attack: Any, x: np.ndarray, x_adv: Any, name: str = "attack
         eps, norm = budget
         result = constrain(xt, advt, eps, norm, clip)
     elif clip is not None:
-        from art_ext.core.perturb import clip as clip_to
-
         result = clip_to(advt, clip)
     else:
         result = advt
@@ -156,8 +155,6 @@ def checked(cls: type) -> type:
             atomic_set_params(self, super().set_params, kwargs)
 
         def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
-            from art_ext.core.device import restore_modes, snapshot_modes
-
             x_checked, labels = check_attack_input(self, x, y)
             nb_classes = int(self.estimator.nb_classes)
             one_hot = None if labels is None else np.eye(nb_classes, dtype=np.float32)[labels]

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from art_ext.core.device import resolve_policy
+
 logger = logging.getLogger(__name__)
 
 
@@ -116,8 +118,6 @@ def train_model(
     autocast and channels_last where the hardware runs them natively (``precision="fp32"``
     to turn it off). The model comes back in eval mode and the default memory format.
     """
-    from art_ext.core.device import resolve_policy
-
     policy = resolve_policy(model, precision=precision)
     policy.prepare_model(model)
     generator = torch.Generator().manual_seed(seed)

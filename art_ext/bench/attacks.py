@@ -27,13 +27,14 @@ import numpy as np
 import torch
 
 from art_ext import checks
-from art_ext.bench.config import BenchConfig
+from art_ext.bench.config import SUITE_KEYS, BenchConfig
 from art_ext.bench.metrics import (
     attack_metrics,
     perturbation_norms,
     threshold_metrics,
 )
 from art_ext.bench.setup import BenchInputError, BenchTarget
+from art_ext.registry import UnknownAttackError, UnknownTrainerError
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ def select(patterns: list[str], candidates: dict[str, Candidate], kind: str = "a
     :raises UnknownAttackError: (or ``UnknownTrainerError``) for a pattern that matches nothing,
         listing the available names.
     """
-    from art_ext.registry import UnknownAttackError, UnknownTrainerError
-
     names = sorted(candidates)
     chosen: list[str] = []
     for raw in patterns:
@@ -281,7 +280,6 @@ def check_attack_params(name: str, classifier: Any, config: BenchConfig) -> None
     """Fail (:class:`BenchInputError`, one line) when a ``--param name:KEY=VALUE`` names no
     parameter of the attack or a value the attack rejects; run before any attack runs."""
     import art_ext
-    from art_ext.bench.config import SUITE_KEYS
 
     user = config.params.get(name, {})
     if not user:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from art_ext.bench.config import BenchConfig
+from art_ext.bench.suite import PINNED
 from art_ext.core.device import cpu_bf16_native
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,6 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
             strict_versions: bool = False) -> dict[str, Any]:
     """Drift between two results dicts; with ``strict_versions`` a changed version of a package
     that changes the numbers (:data:`art_ext.bench.suite.PINNED`) is drift too."""
-    from art_ext.bench.suite import PINNED
-
     drift: list[str] = []
     timing: list[dict[str, Any]] = []
     old_rows = {_key(r): r for r in old.get("attacks", []) or []}

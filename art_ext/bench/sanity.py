@@ -25,6 +25,7 @@ from art_ext.bench.setup import BenchTarget
 from art_ext.evaluation.masking import check_record as _check
 from art_ext.evaluation.masking import gradient_masking_checks, tolerance
 from art_ext.model_io import cached_small_cnn
+from art_ext.models import make_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +38,6 @@ def model_checks(
 ) -> list[dict[str, Any]]:
     """The evaluation's gradient-masking checks (:mod:`art_ext.evaluation.masking`) at ``eps_ref``
     (Linf), with an independently trained SmallCNN as the transfer surrogate."""
-    from art_ext.models import make_classifier
-
     classifier = target.classifier
     low, high = classifier.clip_values
     surrogate_model, _ = cached_small_cnn(

@@ -22,8 +22,9 @@ from torch import nn
 
 from art_ext.bench.config import BenchConfig
 from art_ext.checks import first_line
-from art_ext.data import portable_path
+from art_ext.data import load_image_dataset, portable_path
 from art_ext.model_io import cached_small_cnn, load_small_cnn, load_weights, resolve_device
+from art_ext.models import make_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ class BenchTarget:
 
 def load_dataset(config: BenchConfig) -> Any:
     """The image dataset of ``config`` (``digits`` bundled, ``mnist`` from ``--data-dir``)."""
-    from art_ext.data import load_image_dataset
-
     if config.dataset == "mr":
         raise BenchInputError("dataset 'mr' is text: use `art-ext bench text --dataset mr`")
     dataset = load_image_dataset(config.dataset, config.data_dir, seed=config.seed)
@@ -181,8 +180,6 @@ def build_target(
 
     ``wrap`` (tests) puts a module around the model, e.g. :class:`QuantizeInput` in front.
     """
-    from art_ext.models import make_classifier
-
     device = resolve_device(config.device)
     input_shape = tuple(dataset.input_shape)
     if config.input_shape is not None and tuple(config.input_shape) != input_shape:

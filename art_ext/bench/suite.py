@@ -21,7 +21,10 @@ from tqdm.auto import tqdm
 from art_ext.bench import attacks as attack_runner
 from art_ext.bench import sanity
 from art_ext.bench.config import DEFAULT_EPS_INF, DEFAULT_EPS_L2, BenchConfig
+from art_ext.bench.report import write_all
 from art_ext.bench.setup import BenchInputError, build_target, load_dataset
+from art_ext.bench.trainers import check_trainer_params, run_trainers
+from art_ext.core.device import hardware_info, set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,6 @@ def environment(device: str) -> dict[str, Any]:
         "numpy": np.__version__,
         "python": platform.python_version(),
     }
-    from art_ext.core.device import hardware_info
 
     for dist in PINNED:
         versions.setdefault(dist, _version(dist))
@@ -115,7 +117,6 @@ def run(
     """
     start = time.perf_counter()
     results_cpu_start = time.process_time()
-    from art_ext.core.device import set_threads
 
     # the machine rule (art_ext.core.device): 1 thread for the 8x8 digits SmallCNN, else the cores
     set_threads(config.threads, small_model=config.dataset == "digits" and config.model is None)
@@ -161,8 +162,6 @@ def run(
     for name in attack_names:
         attack_runner.check_attack_params(name, target.classifier, config)
     if do_trainers:
-        from art_ext.bench.trainers import check_trainer_params
-
         check_trainer_params(config, trainer_names, tuple(dataset.input_shape), int(target.classifier.nb_classes))
     show = None if progress else True  # tqdm: bars only on a terminal, never with progress=False
     if do_attacks:
@@ -195,7 +194,6 @@ def run(
         if config.model is not None and ":" not in config.model:
             template = target.counter.model
         bar = tqdm(total=len(trainer_names), desc="trainers", unit="trainer", disable=show)
-        from art_ext.bench.trainers import run_trainers
 
         trainer_rows, settings = run_trainers(config, dataset, trainer_names, template,
                                               int(target.classifier.nb_classes), bar)
@@ -232,8 +230,6 @@ def _finish(results: dict[str, Any], config: BenchConfig, start: float, write: b
     except OSError:
         results["load_average"] = None
     if write:
-        from art_ext.bench.report import write_all
-
         write_all(results, Path(config.out))
     return results
 

@@ -22,8 +22,11 @@ import torch
 from torch import nn
 
 from art_ext.bench.config import BenchConfig
+from art_ext.bench.setup import BenchInputError, load_user_model
 from art_ext.checks import first_line
+from art_ext.evaluation import autoattack_label, evaluate, pgd_label
 from art_ext.evaluation.masking import tolerance
+from art_ext.models import SmallCNN, make_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +51,6 @@ def _filtered(fn: Any, values: dict[str, Any]) -> dict[str, Any]:
 
 def fresh_model(config: BenchConfig, template: nn.Module | None, input_shape: tuple[int, ...], nb_classes: int) -> nn.Module:
     """The same initial network for every trainer."""
-    from art_ext.bench.setup import load_user_model
-    from art_ext.models import SmallCNN
-
     torch.manual_seed(config.seed)
     if config.model is None:
         return SmallCNN(input_shape, nb_classes)
@@ -64,8 +64,6 @@ def fresh_model(config: BenchConfig, template: nn.Module | None, input_shape: tu
 def evaluate_trained(classifier: Any, x: np.ndarray, y: np.ndarray, eps: float, config: BenchConfig) -> dict[str, Any]:
     """Clean, PGD-40 (2 restarts) and (unless ``--autoattack none``) AutoAttack robust accuracy,
     with 95% intervals, plus the gradient-masking checks: :func:`art_ext.evaluation.evaluate`."""
-    from art_ext.evaluation import autoattack_label, evaluate, pgd_label
-
     version = None if config.autoattack == "none" else config.autoattack
     report = evaluate(classifier, x, y, eps=eps, pgd_steps=40, pgd_restarts=2, autoattack_version=version,
                       batch_size=config.batch_size, seed=config.seed, masking_checks=config.checks)
@@ -87,7 +85,6 @@ def build_trainer(name: str, classifier: Any, common: dict[str, Any], user: dict
     """``(trainer, the settings it took)``: the shared settings it accepts, then the user's
     ``--param name:KEY=VALUE`` (an unknown user key is a :class:`BenchInputError`)."""
     import art_ext
-    from art_ext.bench.setup import BenchInputError
 
     shared = {k: v for k, v in _filtered(art_ext.get_plugin_manager().trainers[name].load(), common).items()
               if k not in user}
@@ -110,9 +107,6 @@ def build_trainer(name: str, classifier: Any, common: dict[str, Any], user: dict
 def check_trainer_params(config: BenchConfig, names: list[str], input_shape: tuple[int, ...], nb_classes: int) -> None:
     """Build every trainer that has ``--param`` values once (no training), so a typo fails before
     anything runs."""
-    from art_ext.bench.setup import BenchInputError
-    from art_ext.models import SmallCNN, make_classifier
-
     for name in names:
         user = config.params.get(name, {})
         if not user:
@@ -132,7 +126,6 @@ def run_trainers(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows (one per trainer) and the shared settings."""
     import art_ext
-    from art_ext.models import make_classifier
 
     input_shape = tuple(dataset.input_shape)
     low, high = dataset.clip_values

@@ -27,9 +27,11 @@ from torch import Tensor
 from art_ext import checks
 from art_ext.core import perturb
 from art_ext.core.batches import BatchSource
-from art_ext.core.device import as_clip_tensors
+from art_ext.core.device import as_clip_tensors, maybe_compile
 from art_ext.core.forward import Normalized, classifier_forward
+from art_ext.core.guard import CollapseGuard
 from art_ext.core.trainer import CoreTrainer
+from art_ext.evaluation.robust import pgd_batch_masks
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +125,6 @@ class AdversarialTrainer(CoreTrainer):
         self.guard = self._make_guard(guard, on_collapse)
 
     def _make_guard(self, guard: Any, on_collapse: str) -> Any:
-        from art_ext.core.guard import CollapseGuard
-
         if guard is None:
             guard = self._guard_by_default
         if guard is True:
@@ -198,7 +198,6 @@ class AdversarialTrainer(CoreTrainer):
         super().setup()
         if self._forward_module is not None:
             # train through the normalising wrapper; the user's module stays the estimator's model
-            from art_ext.core.device import maybe_compile
 
             assert self.policy is not None
             self._forward_module.to(self.device)
@@ -260,8 +259,6 @@ class AdversarialTrainer(CoreTrainer):
         """Clean and robust accuracy under PGD-``eval_max_iter`` with ``eval_restarts`` random
         restarts (fixed seed, so epochs are comparable) on at most ``eval_max_samples``: float32,
         eval mode, robust accuracy as :func:`art_ext.evaluation.robust_mask` defines it."""
-        from art_ext.evaluation.robust import pgd_batch_masks
-
         device = self.device
         generator = torch.Generator(device=device).manual_seed(1234 + self.dist.rank)
         clean = torch.zeros((), device=device)

@@ -32,6 +32,8 @@ import torch
 from torch import Tensor
 
 from art_ext import checks
+from art_ext.core import perturb
+from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
 
@@ -163,9 +165,6 @@ class CollapseGuard:
         """(PGD, FGSM) robust accuracy on the guard batch, under the training precision (a
         detector, not a reported figure; reported robustness always comes from the float32
         evaluation)."""
-        from art_ext.core import perturb
-        from art_ext.evaluation.robust import robust_mask
-
         self.to(trainer.device)
         assert self.x is not None and self.y is not None
         x, y, eps, model = self.x, self.y, float(trainer.eps), trainer.attack_net

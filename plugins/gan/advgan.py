@@ -82,7 +82,8 @@ from tqdm.auto import tqdm
 
 from art_ext import checks
 from art_ext.attack_checks import atomic_set_params
-from art_ext.core.device import eval_mode, restore_modes, snapshot_modes
+from art_ext.core.device import eval_mode, resolve_policy, restore_modes, snapshot_modes
+from art_ext.core.perturb import constrain
 from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -212,7 +213,6 @@ class AdvGAN(EvasionAttack):
         self.discriminator = discriminator.to(self.device)
         self.surrogate = surrogate.to(self.device) if surrogate is not None else None
         self._check_networks()
-        from art_ext.core.device import resolve_policy
 
         self.policy = resolve_policy(self.generator, device=self.device, precision=precision, channels_last=False)
         self.fitted = False
@@ -328,8 +328,6 @@ class AdvGAN(EvasionAttack):
         Differentiable with respect to the generator's weights; used by :meth:`generate`, the
         Foolbox attack and the GAN-based trainer. ``target`` holds class indices (targeted mode).
         """
-        from art_ext.core.perturb import constrain
-
         scale = float(self.trained_eps if self.trained_eps is not None else self.eps)
         bound = min(float(self.eps if eps is None else eps), scale)
         x = x.float() if x.dtype not in (torch.float32, torch.float64) else x

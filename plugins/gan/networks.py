@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from art_ext.models import SmallCNN
+
 __all__ = [
     "MODES", "AdvGANDiscriminator", "AdvGANGenerator", "default_surrogate", "n_down_stages"]
 
@@ -147,6 +149,4 @@ class AdvGANDiscriminator(nn.Module):
 
 def default_surrogate(input_shape: Sequence[int], nb_classes: int) -> nn.Module:
     """The black-box mode's distilled surrogate: art-ext's :class:`~art_ext.models.SmallCNN`."""
-    from art_ext.models import SmallCNN
-
     return SmallCNN(tuple(input_shape), nb_classes)

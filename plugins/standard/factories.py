@@ -13,6 +13,7 @@ import numpy as np
 
 from art_ext import checks
 from art_ext.attack_checks import checked, checked_trainer
+from art_ext.evaluation.robust import autoattack as build
 
 
 def fgsm(estimator: Any, **params: Any) -> Any:
@@ -61,8 +62,6 @@ def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", n
     """ART ``AutoAttack`` with a named attack list (:data:`art_ext.evaluation.AUTOATTACK_LISTS`):
     ``"standard"`` (ART's default list) or ``"fast"`` (a reduced list, never called AutoAttack)."""
     from art.attacks.evasion import AutoAttack
-
-    from art_ext.evaluation.robust import autoattack as build
 
     if params.get("attacks"):
         return checked(AutoAttack)(estimator, norm=norm, eps=eps, batch_size=batch_size, **params)

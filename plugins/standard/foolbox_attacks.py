@@ -26,6 +26,8 @@ from art.estimators.estimator import BaseEstimator, LossGradientsMixin
 
 from art_ext import checks
 from art_ext.attack_checks import atomic_set_params, check_attack_input, constrain_output
+from art_ext.core.device import eval_mode, model_device
+from art_ext.core.forward import classifier_forward
 
 logger = logging.getLogger(__name__)
 
@@ -110,9 +112,6 @@ class FoolboxEvasion(EvasionAttack):
     def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         import foolbox as fb
         import torch
-
-        from art_ext.core.device import eval_mode, model_device
-        from art_ext.core.forward import classifier_forward
 
         x_checked, labels = check_attack_input(self, x, y)
         estimator = self.estimator

@@ -32,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
+from art_ext_plugins.text.model.encoders import minilm_path
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.training.trainers import TextTrainer
 
 from art_ext import checks
 from art_ext.cli.runners import prepare_out, write_json
@@ -41,6 +45,8 @@ from art_ext.core.run_folder import (
     check_output_options,
     discard_outputs,
 )
+from art_ext.data import DataError, default_data_dir, load_mr
+from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +58,6 @@ EVAL_EPS = 0.05  # relative L2-per-token budget of the embedding PGD that `art-e
 
 
 def _data(args: argparse.Namespace) -> Any:
-    from art_ext.data import DataError, default_data_dir, load_mr
-
     if getattr(args, "dataset", "mr") not in (None, "mr"):
         raise ValueError(f"dataset: the text plugin works on 'mr', got {args.dataset!r}")
     data_dir = args.data_dir
@@ -71,9 +75,6 @@ def _pick(n_total: int, n: int | None, seed: int) -> np.ndarray:
 
 
 def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
-    from art_ext_plugins.text.model.encoders import minilm_path
-    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
-
     max_length = params.pop("max_length", 64)
     num_labels = params.pop("num_labels", None)
     path = args.model if args.model is not None else minilm_path()
@@ -89,8 +90,6 @@ def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
 
 
 def _finetune(clf: Any, data: Any, args: argparse.Namespace, n_default: int = 2000) -> dict[str, Any]:
-    from art_ext_plugins.text.training.trainers import TextTrainer
-
     idx = _pick(len(data.train_texts), args.n_train or n_default, args.seed)
     trainer = TextTrainer(clf, lr=5e-5, nb_epochs=args.epochs or 1, batch_size=32, seed=args.seed, verbose=False)
     t0 = time.perf_counter()
@@ -117,7 +116,6 @@ def _reject_unused_attack_options(args: argparse.Namespace, params: list[str]) -
 def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     """Run a text attack on MR test sentences; returns (and with ``--out`` writes) the metrics."""
     import art_ext
-    from art_ext.evaluation.robust import robust_mask
 
     params = dict(args.params or {})
     entry = art_ext.get_plugin_manager().attacks[args.name]
@@ -185,8 +183,6 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     and the results, with the list of ``outputs``, to ``OUT/results.json``. Every option is
     checked before anything in ``--out`` is removed."""
     import warnings
-
-    from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
 
     import art_ext
 

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from art_ext_plugins.text.model.encoders import SentenceEncoder, TokenEmbeddingEncoder, as_encoder
 
 from art_ext import checks
 
@@ -224,14 +225,10 @@ class WordEmbeddingCosine(Constraint):
         self._cache: dict[str, torch.Tensor] = {}
         self._tables: dict[str, torch.Tensor] = {}
         if encoder is not None:
-            from art_ext_plugins.text.model.encoders import as_encoder
-
             self.encoder = as_encoder(encoder, "encoder")
 
     def bind(self, classifier: Any) -> None:
         if self._given is None:
-            from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder
-
             self.encoder = TokenEmbeddingEncoder.from_classifier(classifier)
             self._cache.clear()
             self._tables.clear()
@@ -277,8 +274,6 @@ class SentenceSimilarity(Constraint):
     name = "sentence_sim"
 
     def __init__(self, min_sim: float = 0.9, encoder: Any = None, window: int | None = None) -> None:
-        from art_ext_plugins.text.model.encoders import SentenceEncoder, as_encoder
-
         self.min_sim = checks.number(min_sim, "min_sim", low=-1.0, high=1.0)
         self.window = None if window is None else checks.integer(window, "window", minimum=1)
         self.encoder = SentenceEncoder(encoder) if encoder is None else as_encoder(encoder, "encoder")
@@ -397,7 +392,6 @@ def preset(name: str, *, sentence_encoder: Any = None, word_encoder: Any = None,
         return []
     if name == "hotflip-paper":
         return [Stopwords(), MaxWordsChanged(max_words=2), WordEmbeddingCosine(0.8, word_encoder), *pos]
-    from art_ext_plugins.text.model.encoders import SentenceEncoder, as_encoder
 
     sentence = SentenceEncoder(sentence_encoder) if sentence_encoder is None else as_encoder(sentence_encoder, "sentence_encoder")
     if name == "a2t":

@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from art_ext import checks
 from art_ext.attack_checks import atomic_set_params
+from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,6 @@ class EmbeddingAttackResult:
 
     def robust(self) -> np.ndarray:
         """Correct clean and correct in embedding space (:func:`art_ext.evaluation.robust.robust_mask`)."""
-        from art_ext.evaluation.robust import robust_mask
-
         if self.targeted:
             raise ValueError("robust(): labels of a targeted result are targets, not true labels")
         return np.asarray(robust_mask(self.labels, self.clean_pred, self.adv_pred), dtype=bool)

@@ -25,6 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from art_ext.evaluation.robust import robust_mask
+from art_ext.evaluation.stats import wilson_interval
+
 __all__ = ["STATUS_CODES", "HotFlipResults", "SwapRecord", "TextAttackResult"]
 
 #: one character per sentence status in ``to_dict()["status"]``
@@ -78,15 +81,11 @@ class TextAttackResult:
 
     def success_interval(self) -> tuple[float, float]:
         """95% Wilson interval of :attr:`success_rate`."""
-        from art_ext.evaluation.stats import wilson_interval
-
         return wilson_interval(sum(self.success), self.attacked)
 
     def robust(self) -> np.ndarray:
         """Per sentence: correct clean and correct after the attack (the shared definition,
         :func:`art_ext.evaluation.robust.robust_mask`); untargeted results only."""
-        from art_ext.evaluation.robust import robust_mask
-
         if self.targeted:
             raise ValueError("robust(): labels of a targeted result are targets, not true labels")
         y = np.asarray(self.labels)
@@ -111,8 +110,6 @@ class TextAttackResult:
             "targeted": self.targeted,
         }
         if not self.targeted and self.labels:
-            from art_ext.evaluation.stats import wilson_interval
-
             robust = self.robust()
             out["accuracy_after_attack"] = float(robust.mean())
             out["accuracy_after_attack_ci95"] = list(wilson_interval(int(robust.sum()), len(robust)))

@@ -43,6 +43,7 @@ from art.estimators.classification.classifier import ClassifierMixin
 from art.estimators.estimator import BaseEstimator
 from art_ext_plugins.text.attacks.word_attack import SentenceContext, WordAttackBase
 from art_ext_plugins.text.attacks.words import Sentence, without_word
+from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder, as_encoder
 from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 
 from art_ext import checks
@@ -144,8 +145,6 @@ class WordSwap(GreedySubstitution):
     def _table(self) -> tuple[Any, torch.Tensor, list[str]]:
         """(encoder, unit vectors, words) of the candidate vocabulary, built once."""
         if self._neighbours is None:
-            from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder, as_encoder
-
             source = self.candidate_embeddings
             if source is None:
                 encoder: Any = TokenEmbeddingEncoder.from_classifier(self.estimator)

@@ -16,6 +16,11 @@ import time
 from typing import Any
 
 import numpy as np
+from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
+from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
+
+from art_ext.evaluation.robust import mask_to_string, string_to_mask
+from art_ext.evaluation.stats import paired_difference, wilson_interval
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +68,10 @@ def make_attack(clf: Any, attack: str, preset: str, settings: Any, word_encoder:
 def attack_cell(clf: Any, attack: str, preset: str, texts: list[str], labels: np.ndarray, settings: Any,
                 word_encoder: Any) -> dict[str, Any]:
     """One attack x preset on the given sentences: summary, masks, successful examples, sentiment."""
-    from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
-
     start = time.perf_counter()
     result = make_attack(clf, attack, preset, settings, word_encoder).attack_text(texts, labels)
     cell = result.to_dict(examples=False)
     cell["seconds"] = time.perf_counter() - start
-    from art_ext.evaluation.robust import mask_to_string
 
     cell["robust_mask"] = mask_to_string(result.robust())
     successes = [i for i, ok in enumerate(result.success) if ok]
@@ -84,11 +86,6 @@ def attack_cell(clf: Any, attack: str, preset: str, texts: list[str], labels: np
 
 def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None) -> dict[str, Any]:
     """Clean accuracy, every attack x preset, embedding-space PGD, on ``settings.split``."""
-    from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
-
-    from art_ext.evaluation.robust import mask_to_string
-    from art_ext.evaluation.stats import wilson_interval
-
     texts, labels = split_data(data, settings.split)
     out: dict[str, Any] = {"split": settings.split}
     start = time.perf_counter()
@@ -124,16 +121,12 @@ def _digest(idx: np.ndarray) -> str:
 
 
 def _mask(text: str) -> np.ndarray:
-    from art_ext.evaluation.robust import string_to_mask
-
     return string_to_mask(text)
 
 
 def success_drop(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """Success of ``base`` minus ``other`` on the sentences both attacked (both correct clean),
     paired (bootstrap 95% interval and McNemar), plus the two unpaired rates."""
-    from art_ext.evaluation.stats import paired_difference
-
     a_ok, b_ok = _mask(base["success_mask"]), _mask(other["success_mask"])
     both = np.array([s != "-" for s in base["status"]]) & np.array([s != "-" for s in other["status"]])
     out: dict[str, Any] = {"base_rate": base["summary"]["success_rate"], "other_rate": other["summary"]["success_rate"],
@@ -147,8 +140,6 @@ def success_drop(base: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
 def compare(models: dict[str, Any], standard: str, variants: list[str], presets: tuple[str, ...] = ("a2t",),
             attacks: tuple[str, ...] = ("hotflip", "wordswap")) -> dict[str, Any]:
     """Each variant against ``standard``: paired clean-accuracy difference, success drops."""
-    from art_ext.evaluation.stats import paired_difference
-
     base = models[standard]
     out: dict[str, Any] = {}
     for name in variants:

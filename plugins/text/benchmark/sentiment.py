@@ -21,6 +21,8 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from art_ext.evaluation.stats import wilson_interval
+
 __all__ = ["LEXICON", "flips", "sentiment_flips", "vader_lexicon"]
 
 LEXICON = "VADER (vaderSentiment package, vader_lexicon.txt)"
@@ -58,8 +60,6 @@ def flips(old: str, new: str, min_valence: float = 0.5, lexicon: dict[str, float
 
 def sentiment_flips(pairs: Iterable[tuple[str, str]], min_valence: float = 0.5) -> dict[str, Any]:
     """Share of ``(old, new)`` swaps that flip sentiment, with its 95% Wilson interval."""
-    from art_ext.evaluation.stats import wilson_interval
-
     lex = vader_lexicon()
     pairs = list(pairs)
     flipped = [(o, n) for o, n in pairs if flips(o, n, min_valence, lex)]

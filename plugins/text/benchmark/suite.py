@@ -34,8 +34,25 @@ from typing import Any
 import numpy as np
 import torch
 from art_ext_plugins.text.attacks.constraints import PRESETS
-from art_ext_plugins.text.benchmark.evaluate import ATTACKS, compare, evaluate_model
-from art_ext_plugins.text.model.encoders import minilm_path
+from art_ext_plugins.text.benchmark.evaluate import (
+    ATTACKS,
+    attack_cell,
+    compare,
+    evaluate_model,
+    subset,
+    success_drop,
+)
+from art_ext_plugins.text.benchmark.report import success_table, write_report
+from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder, minilm_path
+from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.training.freelb import FreeLBTrainer
+from art_ext_plugins.text.training.trainers import TextTrainer
+
+from art_ext import checks
+from art_ext.core.device import hardware_info, resolve_policy
+from art_ext.data import load_mr
+from art_ext.evaluation.robust import mask_to_string, string_to_mask
+from art_ext.evaluation.stats import paired_difference, wilson_interval
 
 logger = logging.getLogger(__name__)
 
@@ -83,8 +100,6 @@ class TextBenchSettings:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from art_ext import checks
-
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
             raise ValueError(f"stages must be a non-empty subset of {', '.join(STAGES)}, got {list(self.stages)!r}")
@@ -118,8 +133,6 @@ class TextBenchSettings:
 
 def load_classifier(path: str, max_length: int, seed: int = 0) -> Any:
     """A 2-way sequence classifier on the model at ``path`` (fresh head seeded with ``seed``), offline."""
-    from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
-
     torch.manual_seed(seed)  # the new classification head
     return HuggingFaceTextClassifier.from_pretrained(path, max_length=max_length, batch_size=64)
 
@@ -133,9 +146,6 @@ def _cache_dir(stage: str, settings: TextBenchSettings, precision: str) -> Path 
 
 def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: str | None = None) -> tuple[Any, dict[str, Any]]:
     """Train a fresh model with the stage's trainer (or load it from ``model_cache``)."""
-    from art_ext_plugins.text.training.freelb import FreeLBTrainer
-    from art_ext_plugins.text.training.trainers import TextTrainer
-
     precision = precision or settings.precision
     cache = _cache_dir(stage, settings, precision)
     if cache is not None and (cache / "train.json").is_file():
@@ -143,7 +153,6 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
         logger.info("stage %s: reusing the model trained in %s", stage, cache)
         return load_classifier(str(cache / "model"), settings.max_length, settings.seed), {**info, "reused": str(cache)}
     clf = load_classifier(settings.base_model, settings.max_length, settings.seed)
-    from art_ext_plugins.text.benchmark.evaluate import subset
 
     idx = subset(len(data.train_texts), settings.n_train, settings.seed)
     x = [data.train_texts[i] for i in idx]
@@ -169,8 +178,6 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
 
 def word_encoder(settings: TextBenchSettings) -> Any:
     """The word encoder of the constraints: the pretrained model's input embeddings, or None (each model's own)."""
-    from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder
-
     return TokenEmbeddingEncoder.from_pretrained(settings.base_model) if settings.word_encoder == "pretrained" else None
 
 
@@ -190,12 +197,6 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
     """Issue 14: each stage trained with ``precision="auto"`` and ``"fp32"`` (same seed, this
     process), then clean accuracy (whole split) and HotFlip success (``none``, ``n_hotflip``
     sentences), both evaluated in float32."""
-    from art_ext_plugins.text.benchmark.evaluate import attack_cell, subset, success_drop
-
-    from art_ext.core.device import hardware_info, resolve_policy
-    from art_ext.evaluation.robust import mask_to_string, string_to_mask
-    from art_ext.evaluation.stats import paired_difference, wilson_interval
-
     fast = dataclasses.replace(settings, model_cache=None, attacks=("hotflip",), presets=("none",), n_attack=n_hotflip)
     out: dict[str, Any] = {"hardware": hardware_info(), "stages": {}}
     for stage in stages:
@@ -228,8 +229,6 @@ def precision_compare(data: Any, settings: TextBenchSettings, stages: tuple[str,
 
 def markdown_table(models: dict[str, Any], attacks: tuple[str, ...] | list[str], presets: tuple[str, ...] | list[str]) -> list[str]:
     """The success table (attack x preset per model) as markdown lines."""
-    from art_ext_plugins.text.benchmark.report import success_table
-
     header = ["model", "clean acc. %"] + [f"{a} / {p}" for a in attacks for p in presets]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in success_table(models, attacks, presets)]
@@ -263,10 +262,6 @@ def settings_from_config(config: Any) -> TextBenchSettings:
 def run_bench(config: Any) -> dict[str, Any]:
     """``art-ext bench text``: every stage, then the HTML and markdown report in ``config.out``;
     returns ``{"summary", "stages", "comparison", "settings", "markdown", "report"}``."""
-    from art_ext_plugins.text.benchmark.report import write_report
-
-    from art_ext.data import load_mr
-
     settings = settings_from_config(config)
     data = load_mr(settings.data_dir, seed=0)
     stages = {stage: run_stage(stage, data, settings) for stage in settings.stages}

@@ -28,6 +28,9 @@ from typing import Literal, Protocol
 
 import torch
 
+from art_ext.core.perturb import project as project_ball
+from art_ext.core.perturb import step_direction
+
 Norm = Literal["inf", "2"]
 Per = Literal["token", "sequence"]
 
@@ -49,8 +52,6 @@ def project(delta: torch.Tensor, real: torch.Tensor, eps_abs: float, norm: Norm,
     budget with the core's one projection (:func:`art_ext.core.perturb.project`): per token, the
     rows of the (B*L, D) view; per sequence, the (B, L*D) view with radius ``eps * sqrt(n_real)``;
     Linf per coordinate. Computed in float32 whatever ``delta``'s dtype."""
-    from art_ext.core.perturb import project as project_ball
-
     mask = real.unsqueeze(-1).to(torch.float32)
     delta32 = delta.float() * mask
     if norm == "inf":
@@ -67,8 +68,6 @@ def normalized_step(grad: torch.Tensor, real: torch.Tensor, norm: Norm, per: Per
     """Steepest-ascent direction of unit size on the real tokens, with the core's
     :func:`art_ext.core.perturb.step_direction`: sign (Linf), unit rows (L2 per token), or
     Frobenius norm ``sqrt(n_real)`` over the sentence (L2 per sequence: unit average per token)."""
-    from art_ext.core.perturb import step_direction
-
     grad = grad * real.unsqueeze(-1).to(grad.dtype)
     if norm == "inf":
         return step_direction(grad, "inf")

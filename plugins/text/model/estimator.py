@@ -58,6 +58,7 @@ from torch import nn
 
 import art_ext
 from art_ext import checks
+from art_ext.core.device import eval_mode
 from art_ext.model_io import resolve_device
 
 logger = logging.getLogger(__name__)
@@ -295,8 +296,6 @@ class HuggingFaceTextClassifier(ClassGradientsMixin, ClassifierMixin, LossGradie
     def eval_mode(self) -> Iterator[None]:
         """Eval mode and float32 (autocast off) for the block, what every prediction, gradient
         and attack runs under; afterwards every sub-module is back in its own previous mode."""
-        from art_ext.core.device import eval_mode
-
         with eval_mode(self._model), torch.autocast(device_type=self._device.type, enabled=False):
             yield
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from art_ext import checks
+from art_ext.core.device import eval_mode
 
 __all__ = ["check_max_length", "input_embeddings", "max_positions", "num_classes", "pad_token_id",
            "pretrained_num_labels"]
@@ -58,8 +59,6 @@ def pad_token_id(tokenizer: Any) -> int:
 
 def _probe_width(model: nn.Module, embeddings: nn.Embedding) -> int | None:
     """Output width of a forward pass on one tiny input (models without a config)."""
-    from art_ext.core.device import eval_mode
-
     device = embeddings.weight.device
     x = torch.zeros((1, 2, embeddings.embedding_dim), device=device, dtype=embeddings.weight.dtype)
     try:
