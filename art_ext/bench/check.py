@@ -18,6 +18,7 @@ from typing import Any
 from art_ext.bench.config import BenchConfig
 from art_ext.bench.suite import PINNED
 from art_ext.core.device import cpu_bf16_native
+from art_ext.evaluation.report import LEGACY_LIST_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,25 @@ CODE_FIELDS = ("model", "state_dict")
 WRITE_FIELDS = ("out", "cache_dir")
 
 
+def upgrade_config(recorded: dict[str, Any], schema: int) -> dict[str, Any]:
+    """A recorded configuration in today's terms: results of schema 1 (before the native AutoAttack
+    lists) named ART's lists ``standard`` and ``fast``; they are ``art-default`` and ``art-fast``
+    now, so a rerun runs what was recorded."""
+    if schema >= 2:
+        return recorded
+    upgraded = dict(recorded)
+    if upgraded.get("autoattack") in LEGACY_LIST_NAMES:
+        upgraded["autoattack"] = LEGACY_LIST_NAMES[upgraded["autoattack"]]
+    params = upgraded.get("params")
+    if isinstance(params, dict):
+        upgraded["params"] = {
+            name: {**values, "aa_version": LEGACY_LIST_NAMES.get(values["aa_version"], values["aa_version"])}
+            if isinstance(values, dict) and "aa_version" in values else values
+            for name, values in params.items()
+        }
+    return upgraded
+
+
 def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str | None = None,
                      model: str | None = None, state_dict: str | None = None,
                      cache_dir: str | None = None, data_dir: str | None = None) -> BenchConfig:
@@ -161,6 +181,7 @@ def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str 
     :raises ValueError: the recorded run used a model the command line does not name.
     """
     recorded = dict(old["config"]) if isinstance(old.get("config"), dict) else {}
+    recorded = upgrade_config(recorded, int(old.get("schema", 1)))
     for name in CODE_FIELDS:
         given = model if name == "model" else state_dict
         if recorded.get(name) is not None and given is None:

@@ -29,14 +29,14 @@ DEFAULT_EPS_L2: dict[str, tuple[float, ...]] = {
 # batch_size=1 defaults do not dominate the timing. Override with --param NAME:KEY=VALUE.
 # Suite keys (not passed to the attack): n_examples caps the examples (slow attacks: 100),
 # eps_grid replaces the grid (scaled by the clip range when it is a default), aa_version picks
-# AutoAttack's attack list ("fast" or "standard").
+# ART's AutoAttack list ("art-fast" or "art-default").
 DEFAULT_ATTACK_PARAMS: dict[str, dict[str, Any]] = {
     "art.fgsm": {"batch_size": 128},
     "art.pgd": {"batch_size": 128},
     "art.cw_l2": {"batch_size": 128, "max_iter": 10, "binary_search_steps": 5, "verbose": False, "n_examples": 100},
     "art.deepfool": {"batch_size": 128, "max_iter": 50, "verbose": False, "n_examples": 100},
     "art.square": {"max_iter": 200, "n_examples": 100},
-    "art.autoattack": {"batch_size": 128, "aa_version": "fast", "n_examples": 100, "eps_grid": [0.1, 0.2, 0.3]},
+    "art.autoattack": {"batch_size": 128, "aa_version": "art-fast", "n_examples": 100, "eps_grid": [0.1, 0.2, 0.3]},
     "foolbox.linf_pgd": {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True, "batch_size": 128},
     "foolbox.l2_pgd": {"steps": 40, "rel_stepsize": 2.5 / 40, "random_start": True, "batch_size": 128},
     "foolbox.cw_l2": {"steps": 100, "binary_search_steps": 5, "n_examples": 100, "batch_size": 128},
@@ -47,7 +47,7 @@ DEFAULT_ATTACK_PARAMS: dict[str, dict[str, Any]] = {
 
 # Keys of --param that steer the suite rather than the attack.
 SUITE_KEYS = ("n_examples", "eps_grid", "aa_version")
-AUTOATTACK_VERSIONS = ("fast", "standard", "none")
+AUTOATTACK_VERSIONS = ("standard", "fast", "art-default", "art-fast", "none")
 
 
 
@@ -79,7 +79,7 @@ class BenchConfig:
     device: str | None = None
     threads: int | None = None
     checks: bool = True
-    autoattack: str = "fast"
+    autoattack: str = "standard"
     out: str = "art-ext-bench"
     cache_dir: str | None = None
 

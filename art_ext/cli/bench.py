@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import art_ext
-from art_ext.bench.config import DATASETS, BenchConfig
+from art_ext.bench.config import AUTOATTACK_VERSIONS, DATASETS, BenchConfig
 from art_ext.data import portable_command
 
 SUITE_CHOICES = ("attacks", "trainers", "text")
@@ -88,9 +88,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     sel.add_argument("--trainer-eps", type=float, default=None, help="trainers' Linf eps (default 0.1 digits, 0.3 mnist)")
     sel.add_argument("--batch-size", type=int, default=128)
     sel.add_argument("--no-checks", action="store_true", help="skip the model-level sanity checks (not recommended)")
-    sel.add_argument("--autoattack", choices=("fast", "standard", "none"), default="fast",
-                     help="AutoAttack in the trainer evaluation: fast (APGD-CE, APGD-DLR, Square-1000; default), "
-                          "standard (ART's full list, slow on CPU) or none")
+    sel.add_argument("--autoattack", choices=AUTOATTACK_VERSIONS, default="standard",
+                     help="AutoAttack list of the trainer evaluation: standard (Croce & Hein's list, native; default), "
+                          "fast (a reduced native list), art-default / art-fast (ART's AutoAttack) or none")
     run = parser.add_argument_group("run")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

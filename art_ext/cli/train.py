@@ -13,7 +13,7 @@ fine-tune the cached clean SmallCNN that ``art-ext attack`` and ``art-ext bench`
 ``--init random``; train with the registered trainer, checkpoints in ``OUT/checkpoints``
 (``last.pt``, ``best.pt``, ``metrics.jsonl``); evaluate on the test split with
 :func:`art_ext.evaluation.evaluate` (PGD-40 with 2 restarts; ``--param eval_steps``,
-``eval_restarts``, ``eval_autoattack=fast|standard``); write ``OUT/model.pt`` (a state dict:
+``eval_restarts``, ``eval_autoattack=standard|fast|art-default|art-fast``); write ``OUT/model.pt`` (a state dict:
 ``--model OUT/model.pt`` loads it, as it loads ``last.pt``/``best.pt``) and ``OUT/results.json``.
 
 Metrics: ``test_*`` are measured on the test split by the evaluation entry point (the final
@@ -49,7 +49,7 @@ from art_ext.core.run_folder import (
 )
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
-from art_ext.evaluation import autoattack_label, evaluate, pgd_label
+from art_ext.evaluation import AUTOATTACK_LISTS, autoattack_label, evaluate, pgd_label
 from art_ext.model_io import load_classifier
 from art_ext.models import SmallCNN, make_classifier
 
@@ -86,7 +86,7 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
         "eval_autoattack": run.get("eval_autoattack"),
     }
     if checked["eval_autoattack"] is not None:
-        checks.choice(checked["eval_autoattack"], "--param eval_autoattack", ("fast", "standard"))
+        checks.choice(checked["eval_autoattack"], "--param eval_autoattack", tuple(AUTOATTACK_LISTS))
     return checked
 
 

@@ -1,6 +1,8 @@
 """The attacks of an evaluation, in float32 and on the model's device: the core's PGD with restarts
-(:func:`pgd_batch_masks`, also the trainers' per-epoch check), ART's AutoAttack with a named list
-(:func:`autoattack`, :func:`run_autoattack`), and the forward pass they attack (:func:`eval_module`).
+(:func:`pgd_batch_masks`, also the trainers' per-epoch check), AutoAttack's lists run natively
+(:func:`run_native_autoattack`, :mod:`art_ext.evaluation.native`) or ART's AutoAttack with ART's
+lists (:func:`autoattack`, :func:`run_art_autoattack`), and the forward pass they attack
+(:func:`eval_module`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from art_ext import checks
 from art_ext.core import perturb
 from art_ext.core.device import eval_mode, has_conv, model_device
 from art_ext.core.forward import ChannelsLast, classifier_forward
+from art_ext.evaluation.native import NATIVE_LISTS, run_native_list
 from art_ext.evaluation.report import AUTOATTACK_LISTS, AttackResult, autoattack_label, robust_mask
 
-__all__ = ["PGD_LOSSES", "Float32", "autoattack", "eval_module", "pgd_batch_masks", "run_autoattack"]
+__all__ = ["ART_LISTS", "PGD_LOSSES", "Float32", "autoattack", "eval_module", "pgd_batch_masks",
+           "run_art_autoattack", "run_native_autoattack"]
+
+#: the lists that run through ART's own AutoAttack
+ART_LISTS = ("art-default", "art-fast")
 
 class Float32(nn.Module):
     """Runs the wrapped forward in float32 with autocast off (evaluation is always exact)."""
@@ -85,10 +92,10 @@ PGD_LOSSES: dict[str, Any] = {"ce": perturb.cross_entropy, "margin": perturb.mar
 # --------------------------------------------------------------------------- AutoAttack
 
 
-def autoattack(classifier: Any, eps: float, version: str = "standard", norm: Any = "inf", batch_size: int = 128,
+def autoattack(classifier: Any, eps: float, version: str = "art-default", norm: Any = "inf", batch_size: int = 128,
                cls: type | None = None) -> Any:
-    """ART ``AutoAttack`` (or its subclass ``cls``) at ``eps`` with the named list (see
-    :data:`AUTOATTACK_LISTS`), progress bars off.
+    """ART ``AutoAttack`` (or its subclass ``cls``) at ``eps`` with one of ART's lists
+    (``"art-default"``, ``"art-fast"``; see :data:`AUTOATTACK_LISTS`), progress bars off.
 
     APGD's initial step is ``2 * eps`` as in Croce & Hein (2020) (ART's ``eps_step = eps``).
     """
@@ -98,12 +105,12 @@ def autoattack(classifier: Any, eps: float, version: str = "standard", norm: Any
         SquareAttack,
     )
 
-    checks.choice(version, "autoattack", tuple(AUTOATTACK_LISTS))
+    checks.choice(version, "autoattack", ART_LISTS)
     order = checks.norm_order(norm)
     eps = checks.check_eps(eps, norm=norm, clip_values=classifier.clip_values, input_shape=tuple(classifier.input_shape))
     checks.integer(batch_size, "batch_size", minimum=1)
     attacks: list[Any] | None = None
-    if version == "fast":
+    if version == "art-fast":
         attacks = [
             AutoProjectedGradientDescent(classifier, norm=order, eps=eps, eps_step=eps, max_iter=100, targeted=False,
                                          nb_random_init=1, batch_size=batch_size, loss_type=loss, verbose=False)
@@ -133,7 +140,25 @@ def eval_module(classifier: Any, channels_last: bool | None = None) -> tuple[nn.
     return (ChannelsLast(module) if channels_last else module), device, bool(channels_last)
 
 
-def run_autoattack(
+def run_native_autoattack(
+    model: nn.Module, x: Tensor, y: Tensor, clean: Tensor, *, eps: float, norm: str, version: str,
+    clip_values: Any, nb_classes: int, batch_size: int, seed: int,
+) -> AttackResult:
+    """A native AutoAttack list (:data:`art_ext.evaluation.native.NATIVE_LISTS`) on device batches."""
+    forward = Float32(model)
+    start = time.perf_counter()
+    robust, details = run_native_list(forward, x, y, clean, eps=eps, norm=norm, version=version,
+                                      clip_values=clip_values, nb_classes=nb_classes, batch_size=batch_size,
+                                      seed=seed)
+    seconds = time.perf_counter() - start
+    return AttackResult(
+        f"autoattack-{version}", AUTOATTACK_LISTS[version], robust.cpu().numpy(), seconds,
+        {"version": version, "attacks": list(NATIVE_LISTS[version]), "batch_size": batch_size, "native": True},
+        {**details, "label": autoattack_label(version)},
+    )
+
+
+def run_art_autoattack(
     classifier: Any, model: nn.Module, x: np.ndarray, labels: np.ndarray, clean: np.ndarray, eps: float,
     norm: str, version: str, batch_size: int, seed: int,
 ) -> AttackResult:

@@ -25,6 +25,8 @@ from art_ext.evaluation.stats import wilson_interval
 
 __all__ = [
     "AUTOATTACK_LISTS",
+    "LEGACY_LIST_NAMES",
+    "NATIVE_LIST_NAMES",
     "AttackResult",
     "EvaluationReport",
     "autoattack_label",
@@ -37,11 +39,22 @@ __all__ = [
 
 #: the named AutoAttack attack lists and what each holds
 AUTOATTACK_LISTS: dict[str, str] = {
-    "standard": "ART AutoAttack, standard list: APGD-CE and APGD-DLR (100 iterations, 5 restarts each), "
-    "DeepFool (100 iterations), Square (5,000 queries, 5 restarts)",
-    "fast": "reduced AutoAttack list 'fast' (not AutoAttack): APGD-CE and APGD-DLR (100 iterations, "
-    "1 restart each), Square (1,000 queries, 1 restart)",
+    "standard": "AutoAttack, Croce & Hein's standard list, torch-native: APGD-CE, APGD-T (9 targets), "
+    "FAB-T (9 targets), 100 iterations each, Square (5,000 queries); each attacks what the earlier ones left",
+    "fast": "reduced AA list 'fast' (not AutoAttack), torch-native: APGD-CE and APGD-DLR (100 iterations), "
+    "Square (1,000 queries)",
+    "art-default": "ART's AutoAttack with ART's default list, run through ART: APGD-CE and APGD-DLR (100 "
+    "iterations, 5 restarts each), DeepFool (100 iterations), Square (5,000 queries, 5 restarts)",
+    "art-fast": "ART's APGD-CE and APGD-DLR (100 iterations, 1 restart each) and Square (1,000 queries), run "
+    "through ART (the list results files of schema 1 call 'fast')",
 }
+#: the lists art-ext runs on the model's device (the others go through ART)
+NATIVE_LIST_NAMES = ("standard", "fast")
+#: what a list name meant in results files written before the native lists (schema 1)
+LEGACY_LIST_NAMES = {"standard": "art-default", "fast": "art-fast"}
+
+_LABELS = {"standard": "AutoAttack (standard)", "fast": "reduced AA list 'fast'",
+           "art-default": "ART AutoAttack (ART's default list)", "art-fast": "ART reduced list 'art-fast'"}
 
 
 def robust_mask(y: Any, clean_pred: Any, adv_pred: Any) -> Any:
@@ -55,9 +68,10 @@ def pgd_label(steps: int, restarts: int, loss: str = "ce") -> str:
 
 
 def autoattack_label(version: str) -> str:
-    """The table name of an AutoAttack list: only the full list is called AutoAttack."""
+    """The table name of an AutoAttack list: only Croce & Hein's standard list is called AutoAttack
+    unqualified; ART's lists say they are ART's."""
     checks.choice(version, "autoattack", tuple(AUTOATTACK_LISTS))
-    return "AutoAttack (standard)" if version == "standard" else "reduced AA list 'fast'"
+    return _LABELS[version]
 
 
 def mask_to_string(mask: Any) -> str:

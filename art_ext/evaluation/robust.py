@@ -11,11 +11,13 @@ model was trained in, and restoring every sub-module's mode afterwards):
 
 * ``pgd``: the core's PGD (:func:`art_ext.core.perturb.pgd`) with ``pgd_steps`` steps of size
   ``2.5 * eps / pgd_steps`` and ``pgd_restarts`` random restarts, the worst case kept per example;
-* ``autoattack``: ART's :class:`~art.attacks.evasion.AutoAttack` with a named attack list:
-  ``"standard"`` is ART's default list (APGD-CE and APGD-DLR, 100 iterations and 5 restarts
-  each; DeepFool; Square with 5,000 queries and 5 restarts); ``"fast"`` is a *reduced* list
-  (APGD-CE and APGD-DLR with 1 restart each, Square with 1,000 queries) and is never called
-  AutoAttack in a table.
+* ``autoattack``: a named AutoAttack list. ``"standard"`` (the default) is Croce & Hein's standard
+  list run torch-native on the model's device (APGD-CE, APGD-T and FAB-T with 9 targets each,
+  Square with 5,000 queries; :mod:`art_ext.evaluation.native`); ``"fast"`` is a *reduced* native
+  list (APGD-CE, APGD-DLR, Square with 1,000 queries), never called AutoAttack in a table;
+  ``"art-default"`` is ART's own :class:`~art.attacks.evasion.AutoAttack` with ART's default list
+  (APGD-CE and APGD-DLR with 5 restarts, DeepFool, Square with 5 restarts), kept as the reference;
+  ``"art-fast"`` ART's reduced list.
 
 :class:`EvaluationReport` keeps the per-example masks (which images each attack broke), so the
 worst case is exact and attacks can be added later without rerunning the others; every accuracy
@@ -42,11 +44,13 @@ from art_ext.evaluation.attacks import (
     autoattack,
     eval_module,
     pgd_batch_masks,
-    run_autoattack,
+    run_art_autoattack,
+    run_native_autoattack,
 )
 from art_ext.evaluation.masking import gradient_masking_checks
 from art_ext.evaluation.report import (
     AUTOATTACK_LISTS,
+    NATIVE_LIST_NAMES,
     AttackResult,
     EvaluationReport,
     autoattack_label,
@@ -105,7 +109,8 @@ def evaluate(
 
     :param eps: the budget (Linf or L2 radius, input units); checked against ``clip_values``.
     :param pgd_steps: PGD steps (0: no PGD); ``pgd_restarts``: random restarts (worst case kept).
-    :param autoattack_version: ``"standard"``, ``"fast"`` or ``None`` (no AutoAttack).
+    :param autoattack_version: ``"standard"`` (Croce & Hein's list, native), ``"fast"`` (a reduced
+        native list), ``"art-default"`` / ``"art-fast"`` (ART's AutoAttack) or ``None`` (none).
     :param channels_last: feed conv nets channels_last inputs (still float32; default: on CPUs).
     :param masking_checks: also run :func:`art_ext.evaluation.masking.gradient_masking_checks`
         (on the first ``masking_n`` examples).
@@ -120,6 +125,16 @@ def evaluate(
                          pgd_loss=pgd_loss, progress=progress)
     finally:  # ART's estimators switch modes and leave them: every sub-module gets its own back
         restore_modes(modes)
+
+
+#: the fewest classes each list's losses need (targeted DLR compares four logits, DLR three)
+_MIN_CLASSES = {"standard": 4, "fast": 3, "art-default": 3, "art-fast": 3}
+
+
+def _check_classes_for(version: str, nb_classes: int) -> None:
+    if nb_classes < _MIN_CLASSES[version]:
+        raise ValueError(f"autoattack_version {version!r} needs at least {_MIN_CLASSES[version]} classes (its DLR "
+                         f"losses compare that many logits); the classifier has {nb_classes}: use pgd_steps only")
 
 
 def _evaluate(
@@ -138,6 +153,7 @@ def _evaluate(
     checks.choice(pgd_loss, "pgd_loss", ("ce", "margin"))
     if autoattack_version is not None:
         checks.choice(autoattack_version, "autoattack_version", tuple(AUTOATTACK_LISTS))
+        _check_classes_for(autoattack_version, int(classifier.nb_classes))
     elif pgd_steps == 0:
         raise ValueError("pgd_steps=0 with autoattack_version=None runs no attack: there would be no robust "
                          "accuracy to report (set pgd_steps >= 1 or an AutoAttack list)")
@@ -173,9 +189,15 @@ def _evaluate(
             torch.cat(robust).cpu().numpy(), time.perf_counter() - start,
             {"steps": pgd_steps, "restarts": pgd_restarts, "step": 2.5 * eps / pgd_steps, "loss": pgd_loss}))
         bar.update(1)
-    if autoattack_version is not None:
-        report.add(run_autoattack(classifier, model, x_np, labels, report.clean, eps, key, autoattack_version,
-                                   min(batch_size, 128), seed))
+    if autoattack_version in NATIVE_LIST_NAMES:
+        with eval_mode(classifier.model):
+            report.add(run_native_autoattack(model, xt, yt, clean, eps=eps, norm=key, version=autoattack_version,
+                                             clip_values=clip, nb_classes=int(classifier.nb_classes),
+                                             batch_size=batch_size, seed=seed))
+        bar.update(1)
+    elif autoattack_version is not None:
+        report.add(run_art_autoattack(classifier, model, x_np, labels, report.clean, eps, key, autoattack_version,
+                                      min(batch_size, 128), seed))
         bar.update(1)
     bar.close()
     if masking_checks:

@@ -57,10 +57,11 @@ def square(estimator: Any, *, eps: float = 0.3, max_iter: int = 200, norm: float
     return checked(SquareAttack)(estimator, norm=norm, eps=eps, max_iter=max_iter, **{"verbose": False, **params})
 
 
-def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", norm: float | str = np.inf,
+def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "art-default", norm: float | str = np.inf,
                batch_size: int = 128, **params: Any) -> Any:
-    """ART ``AutoAttack`` with a named attack list (:data:`art_ext.evaluation.AUTOATTACK_LISTS`):
-    ``"standard"`` (ART's default list) or ``"fast"`` (a reduced list, never called AutoAttack)."""
+    """ART ``AutoAttack`` with one of ART's lists (:data:`art_ext.evaluation.AUTOATTACK_LISTS`):
+    ``"art-default"`` (ART's default list) or ``"art-fast"`` (a reduced list, never called AutoAttack).
+    Croce & Hein's standard list runs natively as the attack ``autoattack``."""
     from art.attacks.evasion import AutoAttack
 
     if params.get("attacks"):
@@ -68,7 +69,7 @@ def autoattack(estimator: Any, *, eps: float = 0.3, version: str = "standard", n
     if params:
         raise TypeError(
             f"art.autoattack got unexpected parameter(s) {', '.join(sorted(params))}: with a named list "
-            "(version='standard'|'fast') it takes eps, norm, version and batch_size; pass attacks=[...] for ART's others"
+            "(version='art-default'|'art-fast') it takes eps, norm, version and batch_size; pass attacks=[...] for ART's others"
         )
     return build(estimator, eps, version, norm, batch_size, cls=checked(AutoAttack))
 
