@@ -43,6 +43,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "trainers": "art_ext_plugins.trainers",
     "gan": "art_ext_plugins.gan",
     "text": "art_ext_plugins.text",
+    "autoattack": "art_ext_plugins.autoattack",
 }
 
 Status = Literal["loaded", "partial", "failed", "blocked"]

@@ -13,15 +13,17 @@ from art_ext.testing import fuzz_attack, fuzz_trainer, make_tiny_classifier
 ATTACK_PARAMS = {
     "art.pgd": {"max_iter": 3}, "art.cw_l2": {"max_iter": 2, "binary_search_steps": 1, "verbose": False},
     "art.deepfool": {"max_iter": 3, "verbose": False}, "art.square": {"max_iter": 5},
-    "art.autoattack": {"version": "fast"}, "advgan": {"nb_epochs": 1, "verbose": False},
+    "art.autoattack": {"version": "art-fast"}, "advgan": {"nb_epochs": 1, "verbose": False},
     "foolbox.cw_l2": {"steps": 5, "binary_search_steps": 1}, "foolbox.linf_deepfool": {"steps": 3},
     "foolbox.linf_pgd": {"steps": 3}, "foolbox.l2_pgd": {"steps": 3},
+    "apgd": {"max_iter": 3}, "apgd-t": {"max_iter": 3, "nb_targets": 2}, "fab-t": {"max_iter": 3, "nb_targets": 2},
+    "square": {"max_queries": 5}, "autoattack": {"version": "fast"},
 }
 TRAINER_PARAMS = {
     "pgd": {"max_iter": 2}, "trades": {"max_iter": 2}, "free": {"replays": 2}, "advgan": {"g_steps": 1},
     "art.madry_pgd": {"max_iter": 2, "nb_epochs": 1}, "art.trades": {"max_iter": 2},
 }
-SLOW_ATTACKS = {"art.autoattack", "art.cw_l2"}
+SLOW_ATTACKS = {"art.autoattack", "art.cw_l2", "autoattack"}
 
 
 def _image(kind: str) -> list[str]:

@@ -147,7 +147,7 @@ def run_native_autoattack(
     """A native AutoAttack list (:data:`art_ext.evaluation.native.NATIVE_LISTS`) on device batches."""
     forward = Float32(model)
     start = time.perf_counter()
-    robust, details = run_native_list(forward, x, y, clean, eps=eps, norm=norm, version=version,
+    robust, _, details = run_native_list(forward, x, y, clean, eps=eps, norm=norm, version=version,
                                       clip_values=clip_values, nb_classes=nb_classes, batch_size=batch_size,
                                       seed=seed)
     seconds = time.perf_counter() - start

@@ -33,7 +33,7 @@ from art_ext.core.fab import fab_targeted
 from art_ext.core.perturb import ClipValues, constrain
 from art_ext.core.square import square
 
-__all__ = ["MEMBERS", "NATIVE_LISTS", "Member", "run_native_list"]
+__all__ = ["MEMBERS", "NATIVE_LISTS", "Member", "ranked_targets", "run_native_list"]
 
 Model = Callable[[Tensor], Tensor]
 
@@ -66,7 +66,7 @@ NATIVE_LISTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _targets(model: Model, x: Tensor, y: Tensor, rank: int) -> Tensor:
+def ranked_targets(model: Model, x: Tensor, rank: int) -> Tensor:
     """The class the model ranks ``rank``-th (2 = runner-up) on the clean inputs."""
     with torch.no_grad():
         return model(x).float().argsort(dim=1, descending=True)[:, rank - 1]
@@ -89,13 +89,15 @@ def _run_member(member: Member, model: Model, x: Tensor, y: Tensor, *, eps: floa
 def run_native_list(
     model: Model, x: Tensor, y: Tensor, clean: Tensor, *, eps: float, norm: str, version: str,
     clip_values: ClipValues, nb_classes: int, batch_size: int, seed: int,
-) -> tuple[Tensor, dict[str, Any]]:
-    """``(robust, details)``: the per-example robust mask under the list ``version`` and, per
-    member, how many examples it broke and its seconds.
+) -> tuple[Tensor, Tensor, dict[str, Any]]:
+    """``(robust, x_adv, details)``: the per-example robust mask under the list ``version``, the
+    point that broke each broken example (the clean input elsewhere) and, per member, how many
+    examples it broke and its seconds.
 
     ``model`` is in eval mode and returns float32 logits; ``clean`` is the clean-correct mask.
     """
     robust = clean.clone()
+    adversarial = x.detach().clone()
     generator = torch.Generator(device=x.device).manual_seed(seed)
     broken_by: dict[str, int] = {}
     seconds: dict[str, float] = {}
@@ -108,14 +110,15 @@ def run_native_list(
             remaining = robust.nonzero().squeeze(1)
             for chunk in remaining.split(batch_size):
                 x_b, y_b = x[chunk], y[chunk]
-                target = None if rank is None else _targets(model, x_b, y_b, rank)
+                target = None if rank is None else ranked_targets(model, x_b, rank)
                 x_adv = _run_member(member, model, x_b, y_b, eps=eps, norm=norm, clip_values=clip_values,
                                     generator=generator, target=target)
                 x_adv = constrain(x_b, x_adv, eps, norm, clip_values)  # only points inside the threat model count
                 with torch.no_grad():
                     held = model(x_adv).float().argmax(1) == y_b
                 robust[chunk] = held
+                adversarial[chunk] = torch.where(held.view(-1, *([1] * (x.dim() - 1))), x_b, x_adv)
                 broken += int((~held).sum())
         broken_by[name] = broken
         seconds[name] = time.perf_counter() - start
-    return robust, {"broken_by": broken_by, "seconds": seconds}
+    return robust, adversarial, {"broken_by": broken_by, "seconds": seconds}
