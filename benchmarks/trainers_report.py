@@ -23,6 +23,7 @@ from art_ext.evaluation import (
     seed_summary,
     wilson_interval,
 )
+from art_ext.evaluation.report import LEGACY_LIST_NAMES
 
 ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
          "gradalign", "art.madry", "art.trades", "art.fbf"]
@@ -80,6 +81,14 @@ def _attack_names(records: list[dict[str, Any]]) -> list[str]:
     for r in records:
         names |= set(r["evaluation"]["attacks"])
     return sorted(names)
+
+
+def list_label(name: str, records: list[dict[str, Any]]) -> str:
+    """The table name of AutoAttack result ``name`` (``autoattack-<list>``): units evaluated before the
+    native lists ran ART's lists under the names ``standard`` and ``fast``."""
+    version = name.split("-", 1)[1]
+    native = any(r["evaluation"]["attacks"].get(name, {}).get("params", {}).get("native") for r in records)
+    return autoattack_label(version if native else LEGACY_LIST_NAMES.get(version, version))
 
 
 def _common_autoattack(*groups: list[dict[str, Any]] | None) -> str | None:
@@ -330,7 +339,7 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
                          key=lambda n: (not n.startswith("PGD"), n))
     header = ["method", "seeds", "epochs", "s / epoch", "train s", "clean %"]
     for name in attack_cols:
-        header.append(f"{autoattack_label(name.split('-', 1)[1]) if name.startswith('autoattack-') else name} %")
+        header.append(f"{list_label(name, [r for m in methods for r in groups[(arch, eps, m)]]) if name.startswith('autoattack-') else name} %")
     header += ["worst case % (all seeds' attacks)", "vs pgd (worst case, paired)", "guard fired", "masking checks"]
     base = groups.get((arch, eps, "pgd"))
     shared = common_attacks([r for m in methods for r in groups[(arch, eps, m)]])

@@ -18,6 +18,7 @@ from typing import Any
 
 from art_ext.bench.attacks import ROW_KEYS
 from art_ext.bench.metrics import norm_label
+from art_ext.evaluation.report import recorded_label
 
 logger = logging.getLogger(__name__)
 
@@ -136,10 +137,16 @@ def pivot_tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[lis
     return tables
 
 
-def trainer_header(rows: list[dict[str, Any]]) -> list[str]:
+def autoattack_column(rows: list[dict[str, Any]], schema: int) -> str:
+    """The AutoAttack list the rows recorded, in today's names (see ``recorded_label``)."""
+    label = next((r["autoattack_label"] for r in rows if r.get("autoattack_label")), None)
+    return "AutoAttack: not run" if label is None else recorded_label(label, schema)
+
+
+def trainer_header(rows: list[dict[str, Any]], schema: int) -> list[str]:
     """Column names carrying the attack labels the rows recorded (never a bare "AutoAttack")."""
     pgd = next((r["pgd_label"] for r in rows if r.get("pgd_label")), "PGD")
-    autoattack = next((r["autoattack_label"] for r in rows if r.get("autoattack_label")), "AutoAttack: not run")
+    autoattack = autoattack_column(rows, schema)
     return ["trainer", "source", "epochs", "s/epoch", "clean acc % [95% CI]", f"{pgd} acc % [95% CI]",
             f"{autoattack} acc % [95% CI]", "guard fired", "flags"]
 
@@ -147,7 +154,7 @@ def trainer_header(rows: list[dict[str, Any]]) -> list[str]:
 def trainers_markdown(results: dict[str, Any]) -> str:
     """The trainers suite as one Markdown table (also used for the docs' generated block)."""
     rows = results["trainers"]
-    return markdown_table(trainer_header(rows), [_trainer_cells(r) for r in rows])
+    return markdown_table(trainer_header(rows, int(results.get("schema", 1))), [_trainer_cells(r) for r in rows])
 
 
 def _ci(row: dict[str, Any], key: str) -> str:
@@ -206,7 +213,8 @@ def terminal_summary(results: dict[str, Any]) -> str:
         parts.append("Every run (norms, examples/s, CPU time): results.csv and report.md")
     if results.get("trainers"):
         parts.append(f"Trainers ({results['trainer_settings']})")
-        parts.append(format_table(trainer_header(results["trainers"]), [_trainer_cells(r) for r in results["trainers"]]))
+        parts.append(format_table(trainer_header(results["trainers"], int(results.get("schema", 1))),
+                                  [_trainer_cells(r) for r in results["trainers"]]))
     if results.get("text"):
         parts.append("Text suite: " + json.dumps(results["text"].get("summary", {}), default=str))
         parts.extend(str(line) for line in results["text"].get("markdown", []))
@@ -390,7 +398,7 @@ def plot_trainers(results: dict[str, Any], path: Path) -> Path | None:
     left.invert_yaxis()
     pos = np.arange(len(rows))
     width = 0.27
-    aa_label = next((r["autoattack_label"] for r in rows if r.get("autoattack_label")), "AutoAttack: not run")
+    aa_label = autoattack_column(rows, int(results.get("schema", 1)))
     for k, (key, label) in enumerate([("clean_accuracy", "clean"), ("pgd_accuracy", "PGD-40x2"),
                                       ("autoattack_accuracy", aa_label)]):
         values = [100 * (r[key] if r[key] is not None else float("nan")) for r in rows]

@@ -25,6 +25,7 @@ from art_ext.evaluation.stats import wilson_interval
 
 __all__ = [
     "AUTOATTACK_LISTS",
+    "LEGACY_LABELS",
     "LEGACY_LIST_NAMES",
     "NATIVE_LIST_NAMES",
     "AttackResult",
@@ -32,6 +33,7 @@ __all__ = [
     "autoattack_label",
     "mask_to_string",
     "pgd_label",
+    "recorded_label",
     "robust_mask",
     "string_to_mask",
     "summary_rows",
@@ -65,6 +67,16 @@ def robust_mask(y: Any, clean_pred: Any, adv_pred: Any) -> Any:
 def pgd_label(steps: int, restarts: int, loss: str = "ce") -> str:
     """The table name of a PGD evaluation, e.g. ``"PGD-50x10"`` (``"PGD-50x10-margin"``)."""
     return f"PGD-{steps}x{restarts}" + ("" if loss == "ce" else f"-{loss}")
+
+
+#: the labels results files of schema 1 gave ART's lists, and what those lists are called now
+LEGACY_LABELS = {"AutoAttack (standard)": _LABELS["art-default"], "reduced AA list 'fast'": _LABELS["art-fast"]}
+
+
+def recorded_label(label: str, schema: int) -> str:
+    """A list label read from a results file, in today's names (schema 1 files named ART's lists
+    ``standard`` and ``fast``, before the native lists took those names)."""
+    return LEGACY_LABELS.get(label, label) if schema < 2 else label
 
 
 def autoattack_label(version: str) -> str:
