@@ -180,51 +180,75 @@ def _interval(pair: list[float]) -> str:
     return f"[{100 * pair[0]:+.1f}, {100 * pair[1]:+.1f}]"
 
 
-def stage_report(args: argparse.Namespace) -> None:
-    out = Path(args.out)
-    lines = ["# AutoAttack, native against ART", ""]
-    agreement = json.loads((out / "agreement.json").read_text()) if (out / "agreement.json").is_file() else None
-    lists = json.loads((out / "lists.json").read_text()) if (out / "lists.json").is_file() else None
-    source = agreement or lists
-    if source is None:
-        raise SystemExit(f"nothing in {out}: run the other stages first")
+def _setup_line(source: dict[str, Any]) -> str:
     hw = source["environment"]["hardware"]
-    lines += [f"Model: {source['model']}. Data: {source['data']}. Linf eps {source['eps']}, float32, "
-              f"{source['environment']['torch_threads']} torch thread(s), CPU {hw.get('cpu_model', hw.get('cpu_capability'))}.", ""]
-    if agreement:
-        lines += ["## APGD, native against ART, same budget, same images", "",
-                  f"{agreement['n']} images, {agreement['budget']['iterations']} iterations, 1 restart. Robust "
-                  "accuracy with 95% Wilson intervals; difference native - ART, paired bootstrap 95% interval.", "",
-                  "| attack | native % | ART % | native - ART (points) | broken only by native | only by ART | native s | ART s | ART / native time |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for loss in ("ce", "dlr"):
-            r = agreement.get(f"apgd-{loss}")
-            if r:
-                lines.append(f"| APGD-{loss.upper()} | {_pct(r['native_accuracy'])} | {_pct(r['art_accuracy'])} | "
-                             f"{100 * r['difference_native_minus_art']:+.1f} {_interval(r['difference_ci95'])} | "
-                             f"{len(r['broken_by_native_only'])} | {len(r['broken_by_art_only'])} | "
-                             f"{r['native_seconds']:.0f} | {r['art_seconds']:.0f} | {r['speedup']:.1f}x |")
-        lines.append("")
-    if lists:
-        ns = lists["native_standard"]
-        lines += ["## The lists", "", "| list | images | robust % (95% CI) | seconds | s / image | broken by |", "|---|---|---|---|---|---|",
-                  f"| native `standard` (APGD-CE, APGD-T, FAB-T, Square) | {ns['n']} | {_pct(ns['accuracy'])} "
-                  f"[{_pct(ns['ci95'][0])}, {_pct(ns['ci95'][1])}] | {ns['seconds']:.0f} | {ns['seconds_per_image']:.2f} | "
-                  f"{', '.join(f'{k} {v}' for k, v in ns['broken_by'].items())} |"]
-        if "art_default" in lists:
-            ad = lists["art_default"]
-            lines.append(f"| ART `art-default` (APGD-CE, APGD-DLR x5, DeepFool, Square x5) | {ad['n']} | {_pct(ad['accuracy'])} "
-                         f"[{_pct(ad['ci95'][0])}, {_pct(ad['ci95'][1])}] | {ad['seconds']:.0f} | {ad['seconds_per_image']:.2f} | "
-                         f"{', '.join(f'{k} {v}' for k, v in ad.get('broken_by', {}).items())} |")
-            c = lists["native_vs_art_on_common"]
-            lines += ["", f"On the {ad['n']} common images: native `standard` {_pct(c['native_accuracy'])}%, ART "
-                      f"`art-default` {_pct(c['art_accuracy'])}%, difference {100 * c['difference_native_minus_art']:+.1f} "
-                      f"points {_interval(c['difference_ci95'])} (negative: the native list is stronger); broken only by the "
-                      f"native list: {len(c['broken_by_native_only'])} images, only by ART's: {len(c['broken_by_art_only'])}. "
-                      f"Wall time per image: ART / native = {lists['speedup_per_image']:.1f}x."]
-        lines.append("")
-    (out / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    return (f"Model: {source['model']}. Data: {source['data']}. Linf eps {source['eps']}, float32, "
+            f"{source['environment']['torch_threads']} torch thread(s), CPU {hw.get('cpu_model', hw.get('cpu_capability'))}, "
+            f"load average at the start {source['environment'].get('load_avg')}.")
+
+
+def agreement_table(agreement: dict[str, Any]) -> str:
+    lines = [f"{agreement['n']} images, {agreement['budget']['iterations']} iterations, 1 restart, initial step 2 eps. "
+             "Robust accuracy (%) with 95% Wilson intervals; native - ART in points, paired bootstrap 95% interval. "
+             + _setup_line(agreement), "",
+             "| attack | native % | ART % | native - ART | broken only by native | only by ART | native s | ART s | ART / native time |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for loss in ("ce", "dlr"):
+        r = agreement.get(f"apgd-{loss}")
+        if r:
+            lines.append(f"| APGD-{loss.upper()} | {_pct(r['native_accuracy'])} | {_pct(r['art_accuracy'])} | "
+                         f"{100 * r['difference_native_minus_art']:+.1f} {_interval(r['difference_ci95'])} | "
+                         f"{len(r['broken_by_native_only'])} | {len(r['broken_by_art_only'])} | "
+                         f"{r['native_seconds']:.0f} | {r['art_seconds']:.0f} | {r['speedup']:.1f}x |")
+    return "\n".join(lines)
+
+
+def lists_table(lists: dict[str, Any]) -> str:
+    ns = lists["native_standard"]
+    lines = [_setup_line(lists), "",
+             "| list | images | robust % [95% CI] | seconds | s / image | broken by (first) |", "|---|---|---|---|---|---|",
+             f"| native `standard` (APGD-CE, APGD-T, FAB-T, Square) | {ns['n']} | {_pct(ns['accuracy'])} "
+             f"[{_pct(ns['ci95'][0])}, {_pct(ns['ci95'][1])}] | {ns['seconds']:.0f} | {ns['seconds_per_image']:.2f} | "
+             f"{', '.join(f'{k} {v}' for k, v in ns['broken_by'].items())} |"]
+    if "art_default" in lists:
+        ad = lists["art_default"]
+        lines.append(f"| ART `art-default` (APGD-CE, APGD-DLR x5, DeepFool, Square x5) | {ad['n']} | {_pct(ad['accuracy'])} "
+                     f"[{_pct(ad['ci95'][0])}, {_pct(ad['ci95'][1])}] | {ad['seconds']:.0f} | {ad['seconds_per_image']:.2f} | "
+                     f"{', '.join(f'{k} {v}' for k, v in ad.get('broken_by', {}).items())} |")
+        c = lists["native_vs_art_on_common"]
+        lines += ["", f"On the {ad['n']} common images: native `standard` {_pct(c['native_accuracy'])}%, ART "
+                  f"`art-default` {_pct(c['art_accuracy'])}%, native - ART {100 * c['difference_native_minus_art']:+.1f} "
+                  f"points {_interval(c['difference_ci95'])} (negative: the native list is stronger); broken only by the "
+                  f"native list: {len(c['broken_by_native_only'])} images, only by ART's: {len(c['broken_by_art_only'])}. "
+                  f"Wall time per image, ART / native: {lists['speedup_per_image']:.1f}x."]
+    return "\n".join(lines)
+
+
+def readme_tables(results_root: Path) -> dict[str, str]:
+    folder = results_root / "autoattack"
+    blocks: dict[str, str] = {}
+    if (folder / "agreement.json").is_file():
+        blocks["autoattack-agreement"] = agreement_table(json.loads((folder / "agreement.json").read_text()))
+    if (folder / "lists.json").is_file():
+        lists = json.loads((folder / "lists.json").read_text())
+        blocks["autoattack-lists"] = lists_table(lists)
+        if "speedup_per_image" in lists:
+            ns, ad = lists["native_standard"], lists["art_default"]
+            blocks["autoattack-headline"] = "\n".join([
+                "| measure | value |", "|---|---|",
+                f"| native standard / ART art-default, wall time per image | "
+                f"{ns['seconds_per_image']:.2f} s / {ad['seconds_per_image']:.2f} s ({lists['speedup_per_image']:.1f}x) |"])
+    return blocks
+
+
+def stage_report(args: argparse.Namespace) -> None:
+    blocks = readme_tables(Path(args.out).parent)
+    if not blocks:
+        raise SystemExit(f"nothing in {args.out}: run the other stages first")
+    text = "\n\n".join(["# AutoAttack, native against ART", *(blocks[k] for k in ("autoattack-agreement", "autoattack-lists")
+                                                               if k in blocks)]) + "\n"
+    (Path(args.out) / "results.md").write_text(text)
+    print(text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,7 @@ DOCUMENTS = (README, *sorted((ROOT / "docs").rglob("*.md")))
 BLOCK = re.compile(r"<!-- begin: (?P<name>[\w.\-]+) -->\n(?P<body>.*?)\n?<!-- end: (?P=name) -->", re.S)
 VALUE = re.compile(r"<!-- v: (?P<name>[\w.\-]+) -->(?P<body>.*?)<!-- /v -->", re.S)
 #: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
-RENDERERS = ("trainers_report", "advgan", "text", "text_profile")
+RENDERERS = ("trainers_report", "advgan", "text", "text_profile", "autoattack")
 
 
 def _pct(value: Any) -> str:
@@ -138,6 +138,9 @@ HEADLINES = (
     ("text: FreeLB with word swaps minus standard fine-tuning, success drop (MiniLM, MR, seed 0)", "text-targets",
      "freelb-swap1 (seed 0): HotFlip and wordswap a2t success >= 10 points lower, clean within 1 point",
      slice(1, 2), "docs/benchmarks/text.md"),
+    ("evaluation: Croce & Hein's AutoAttack, torch-native, against ART's default AutoAttack list (MNIST pgd SmallCNN, "
+     "1 thread, AMD EPYC)", "autoattack-headline", "native standard / ART art-default, wall time per image",
+     slice(1, None), "docs/benchmarks/autoattack.md"),
 )
 
 

@@ -168,6 +168,21 @@ def upgrade_config(recorded: dict[str, Any], schema: int) -> dict[str, Any]:
     return upgraded
 
 
+def recorded_selection(old: dict[str, Any]) -> dict[str, list[str]]:
+    """The attacks and trainers the recorded run ran, by name: a glob such as ``*`` meant what was
+    registered then, and a plugin installed since must not turn up in the rerun as drift."""
+    selection: dict[str, list[str]] = {}
+    rows = old.get("attacks")
+    if isinstance(rows, list) and rows:
+        names = {r.get("attack") for r in rows if isinstance(r, dict)}
+        names |= {s.get("name") for s in old.get("skipped", []) or [] if isinstance(s, dict)}
+        selection["attacks"] = sorted(n for n in names if isinstance(n, str))
+    trainers = old.get("trainers")
+    if isinstance(trainers, list) and trainers:
+        selection["trainers"] = sorted({r["trainer"] for r in trainers if isinstance(r, dict) and isinstance(r.get("trainer"), str)})
+    return selection
+
+
 def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str | None = None,
                      model: str | None = None, state_dict: str | None = None,
                      cache_dir: str | None = None, data_dir: str | None = None) -> BenchConfig:
@@ -182,6 +197,7 @@ def config_for_rerun(old: dict[str, Any], results_path: str | Path, *, out: str 
     """
     recorded = dict(old["config"]) if isinstance(old.get("config"), dict) else {}
     recorded = upgrade_config(recorded, int(old.get("schema", 1)))
+    recorded.update(recorded_selection(old))
     for name in CODE_FIELDS:
         given = model if name == "model" else state_dict
         if recorded.get(name) is not None and given is None:
