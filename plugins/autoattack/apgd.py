@@ -25,6 +25,7 @@ targeted DLR loss against the highest-ranked other classes, as AutoAttack's APGD
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -61,17 +62,11 @@ class APGD(NativeAttack):
 
     def _attack_batch(self, model: Any, x: Tensor, y: Tensor, clip_values: Any,
                       generator: torch.Generator) -> Tensor:
-        best = x.clone()
-        open_ = torch.ones(len(x), dtype=torch.bool, device=x.device)
-        for _ in range(self.nb_restarts):
-            index = open_.nonzero().squeeze(1)
-            if len(index) == 0:
-                break
-            x_adv, fooled = apgd(model, x[index], y[index], eps=float(self.eps), norm=self.norm, steps=self.max_iter,
-                                 loss=self.loss, clip_values=clip_values, generator=generator)
-            best[index] = x_adv
-            open_[index] = ~fooled
-        return best
+        def restart(index: Tensor) -> tuple[Tensor, Tensor]:
+            return apgd(model, x[index], y[index], eps=float(self.eps), norm=self.norm, steps=self.max_iter,
+                        loss=self.loss, clip_values=clip_values, generator=generator)
+
+        return self.until_fooled(x, (restart for _ in range(self.nb_restarts)))
 
 
 class APGDTargeted(NativeAttack):
@@ -97,15 +92,11 @@ class APGDTargeted(NativeAttack):
 
     def _attack_batch(self, model: Any, x: Tensor, y: Tensor, clip_values: Any,
                       generator: torch.Generator) -> Tensor:
-        best = x.clone()
-        open_ = torch.ones(len(x), dtype=torch.bool, device=x.device)
-        for rank in range(2, self.nb_targets + 2):
-            index = open_.nonzero().squeeze(1)
-            if len(index) == 0:
-                break
-            target = ranked_targets(model, x[index], rank)
-            x_adv, fooled = apgd(model, x[index], y[index], eps=float(self.eps), norm=self.norm, steps=self.max_iter,
-                                 loss="dlr-targeted", target=target, clip_values=clip_values, generator=generator)
-            best[index] = x_adv
-            open_[index] = ~fooled
-        return best
+        def towards(rank: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+            def run(index: Tensor) -> tuple[Tensor, Tensor]:
+                return apgd(model, x[index], y[index], eps=float(self.eps), norm=self.norm, steps=self.max_iter,
+                            loss="dlr-targeted", target=ranked_targets(model, x[index], rank), clip_values=clip_values,
+                            generator=generator)
+            return run
+
+        return self.until_fooled(x, (towards(rank) for rank in range(2, self.nb_targets + 2)))

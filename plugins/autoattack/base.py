@@ -10,6 +10,7 @@ is restored afterwards. Without ``y`` the classifier's predictions are the label
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,21 @@ class NativeAttack(EvasionAttack):
     def _attack_batch(self, model: Any, x: Tensor, y: Tensor, clip_values: Any,
                       generator: torch.Generator) -> Tensor:
         raise NotImplementedError
+
+    @staticmethod
+    def until_fooled(x: Tensor, runs: Iterable[Callable[[Tensor], tuple[Tensor, Tensor]]]) -> Tensor:
+        """Restarts or targets one after the other, each ``run(index) -> (x_adv, fooled)`` on the
+        examples no earlier run fooled; a fooled example keeps the point that fooled it."""
+        best = x.clone()
+        open_ = torch.ones(len(x), dtype=torch.bool, device=x.device)
+        for run in runs:
+            index = open_.nonzero().squeeze(1)
+            if len(index) == 0:
+                break
+            x_adv, fooled = run(index)
+            best[index] = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), x_adv, best[index])
+            open_[index] = ~fooled
+        return best
 
     def generate(self, x: np.ndarray, y: np.ndarray | None = None, **kwargs: Any) -> np.ndarray:
         """Adversarial examples for ``x`` (labels ``y``: indices or one-hot; default: predictions)."""

@@ -24,6 +24,7 @@ The algorithm is :func:`art_ext.core.fab.fab_targeted`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -63,16 +64,11 @@ class FABTargeted(NativeAttack):
 
     def _attack_batch(self, model: Any, x: Tensor, y: Tensor, clip_values: Any,
                       generator: torch.Generator) -> Tensor:
-        best = x.clone()
-        open_ = torch.ones(len(x), dtype=torch.bool, device=x.device)
-        for rank in range(2, self.nb_targets + 2):
-            index = open_.nonzero().squeeze(1)
-            if len(index) == 0:
-                break
-            target = ranked_targets(model, x[index], rank)
-            x_adv, fooled = fab_targeted(model, x[index], y[index], target, eps=float(self.eps), norm=self.norm,
-                                         steps=self.max_iter, alpha_max=float(self.alpha_max), eta=float(self.eta),
-                                         beta=float(self.beta), clip_values=clip_values)
-            best[index] = torch.where(fooled.view(-1, *([1] * (x.dim() - 1))), x_adv, best[index])
-            open_[index] = ~fooled
-        return best
+        def towards(rank: int) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+            def run(index: Tensor) -> tuple[Tensor, Tensor]:
+                return fab_targeted(model, x[index], y[index], ranked_targets(model, x[index], rank), eps=float(self.eps),
+                                    norm=self.norm, steps=self.max_iter, alpha_max=float(self.alpha_max),
+                                    eta=float(self.eta), beta=float(self.beta), clip_values=clip_values)
+            return run
+
+        return self.until_fooled(x, (towards(rank) for rank in range(2, self.nb_targets + 2)))

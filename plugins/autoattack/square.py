@@ -81,15 +81,8 @@ class Square(NativeAttack):
         return self._search(model, x, y, clip_values, generator)
 
     def _search(self, model: Any, x: Tensor, y: Tensor, clip_values: Any, generator: torch.Generator) -> Tensor:
-        best = x.clone()
-        open_ = torch.ones(len(x), dtype=torch.bool, device=x.device)
-        for _ in range(self.nb_restarts):
-            index = open_.nonzero().squeeze(1)
-            if len(index) == 0:
-                break
-            x_adv, fooled = square(model, x[index], y[index], eps=float(self.eps), norm=self.norm,
-                                   queries=self.max_queries, p_init=float(self.p_init), clip_values=clip_values,
-                                   generator=generator)
-            best[index] = x_adv
-            open_[index] = ~fooled
-        return best
+        def restart(index: Tensor) -> tuple[Tensor, Tensor]:
+            return square(model, x[index], y[index], eps=float(self.eps), norm=self.norm, queries=self.max_queries,
+                          p_init=float(self.p_init), clip_values=clip_values, generator=generator)
+
+        return self.until_fooled(x, (restart for _ in range(self.nb_restarts)))
