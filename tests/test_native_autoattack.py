@@ -4,6 +4,8 @@ member, and the registered attacks refuse bad input (the fuzz in test_fuzz.py co
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,7 @@ import art_ext
 from art_ext.core.apgd import apgd, apgd_schedule, dlr_loss, targeted_dlr_loss
 from art_ext.core.fab import fab_targeted, hyperplane_projection
 from art_ext.core.square import p_schedule, square
-from art_ext.evaluation import evaluate
-from art_ext.evaluation import native
+from art_ext.evaluation import evaluate, native
 from art_ext.models import make_classifier
 from art_ext.testing import assert_set_params_atomic, make_tiny_classifier
 
@@ -148,7 +149,7 @@ def test_apgd_breaks_exactly_the_examples_within_reach(linear_case, norm, loss):
 def test_apgd_t_reaches_the_class_it_targets(linear_case):
     model, x, y = linear_case
     distance, target = _minimal_distance(model, x, y, "inf")
-    x_adv, fooled = apgd(model, x, y, eps=float(distance.max()) * 1.05, loss="dlr-targeted", target=target,
+    _, fooled = apgd(model, x, y, eps=float(distance.max()) * 1.05, loss="dlr-targeted", target=target,
                          steps=50, clip_values=(-10.0, 10.0), generator=torch.Generator().manual_seed(0))
     assert fooled.all()
 
@@ -156,7 +157,7 @@ def test_apgd_t_reaches_the_class_it_targets(linear_case):
 def test_square_finds_the_linear_models_vertex(linear_case):
     model, x, y = linear_case
     distance, _ = _minimal_distance(model, x, y, "inf")
-    x_adv, fooled = square(model, x, y, eps=float(distance.max()) * 1.25, queries=2000, clip_values=(-10.0, 10.0),
+    _, fooled = square(model, x, y, eps=float(distance.max()) * 1.25, queries=2000, clip_values=(-10.0, 10.0),
                            generator=torch.Generator().manual_seed(0))
     assert fooled.float().mean() >= 0.9
 
@@ -290,3 +291,23 @@ def test_square_refuses_non_image_inputs():
     classifier = make_classifier(nn.Sequential(nn.Linear(6, 4)), (6,), 4, (0.0, 1.0))
     with pytest.raises(ValueError, match="square needs image inputs"):
         art_ext.get_attack("square", classifier, eps=0.1)
+
+
+def test_native_apgd_runs_through_foolbox_and_the_cli(tmp_path):
+    import foolbox as fb
+
+    classifier = make_tiny_classifier()
+    x = torch.rand(6, 1, 8, 8)
+    fmodel = fb.PyTorchModel(classifier.model.eval(), bounds=(0.0, 1.0))
+    labels = fmodel(x).argmax(1)
+    _, clipped, success = art_ext.to_foolbox(art_ext.get_attack("apgd", classifier, eps=0.2, max_iter=10))(
+        fmodel, x, labels, epsilons=0.2)
+    assert clipped.shape == x.shape and (clipped - x).abs().max() <= 0.2 + 1e-6
+    assert success.shape == (6,)
+
+    from art_ext.cli import main
+
+    assert main(["attack", "apgd", "--n-test", "8", "--eps", "0.1", "--param", "max_iter=5", "--json",
+                 "--out", str(tmp_path / "run")]) == 0
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["attack"] == "apgd" and results["max_linf"] <= 0.1 + 1e-6 and results["examples"] == 8

@@ -33,21 +33,18 @@ __all__ = ["NativeAttack"]
 class NativeAttack(EvasionAttack):
     """Base of the native attacks: subclasses set ``attack_params`` and implement :meth:`_attack_batch`."""
 
-    attack_params = [*EvasionAttack.attack_params, "eps", "norm", "batch_size", "seed"]
+    attack_params = [*EvasionAttack.attack_params, "eps", "norm", "targeted", "batch_size", "seed"]
     _estimator_requirements = (BaseEstimator, LossGradientsMixin, ClassifierMixin)
 
     def __init__(self, estimator: Any, *, eps: float = 0.3, norm: Any = "inf", batch_size: int = 500,
                  seed: int = 0) -> None:
         super().__init__(estimator=estimator)
+        self._targeted = False
         self.eps = eps
         self.norm = norm
         self.batch_size = batch_size
         self.seed = seed
         NativeAttack._check_params(self)
-
-    @property
-    def targeted(self) -> bool:  # every native attack here is untargeted (targets are internal)
-        return False
 
     def set_params(self, **kwargs: Any) -> None:
         atomic_set_params(self, super().set_params, kwargs)
@@ -59,6 +56,9 @@ class NativeAttack(EvasionAttack):
                          input_shape=tuple(estimator.input_shape))
         checks.integer(self.batch_size, "batch_size", minimum=1)
         checks.seed(self.seed)
+        if self.targeted:
+            raise ValueError("targeted: the native AutoAttack members are untargeted (APGD-T and FAB-T choose "
+                             "their target classes themselves); use targeted=False")
 
     def _attack_batch(self, model: Any, x: Tensor, y: Tensor, clip_values: Any,
                       generator: torch.Generator) -> Tensor:
