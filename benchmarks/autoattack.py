@@ -111,14 +111,22 @@ def _masks_art_apgd(classifier: Any, x: np.ndarray, y: np.ndarray, loss: str) ->
     return classifier.predict(x_adv).argmax(1) == y, seconds
 
 
+def _interval_of(mask: np.ndarray) -> list[float]:
+    from art_ext.evaluation.stats import wilson_interval
+
+    return list(wilson_interval(int(mask.sum()), len(mask)))
+
+
 def _compare(native: np.ndarray, art: np.ndarray, clean: np.ndarray) -> dict[str, Any]:
-    from art_ext.evaluation.stats import paired_difference, wilson_interval
+    from art_ext.evaluation.report import mask_to_string
+    from art_ext.evaluation.stats import paired_difference
 
     native_robust, art_robust = native & clean, art & clean
     paired = paired_difference(native_robust, art_robust)
     return {
-        "native_accuracy": float(native_robust.mean()), "native_ci95": list(wilson_interval(native_robust)),
-        "art_accuracy": float(art_robust.mean()), "art_ci95": list(wilson_interval(art_robust)),
+        "native_mask": mask_to_string(native_robust), "art_mask": mask_to_string(art_robust),
+        "native_accuracy": float(native_robust.mean()), "native_ci95": _interval_of(native_robust),
+        "art_accuracy": float(art_robust.mean()), "art_ci95": _interval_of(art_robust),
         "difference_native_minus_art": paired["difference"], "difference_ci95": paired["ci95"],
         "p_value": paired["p_value"],
         "broken_by_native_only": [int(i) for i in np.flatnonzero(art_robust & ~native_robust)],
@@ -154,7 +162,8 @@ def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
     result["native_standard"] = {
         "n": args.n, "accuracy": native_result.accuracy, "ci95": list(native.interval("autoattack-standard")),
         "clean_accuracy": float(native.clean.mean()), "seconds": native_result.seconds,
-        "seconds_per_image": native_result.seconds / args.n, **native_result.extra,
+        "seconds_per_image": native_result.seconds / args.n, "broken_by": native_result.extra["broken_by"],
+        "member_seconds": native_result.extra["seconds"],
     }
     logger.info("native standard: %.3f in %.0f s", native_result.accuracy, native_result.seconds)
     _write(Path(args.out), "lists.json", result)
@@ -163,7 +172,8 @@ def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
     art_result = art.attacks["autoattack-art-default"]
     result["art_default"] = {
         "n": m, "accuracy": art_result.accuracy, "ci95": list(art.interval("autoattack-art-default")),
-        "seconds": art_result.seconds, "seconds_per_image": art_result.seconds / m, **art_result.extra,
+        "seconds": art_result.seconds, "seconds_per_image": art_result.seconds / m,
+        "broken_by": art_result.extra.get("broken_by", {}),
     }
     result["native_vs_art_on_common"] = _compare(native_result.robust[:m], art_result.robust, native.clean[:m])
     result["speedup_per_image"] = result["art_default"]["seconds_per_image"] / result["native_standard"]["seconds_per_image"]
@@ -225,7 +235,10 @@ def lists_table(lists: dict[str, Any]) -> str:
 
 
 def readme_tables(results_root: Path) -> dict[str, str]:
-    folder = results_root / "autoattack"
+    return _blocks(results_root / "autoattack")
+
+
+def _blocks(folder: Path) -> dict[str, str]:
     blocks: dict[str, str] = {}
     if (folder / "agreement.json").is_file():
         blocks["autoattack-agreement"] = agreement_table(json.loads((folder / "agreement.json").read_text()))
@@ -242,7 +255,7 @@ def readme_tables(results_root: Path) -> dict[str, str]:
 
 
 def stage_report(args: argparse.Namespace) -> None:
-    blocks = readme_tables(Path(args.out).parent)
+    blocks = _blocks(Path(args.out))
     if not blocks:
         raise SystemExit(f"nothing in {args.out}: run the other stages first")
     text = "\n\n".join(["# AutoAttack, native against ART", *(blocks[k] for k in ("autoattack-agreement", "autoattack-lists")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -129,6 +130,18 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_model() -> str:
+    """The CPU's model name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere), for timings."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def cpu_bf16_native() -> bool:
     """Whether this CPU runs bf16 matmuls and convolutions natively (AMX or AVX512-BF16 via oneDNN)."""
     try:
@@ -189,6 +202,7 @@ def hardware_info() -> dict[str, Any]:
     """CPU capability, bf16 support, threads and CUDA devices, for results files."""
     flags = cpu_flags()
     info: dict[str, Any] = {
+        "cpu_model": cpu_model(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_bf16_flags": sorted(flags & {"amx_bf16", "amx_tile", "amx_int8", "avx512_bf16"}),
         "cpu_bf16_native": cpu_bf16_native(),

@@ -99,6 +99,17 @@ def hyperplane_projection(points: Tensor, w: Tensor, b: Tensor, low: Tensor, hig
     return torch.minimum(torch.maximum(torch.nan_to_num(d), down), up).to(points.dtype)
 
 
+def _linearise(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, target: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``g = z_target - z_y`` at ``x``, its input gradient (flat) and whether ``x`` is misclassified."""
+    point = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = model(point).float()
+        rows = torch.arange(len(x), device=x.device)
+        gap = logits[rows, target] - logits[rows, y]
+        grad = torch.autograd.grad(gap.sum(), point)[0].flatten(1)
+    return gap.detach(), grad.detach(), logits.detach().argmax(1) != y
+
+
 def _norm(t: Tensor, norm: Norm) -> Tensor:
     flat = t.flatten(1)
     return flat.abs().amax(1) if norm == "inf" else flat.norm(p=2, dim=1)
@@ -129,19 +140,15 @@ def fab_targeted(
     n = len(x0)
     flat0 = x0.flatten(1)
     low, high = _box(clip_values, x0)
-    rows = torch.arange(n, device=x0.device)
     best = x0.clone()
     best_norm = torch.full((n,), float("inf"), device=x0.device)
     current = x0.clone()
-    for _ in range(steps):
-        point = current.detach().requires_grad_(True)
-        with torch.enable_grad():
-            logits = model(point).float()
-            gap = logits[rows, target] - logits[rows, y]
-            grad = torch.autograd.grad(gap.sum(), point)[0].flatten(1)
+    gap, grad, _ = _linearise(model, current, y, target)
+    shaped = (-1, *([1] * (x0.dim() - 1)))
+    for step in range(steps):
         with torch.no_grad():
             flat = current.flatten(1)
-            offset = (grad * flat).sum(1) - gap.detach()  # the hyperplane: grad . p = offset
+            offset = (grad * flat).sum(1) - gap  # the hyperplane: grad . p = offset
             steps_both = hyperplane_projection(torch.cat([flat, flat0]), torch.cat([grad, grad]),
                                                torch.cat([offset, offset]), torch.cat([low, low]),
                                                torch.cat([high, high]), ball)
@@ -151,13 +158,23 @@ def fab_targeted(
             mix = (size_current / (size_current + size_clean)).clamp(0.0, alpha_max).unsqueeze(1)
             moved = (1 - mix) * (flat + eta * from_current) + mix * (flat0 + eta * from_clean)
             current = clip(moved.view_as(x0), clip_values)
-            wrong = model(current).float().argmax(1) != y
+        # one forward and backward at the new point: its class decides the step back, and where it
+        # stays, its gradient is the next iteration's (the reference spends a second forward here)
+        gap, grad, wrong = _linearise(model, current, y, target)
+        with torch.no_grad():
             distance = _norm(current - x0, ball)
             closer = wrong & (distance < best_norm)
-            best = torch.where(closer.view(-1, *([1] * (x0.dim() - 1))), current, best)
+            best = torch.where(closer.view(shaped), current, best)
             best_norm = torch.where(closer, distance, best_norm)
-            stepped_back = x0 + beta * (current - x0)
-            current = torch.where(wrong.view(-1, *([1] * (x0.dim() - 1))), stepped_back, current)
+        if step == steps - 1 or not bool(wrong.any()):
+            continue
+        with torch.no_grad():
+            back = wrong.nonzero().squeeze(1)
+            current = current.clone()
+            current[back] = x0[back] + beta * (current[back] - x0[back])
+        gap_back, grad_back, _ = _linearise(model, current[back], y[back], target[back])
+        gap, grad = gap.clone(), grad.clone()
+        gap[back], grad[back] = gap_back, grad_back
     # float slack: a point found a hair outside the ball is moved onto it before it counts
     fooled = best_norm <= eps * (1 + 1e-6)
     return best, fooled
