@@ -142,14 +142,14 @@ def eval_module(classifier: Any, channels_last: bool | None = None) -> tuple[nn.
 
 def run_native_autoattack(
     model: nn.Module, x: Tensor, y: Tensor, clean: Tensor, *, eps: float, norm: str, version: str,
-    clip_values: Any, nb_classes: int, batch_size: int, seed: int,
+    clip_values: Any, nb_classes: int, batch_size: int, seed: int, progress: bool = False,
 ) -> AttackResult:
     """A native AutoAttack list (:data:`art_ext.evaluation.native.NATIVE_LISTS`) on device batches."""
     forward = Float32(model)
     start = time.perf_counter()
     robust, _, details = run_native_list(forward, x, y, clean, eps=eps, norm=norm, version=version,
                                       clip_values=clip_values, nb_classes=nb_classes, batch_size=batch_size,
-                                      seed=seed)
+                                      seed=seed, progress=progress)
     seconds = time.perf_counter() - start
     return AttackResult(
         f"autoattack-{version}", AUTOATTACK_LISTS[version], robust.cpu().numpy(), seconds,

@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from art_ext.core.apgd import apgd
 from art_ext.core.fab import fab_targeted
@@ -92,7 +93,7 @@ def _run_member(member: Member, model: Model, x: Tensor, y: Tensor, *, eps: floa
 
 def run_native_list(
     model: Model, x: Tensor, y: Tensor, clean: Tensor, *, eps: float, norm: str, version: str,
-    clip_values: ClipValues, nb_classes: int, batch_size: int, seed: int,
+    clip_values: ClipValues, nb_classes: int, batch_size: int, seed: int, progress: bool = False,
 ) -> tuple[Tensor, Tensor, dict[str, Any]]:
     """``(robust, x_adv, details)``: the per-example robust mask under the list ``version``, the
     point that broke each broken example (the clean input elsewhere) and, per member, how many
@@ -105,7 +106,9 @@ def run_native_list(
     generator = torch.Generator(device=x.device).manual_seed(seed)
     broken_by: dict[str, int] = {}
     seconds: dict[str, float] = {}
-    for name in NATIVE_LISTS[version]:
+    bar = tqdm(NATIVE_LISTS[version], desc=f"AutoAttack {version}", disable=None if progress else True, leave=False)
+    for name in bar:
+        bar.set_postfix_str(f"{name}, {int(robust.sum())} robust")
         member = MEMBERS[name]
         start = time.perf_counter()
         ranks = range(2, min(member.targets, nb_classes - 1) + 2) if member.targets else [None]

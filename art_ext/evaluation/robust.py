@@ -193,7 +193,7 @@ def _evaluate(
         with eval_mode(classifier.model):
             report.add(run_native_autoattack(model, xt, yt, clean, eps=eps, norm=key, version=autoattack_version,
                                              clip_values=clip, nb_classes=int(classifier.nb_classes),
-                                             batch_size=batch_size, seed=seed))
+                                             batch_size=batch_size, seed=seed, progress=progress))
         bar.update(1)
     elif autoattack_version is not None:
         report.add(run_art_autoattack(classifier, model, x_np, labels, report.clean, eps, key, autoattack_version,
