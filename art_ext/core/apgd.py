@@ -33,11 +33,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from art_ext import checks
-from art_ext.core.perturb import ClipValues, Norm, constrain, normalize_norm, step_direction
+from art_ext.core.perturb import (
+    ClipValues,
+    Norm,
+    constrain,
+    cross_entropy,
+    normalize_norm,
+    perturbation_size,
+    step_direction,
+)
 
 __all__ = ["APGD_LOSSES", "apgd", "apgd_schedule", "dlr_loss", "targeted_dlr_loss"]
 
@@ -65,10 +72,6 @@ def targeted_dlr_loss(logits: Tensor, y: Tensor, target: Tensor) -> Tensor:
     return -(true - wanted) / (ordered[:, -1] - 0.5 * (ordered[:, -3] + ordered[:, -4]) + _TINY)
 
 
-def _cross_entropy(logits: Tensor, y: Tensor) -> Tensor:
-    return F.cross_entropy(logits.float(), y, reduction="none")
-
-
 #: APGD's losses by name and the fewest classes each needs
 APGD_LOSSES: dict[str, int] = {"ce": 2, "dlr": 3, "dlr-targeted": 4}
 
@@ -90,10 +93,9 @@ def _start(x: Tensor, eps: float, norm: Norm, generator: torch.Generator | None)
     """A random point on the boundary of the ball (APGD's start)."""
     if norm == "inf":
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
-        scale = u.flatten(1).abs().amax(dim=1)
     else:
         u = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        scale = u.flatten(1).norm(p=2, dim=1)
+    scale = perturbation_size(u, norm)
     return x + eps * u / (scale.view(-1, *([1] * (x.dim() - 1))) + _TINY)
 
 
@@ -134,7 +136,7 @@ def apgd(
         with torch.enable_grad():
             logits = model(x_adv).float()
             if loss == "ce":
-                per_example = _cross_entropy(logits, y)
+                per_example = cross_entropy(logits, y)
             elif loss == "dlr":
                 per_example = dlr_loss(logits, y)
             else:

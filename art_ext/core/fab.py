@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from art_ext import checks
-from art_ext.core.perturb import ClipValues, Norm, clip, normalize_norm
+from art_ext.core.perturb import ClipValues, Norm, clip, normalize_norm, perturbation_size
 
 __all__ = ["fab_targeted", "hyperplane_projection"]
 
@@ -110,11 +110,6 @@ def _linearise(model: Callable[[Tensor], Tensor], x: Tensor, y: Tensor, target: 
     return gap.detach(), grad.detach(), logits.detach().argmax(1) != y
 
 
-def _norm(t: Tensor, norm: Norm) -> Tensor:
-    flat = t.flatten(1)
-    return flat.abs().amax(1) if norm == "inf" else flat.norm(p=2, dim=1)
-
-
 def fab_targeted(
     model: Callable[[Tensor], Tensor],
     x: Tensor,
@@ -153,8 +148,8 @@ def fab_targeted(
                                                torch.cat([offset, offset]), torch.cat([low, low]),
                                                torch.cat([high, high]), ball)
             from_current, from_clean = steps_both[:n], steps_both[n:]
-            size_current = _norm(from_current, ball).clamp_min(1e-8)
-            size_clean = _norm(from_clean, ball).clamp_min(1e-8)
+            size_current = perturbation_size(from_current, ball).clamp_min(1e-8)
+            size_clean = perturbation_size(from_clean, ball).clamp_min(1e-8)
             mix = (size_current / (size_current + size_clean)).clamp(0.0, alpha_max).unsqueeze(1)
             moved = (1 - mix) * (flat + eta * from_current) + mix * (flat0 + eta * from_clean)
             current = clip(moved.view_as(x0), clip_values)
@@ -162,7 +157,7 @@ def fab_targeted(
         # stays, its gradient is the next iteration's (the reference spends a second forward here)
         gap, grad, wrong = _linearise(model, current, y, target)
         with torch.no_grad():
-            distance = _norm(current - x0, ball)
+            distance = perturbation_size(current - x0, ball)
             closer = wrong & (distance < best_norm)
             best = torch.where(closer.view(shaped), current, best)
             best_norm = torch.where(closer, distance, best_norm)

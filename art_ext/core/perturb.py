@@ -43,6 +43,7 @@ __all__ = [
     "kl_loss",
     "margin_loss",
     "normalize_norm",
+    "perturbation_size",
     "pgd",
     "project",
     "random_init",
@@ -106,6 +107,12 @@ def _view(values: Tensor, like: Tensor) -> Tensor:
 
 def _l2(t: Tensor) -> Tensor:
     return t.flatten(1).norm(p=2, dim=1)
+
+
+def perturbation_size(delta: Tensor, norm: Norm) -> Tensor:
+    """Per-example size ``(N,)`` of ``delta`` in ``norm``: the largest entry (Linf) or the L2 norm."""
+    flat = delta.flatten(1)
+    return flat.abs().amax(1) if norm == "inf" else flat.norm(p=2, dim=1)
 
 
 def clip(x: Tensor, clip_values: ClipValues) -> Tensor:

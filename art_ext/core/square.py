@@ -31,7 +31,15 @@ import torch
 from torch import Tensor
 
 from art_ext import checks
-from art_ext.core.perturb import ClipValues, Norm, clip, constrain, margin_loss, normalize_norm
+from art_ext.core.perturb import (
+    ClipValues,
+    Norm,
+    clip,
+    constrain,
+    margin_loss,
+    normalize_norm,
+    perturbation_size,
+)
 
 __all__ = ["p_schedule", "square"]
 
@@ -77,7 +85,8 @@ def _eta(s: int, generator: torch.Generator | None, device: torch.device) -> Ten
 
 
 def _l2(t: Tensor) -> Tensor:
-    return t.flatten(1).norm(p=2, dim=1).view(-1, *([1] * (t.dim() - 1)))
+    """Per-example L2 size, shaped to broadcast against ``t``."""
+    return perturbation_size(t, "2").view(-1, *([1] * (t.dim() - 1)))
 
 
 def square(
