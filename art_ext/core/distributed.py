@@ -78,6 +78,32 @@ def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
     return tensor
 
 
+def current_group(distributed: bool | None = None) -> DistInfo:
+    """The process group this process already belongs to, without starting one (for work that
+    shards itself over the ranks someone else started, like :func:`art_ext.evaluation.evaluate`).
+
+    :param distributed: ``None``: the group if one is initialised; ``False``: one process whatever
+        runs; ``True``: the group, refusing to run without one.
+    """
+    joined = dist.is_available() and dist.is_initialized()
+    if distributed is True and not joined:
+        raise ValueError("distributed=True needs an initialised process group (torchrun, then "
+                         "torch.distributed.init_process_group or a trainer's fit)")
+    if distributed is False or not joined:
+        return DistInfo()
+    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", dist.get_rank())))
+
+
+def all_gather_objects(value: object, info: DistInfo) -> list[object]:
+    """``value`` of every rank, in rank order (``[value]`` with one process); picklable values only,
+    exchanged between the ranks of this job, never read from a file."""
+    if not info.enabled:
+        return [value]
+    gathered: list[object] = [None] * info.world_size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

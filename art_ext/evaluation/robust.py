@@ -23,6 +23,13 @@ model was trained in, and restoring every sub-module's mode afterwards):
 worst case is exact and attacks can be added later without rerunning the others; every accuracy
 comes with its 95% Wilson interval.
 
+**Blocks and processes.** The examples are evaluated in blocks of ``batch_size``, each block with
+its own seed (:func:`block_seed`), and each list member attacks the block's survivors. A block's
+outcome therefore depends only on the block, so under ``torchrun`` (a process group already
+initialised, e.g. by a trainer) every rank takes every ``world_size``-th block and the ranks
+exchange their masks: the report equals the one-process report, on every rank. On a GPU, raise
+``batch_size`` so the later members still see full batches.
+
 Trainers' per-epoch validation uses the same definition through :func:`pgd_batch_masks`.
 """
 
@@ -31,6 +38,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -38,6 +46,7 @@ import torch
 from tqdm.auto import tqdm
 
 from art_ext import checks
+from art_ext.core import distributed as ddp
 from art_ext.core.device import eval_mode, restore_modes, snapshot_modes
 from art_ext.evaluation.attacks import (
     Float32,
@@ -104,6 +113,7 @@ def evaluate(
     masking_n: int = 200,
     pgd_loss: str = "ce",
     progress: bool = False,
+    distributed: bool | None = None,
 ) -> EvaluationReport:
     """Clean and robust accuracy of an ART ``PyTorchClassifier`` on ``(x, y)``, in float32.
 
@@ -115,6 +125,9 @@ def evaluate(
     :param masking_checks: also run :func:`art_ext.evaluation.masking.gradient_masking_checks`
         (on the first ``masking_n`` examples).
     :param pgd_loss: PGD's loss, ``"ce"`` (cross-entropy) or ``"margin"`` (Carlini-Wagner).
+    :param distributed: ``None``: under ``torchrun`` with an initialised process group, each rank
+        evaluates every ``world_size``-th block of ``batch_size`` examples and the ranks exchange
+        their masks, so every rank returns the whole report; ``False``: this process evaluates all.
     :return: the :class:`EvaluationReport` (per-example masks, accuracies, 95% intervals, times).
     """
     modes = snapshot_modes(classifier.model)
@@ -122,7 +135,8 @@ def evaluate(
         return _evaluate(classifier, x, y, eps=eps, norm=norm, pgd_steps=pgd_steps, pgd_restarts=pgd_restarts,
                          autoattack_version=autoattack_version, batch_size=batch_size, seed=seed,
                          channels_last=channels_last, masking_checks=masking_checks, masking_n=masking_n,
-                         pgd_loss=pgd_loss, progress=progress)
+                         pgd_loss=pgd_loss, progress=progress,
+                         distributed=distributed)
     finally:  # ART's estimators switch modes and leave them: every sub-module gets its own back
         restore_modes(modes)
 
@@ -140,7 +154,7 @@ def _check_classes_for(version: str, nb_classes: int) -> None:
 def _evaluate(
     classifier: Any, x: Any, y: Any, *, eps: float, norm: Any, pgd_steps: int, pgd_restarts: int,
     autoattack_version: str | None, batch_size: int, seed: int, channels_last: bool | None, masking_checks: bool,
-    masking_n: int, pgd_loss: str, progress: bool,
+    masking_n: int, pgd_loss: str, progress: bool, distributed: bool | None,
 ) -> EvaluationReport:
     input_shape = tuple(int(d) for d in classifier.input_shape)
     x_np = checks.images(x, input_shape=input_shape, clip_values=classifier.clip_values)
@@ -157,53 +171,126 @@ def _evaluate(
     elif pgd_steps == 0:
         raise ValueError("pgd_steps=0 with autoattack_version=None runs no attack: there would be no robust "
                          "accuracy to report (set pgd_steps >= 1 or an AutoAttack list)")
+    group = ddp.current_group(distributed)
     model, device, layout = eval_module(classifier, channels_last)
     bounds = checks.clip_bounds(classifier.clip_values, input_shape)
     clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)
-    xt = torch.as_tensor(np.asarray(x_np, dtype=np.float32), device=device)
-    yt = torch.as_tensor(labels, device=device)
-    n = len(labels)
-    generator = torch.Generator(device=device).manual_seed(seed)
+    plan = _Plan(classifier, model, device, key, eps, pgd_steps, pgd_restarts, pgd_loss, autoattack_version, clip,
+                 batch_size, seed, progress)
+    blocks = list(_batches(len(labels), batch_size))
+    mine = range(group.rank, len(blocks), group.world_size)
+    outcomes = [_run_block(plan, index, x_np[blocks[index]], labels[blocks[index]])
+                for index in tqdm(mine, desc="evaluation", disable=None if progress else True, leave=False)]
+    gathered = ddp.all_gather_objects(outcomes, group)
+    per_rank_seconds = [{k: sum(o.seconds[k] for o in rank_outcomes) for k in _PHASES}  # type: ignore[attr-defined]
+                        for rank_outcomes in gathered]
+    every = sorted((o for rank_outcomes in gathered for o in rank_outcomes),  # type: ignore[attr-defined]
+                   key=lambda o: o.index)
     info = {"threads": torch.get_num_threads(), "device": str(device), "channels_last": layout, "seed": seed,
-            "batch_size": batch_size}
-    start = time.perf_counter()
-    with eval_mode(classifier.model), torch.no_grad():
-        clean = torch.cat([Float32(model)(xt[s]).argmax(1) == yt[s] for s in _batches(n, batch_size)])
-    report = EvaluationReport(eps, key, clean.cpu().numpy(), info=info)
-    report.info["clean_seconds"] = time.perf_counter() - start
-    bar = tqdm(total=(pgd_steps > 0) + (autoattack_version is not None), desc="evaluation",
-               disable=None if progress else True, leave=False)
-    if pgd_steps > 0:
-        start = time.perf_counter()
-        robust = []
-        with eval_mode(classifier.model):
-            for s in _batches(n, batch_size):
-                _, mask = pgd_batch_masks(model, xt[s], yt[s], eps=eps, norm=key, steps=pgd_steps,
-                                          restarts=pgd_restarts, clip_values=clip, generator=generator, loss=pgd_loss)
-                robust.append(mask)
-        name = pgd_label(pgd_steps, pgd_restarts, pgd_loss)
-        loss_name = "cross-entropy" if pgd_loss == "ce" else "Carlini-Wagner margin"
-        report.add(AttackResult(
-            name, f"art-ext core PGD, {pgd_steps} steps of 2.5*eps/{pgd_steps}, {pgd_restarts} random restarts "
-            f"(worst case per example), {loss_name} loss, float32",
-            torch.cat(robust).cpu().numpy(), time.perf_counter() - start,
-            {"steps": pgd_steps, "restarts": pgd_restarts, "step": 2.5 * eps / pgd_steps, "loss": pgd_loss}))
-        bar.update(1)
-    if autoattack_version in NATIVE_LIST_NAMES:
-        with eval_mode(classifier.model):
-            report.add(run_native_autoattack(model, xt, yt, clean, eps=eps, norm=key, version=autoattack_version,
-                                             clip_values=clip, nb_classes=int(classifier.nb_classes),
-                                             batch_size=batch_size, seed=seed, progress=progress))
-        bar.update(1)
-    elif autoattack_version is not None:
-        report.add(run_art_autoattack(classifier, model, x_np, labels, report.clean, eps, key, autoattack_version,
-                                      min(batch_size, 128), seed))
-        bar.update(1)
-    bar.close()
+            "batch_size": batch_size, "processes": group.world_size,
+            "clean_seconds": max(r["clean"] for r in per_rank_seconds)}
+    report = EvaluationReport(eps, key, np.concatenate([o.clean for o in every]), info=info)
+    for phase in ("pgd", "autoattack"):
+        parts = [o.results[phase] for o in every if phase in o.results]
+        if parts:
+            report.add(_merged(parts, max(r[phase] for r in per_rank_seconds)))
     if masking_checks:
-        m = min(n, checks.integer(masking_n, "masking_n", minimum=1))
+        m = min(len(labels), checks.integer(masking_n, "masking_n", minimum=1))
         report.checks = gradient_masking_checks(classifier, x_np[:m], labels[:m], eps=eps, norm=key, report=report,
                                                 seed=seed)
     return report
 
 
+_PHASES = ("clean", "pgd", "autoattack")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every block of one :func:`evaluate` call runs."""
+
+    classifier: Any
+    model: torch.nn.Module
+    device: torch.device
+    norm: str
+    eps: float
+    pgd_steps: int
+    pgd_restarts: int
+    pgd_loss: str
+    autoattack_version: str | None
+    clip: Any
+    batch_size: int
+    seed: int
+    progress: bool
+
+
+@dataclass
+class _BlockOutcome:
+    """One block's masks (picklable: ranks exchange them)."""
+
+    index: int
+    clean: np.ndarray
+    results: dict[str, AttackResult] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_PHASES, 0.0))
+
+
+def block_seed(seed: int, index: int) -> int:
+    """The seed of block ``index``: every block draws its own random starts, so a block's outcome
+    does not depend on which process runs it or on the blocks before it."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _run_block(plan: _Plan, index: int, x_np: np.ndarray, labels: np.ndarray) -> _BlockOutcome:
+    xt = torch.as_tensor(np.asarray(x_np, dtype=np.float32), device=plan.device)
+    yt = torch.as_tensor(labels, device=plan.device)
+    seed = block_seed(plan.seed, index)
+    start = time.perf_counter()
+    with eval_mode(plan.classifier.model), torch.no_grad():
+        clean = Float32(plan.model)(xt).argmax(1) == yt
+    outcome = _BlockOutcome(index, clean.cpu().numpy())
+    outcome.seconds["clean"] = time.perf_counter() - start
+    if plan.pgd_steps > 0:
+        start = time.perf_counter()
+        generator = torch.Generator(device=plan.device).manual_seed(seed)
+        with eval_mode(plan.classifier.model):
+            _, mask = pgd_batch_masks(plan.model, xt, yt, eps=plan.eps, norm=plan.norm, steps=plan.pgd_steps,
+                                      restarts=plan.pgd_restarts, clip_values=plan.clip, generator=generator,
+                                      loss=plan.pgd_loss)
+        outcome.seconds["pgd"] = time.perf_counter() - start
+        outcome.results["pgd"] = _pgd_result(plan, mask.cpu().numpy(), outcome.seconds["pgd"])
+    version = plan.autoattack_version
+    if version is not None:
+        start = time.perf_counter()
+        if version in NATIVE_LIST_NAMES:
+            with eval_mode(plan.classifier.model):
+                result = run_native_autoattack(plan.model, xt, yt, clean, eps=plan.eps, norm=plan.norm, version=version,
+                                               clip_values=plan.clip, nb_classes=int(plan.classifier.nb_classes),
+                                               batch_size=plan.batch_size, seed=seed, progress=plan.progress)
+        else:
+            result = run_art_autoattack(plan.classifier, plan.model, x_np, labels, outcome.clean, plan.eps, plan.norm,
+                                        version, min(plan.batch_size, 128), seed)
+        outcome.seconds["autoattack"] = time.perf_counter() - start
+        outcome.results["autoattack"] = result
+    return outcome
+
+
+def _pgd_result(plan: _Plan, robust: np.ndarray, seconds: float) -> AttackResult:
+    steps, restarts, loss = plan.pgd_steps, plan.pgd_restarts, plan.pgd_loss
+    loss_name = "cross-entropy" if loss == "ce" else "Carlini-Wagner margin"
+    return AttackResult(
+        pgd_label(steps, restarts, loss),
+        f"art-ext core PGD, {steps} steps of 2.5*eps/{steps}, {restarts} random restarts "
+        f"(worst case per example), {loss_name} loss, float32",
+        robust, seconds, {"steps": steps, "restarts": restarts, "step": 2.5 * plan.eps / steps, "loss": loss})
+
+
+def _merged(parts: list[AttackResult], seconds: float) -> AttackResult:
+    """One attack's result over every block: masks in block order, counts per member summed (``extra``
+    dicts of numbers), ``seconds`` the wall time (the slowest process's)."""
+    extra: dict[str, Any] = {}
+    for key, value in parts[0].extra.items():
+        if isinstance(value, dict):
+            extra[key] = {k: sum(p.extra.get(key, {}).get(k, 0) for p in parts) for k in value}
+        else:
+            extra[key] = value
+    return AttackResult(parts[0].name, parts[0].description, np.concatenate([p.robust for p in parts]), seconds,
+                        parts[0].params, extra)
