@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-FAST = ["--n-train", "400", "--n-test", "60", "--param", "eval_steps=5", "--param", "eval_restarts=1"]
+#: small runs; the final report's AutoAttack list (standard by default) only where a test reads it
+REPORTED = ["--n-train", "400", "--n-test", "60", "--param", "eval_steps=5", "--param", "eval_restarts=1"]
+FAST = [*REPORTED, "--param", "eval_autoattack=none"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +39,7 @@ def one_error_line(result) -> str:
 @pytest.fixture(scope="module")
 def finished_run(env, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "pgd"
-    result = train(env, "--trainer", "pgd", "--epochs", "2", "--out", str(out), *FAST, "--json")
+    result = train(env, "--trainer", "pgd", "--epochs", "2", "--out", str(out), *REPORTED, "--json")
     assert result.returncode == 0, result.stderr
     return out, json.loads(result.stdout)
 
@@ -54,6 +56,10 @@ def test_report_names_each_metric_and_its_split(finished_run):
     assert lo <= result["test_clean_accuracy"] <= hi
     assert 0 <= result["test_robust_accuracy"] <= result["test_clean_accuracy"]
     assert "PGD, 5 steps" in result["test_robust_attack"] and "1 random restarts" in result["test_robust_attack"]
+    assert result["test_autoattack_label"] == "AutoAttack (standard)"  # Croce & Hein's list, by default
+    assert result["test_worst_case_accuracy"] <= min(result["test_autoattack_accuracy"], result["test_robust_accuracy"])
+    assert result["evaluation"]["attacks"]["autoattack-standard"]["params"]["attacks"] == [
+        "apgd-ce", "apgd-t", "fab-t", "square"]
     assert result["val_epoch"] == 2 and "val_clean_acc" in result and "val_robust_acc" in result
     assert "validation hold-out" in result["val_robust_attack"]
     assert result["wall_time_s"] >= result["train_time_s"] + result["eval_time_s"]

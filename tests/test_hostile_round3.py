@@ -570,7 +570,7 @@ def test_small_refusals_name_their_parameter(tiny_classifier, digits):
 def test_resume_with_fewer_epochs_reports_the_epochs_the_model_has(tmp_path, capsys):
     out = tmp_path / "run"
     fast = ["--trainer", "pgd", "--init", "random", "--out", str(out), "--n-train", "64", "--n-test", "16",
-            "--param", "eval_steps=1", "--param", "eval_restarts=1", "--json"]
+            "--param", "eval_steps=1", "--param", "eval_restarts=1", "--param", "eval_autoattack=none", "--json"]
     code, printed, err = run_cli(capsys, "train", *fast, "--epochs", "2")
     assert code == 0, err
     code, printed, err = run_cli(capsys, "train", *fast, "--epochs", "1", "--resume")

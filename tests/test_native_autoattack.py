@@ -243,6 +243,21 @@ def test_a_list_is_never_weaker_than_its_first_member(monkeypatch):
     assert ((x_adv - x).abs().amax(dim=(1, 2, 3)) <= 0.1 + 1e-6).all()
 
 
+def test_a_list_with_nothing_left_to_attack_ends_cleanly():
+    """Regression: an empty batch of survivors (every example misclassified clean, or broken by an
+    earlier member) reached FAB-T, which failed with an IndexError from inside torch."""
+    model, x, y = _bounded_case()
+    wrong = (y + 1) % 5
+    clean = torch.zeros(len(y), dtype=torch.bool)
+    robust, x_adv, details = native.run_native_list(model, x, wrong, clean, eps=0.05, norm="inf", version="standard",
+                                                    clip_values=CLIP_PER_CHANNEL, nb_classes=5, batch_size=8, seed=0)
+    assert not robust.any() and torch.equal(x_adv, x) and sum(details["broken_by"].values()) == 0
+    empty = x[:0]
+    for norm in ("inf", "2"):
+        x_fab, fooled = fab_targeted(model, empty, y[:0], y[:0], eps=0.05, norm=norm, clip_values=CLIP_PER_CHANNEL)
+        assert x_fab.shape == empty.shape and fooled.shape == (0,)
+
+
 def test_evaluate_defaults_to_the_native_standard_list():
     import inspect
 

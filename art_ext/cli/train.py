@@ -12,8 +12,8 @@ Steps: load the image data set; hold out a seeded validation split of the traini
 fine-tune the cached clean SmallCNN that ``art-ext attack`` and ``art-ext bench`` use) or
 ``--init random``; train with the registered trainer, checkpoints in ``OUT/checkpoints``
 (``last.pt``, ``best.pt``, ``metrics.jsonl``); evaluate on the test split with
-:func:`art_ext.evaluation.evaluate` (PGD-40 with 2 restarts; ``--param eval_steps``,
-``eval_restarts``, ``eval_autoattack=standard|fast|art-default|art-fast``); write ``OUT/model.pt`` (a state dict:
+:func:`art_ext.evaluation.evaluate` (PGD-40 with 2 restarts, then Croce & Hein's standard AutoAttack list run natively;
+``--param eval_steps``, ``eval_restarts``, ``eval_autoattack=standard|fast|art-default|art-fast|none``); write ``OUT/model.pt`` (a state dict:
 ``--model OUT/model.pt`` loads it, as it loads ``last.pt``/``best.pt``) and ``OUT/results.json``.
 
 Metrics: ``test_*`` are measured on the test split by the evaluation entry point (the final
@@ -83,10 +83,11 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
                                           low=0.0, high=1.0, high_inclusive=False),
         "eval_steps": checks.integer(run.get("eval_steps", 40), "--param eval_steps", minimum=1),
         "eval_restarts": checks.integer(run.get("eval_restarts", 2), "--param eval_restarts", minimum=1),
-        "eval_autoattack": run.get("eval_autoattack"),
+        "eval_autoattack": checks.choice(run.get("eval_autoattack", "standard"), "--param eval_autoattack",
+                                         (*AUTOATTACK_LISTS, "none")),
     }
-    if checked["eval_autoattack"] is not None:
-        checks.choice(checked["eval_autoattack"], "--param eval_autoattack", tuple(AUTOATTACK_LISTS))
+    if checked["eval_autoattack"] == "none":
+        checked["eval_autoattack"] = None
     return checked
 
 

@@ -38,13 +38,13 @@ _TINY = 1e-12
 
 def _box(clip_values: ClipValues, x: Tensor) -> tuple[Tensor, Tensor]:
     """``clip_values`` as flat per-coordinate bounds ``(N, D)`` for inputs ``x`` (N, ...); infinite for ``None``."""
-    n = len(x)
+    n, example = len(x), x.shape[1:]
     if clip_values is None:
-        unbounded = torch.full((n, x[0].numel()), float("inf"), device=x.device)
+        unbounded = torch.full((n, example.numel()), float("inf"), device=x.device)
         return -unbounded, unbounded
     bounds = []
     for value in clip_values[:2]:
-        full = torch.as_tensor(value, dtype=x.dtype, device=x.device) + torch.zeros_like(x[0])
+        full = torch.as_tensor(value, dtype=x.dtype, device=x.device) + x.new_zeros(example)
         bounds.append(full.flatten().expand(n, -1))
     return bounds[0], bounds[1]
 

@@ -115,6 +115,8 @@ def run_native_list(
         broken = 0
         for rank in ranks:
             remaining = robust.nonzero().squeeze(1)
+            if len(remaining) == 0:  # torch splits an empty index into one empty chunk
+                break
             for chunk in remaining.split(batch_size):
                 x_b, y_b = x[chunk], y[chunk]
                 target = None if rank is None else ranked_targets(model, x_b, rank)

@@ -12,7 +12,7 @@ import torch
 def _args(tmp_path, **overrides):
     values = dict(name="fbf", dataset="digits", data_dir=None, model=None, eps=0.2, norm="inf", targeted=False,
                   epochs=2, batch_size=64, n_train=400, n_test=200, seed=0, out=str(tmp_path / "out"),
-                  device=None, params={"init": "clean", "eval_steps": 10, "eval_restarts": 1},
+                  device=None, params={"init": "clean", "eval_steps": 10, "eval_restarts": 1, "eval_autoattack": "none"},
                   checkpoint_dir=None, resume=False, json=True)
     values.update(overrides)
     return argparse.Namespace(**values)
@@ -55,7 +55,7 @@ def test_train_cli_under_torchrun_reports_once(tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "art_ext",
            "train", "--trainer", "fbf", "--epochs", "1", "--eps", "0.1", "--n-train", "400", "--n-test", "100",
-           "--out", str(out), "--json"]
+           "--param", "eval_autoattack=none", "--out", str(out), "--json"]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count('"test_clean_accuracy"') == 1
