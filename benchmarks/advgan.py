@@ -25,8 +25,8 @@ Stages (``--stages``, default all; each writes ``<out>/<stage>.json`` as soon as
   generate time, success with its 95% interval (issue 14: success within 1 point);
 * ``trainers``: from the clean CNN, fine-tune one copy with art-ext's ``pgd`` trainer (PGD-7) and
   one with the ``advgan`` trainer for the same epochs on the same data; clean accuracy, robust
-  accuracy (:func:`art_ext.evaluation.evaluate`: PGD-50x3 on ``--n-robust`` test images and the
-  reduced AutoAttack list 'fast' on ``--n-autoattack``), training time; then AdvGAN (fitted
+  accuracy (:func:`art_ext.evaluation.evaluate`: PGD-50x3 on ``--n-robust`` test images and
+  Croce & Hein's standard AutoAttack list, native, on ``--n-autoattack``), training time; then AdvGAN (fitted
   against the PGD-trained CNN) success on it.
 
 ``--threads`` (default 2) sets ``torch.set_num_threads``. Epoch counts are arguments so that the

@@ -23,9 +23,9 @@ run in several processes and resume after an interruption):
   its 1,000 images);
 * ``accuracy``: each method x seed trains ``--epochs`` epochs and is evaluated on the test split
   with :func:`art_ext.evaluation.evaluate` in float32 (clean, PGD-50 with ``--restarts`` restarts,
-  the ``--aa`` AutoAttack list, gradient-masking checks); the model is saved, so attacks can be
+  the ``--aa`` AutoAttack list, by default Croce & Hein's standard list run natively, gradient-masking checks); the model is saved, so attacks can be
   added later without retraining;
-* ``autoattack-standard``: ART's standard AutoAttack list added to saved units;
+* ``autoattack-standard``: Croce & Hein's standard AutoAttack list (native) added to saved units;
 * ``report``: ``results.json`` and ``results.md``: mean and sd over seeds, pooled 95% Wilson
   intervals, paired comparisons on the same test images, per-epoch validation curves, the
   issues' targets.
@@ -405,11 +405,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--restarts", type=int, default=10, help="PGD-50 random restarts")
-    parser.add_argument("--aa", default="fast", choices=("fast", "standard", ""), help="AutoAttack list ('' none)")
+    parser.add_argument("--aa", default="standard", choices=("standard", "fast", "art-default", "art-fast", ""),
+                        help="AutoAttack list of the accuracy stage (default: Croce & Hein's standard list, native; "
+                             "'' none)")
     parser.add_argument("--units", default="", help="autoattack-standard: units as ARCH/epsE/METHOD/seedS, comma-separated")
     parser.add_argument("--add", default="margin,standard",
                         help="autoattack-standard: what to add, of 'margin' (PGD-50x10, margin loss) and 'standard' "
-                             "(ART's standard AutoAttack list)")
+                             "(Croce & Hein's standard AutoAttack list, native)")
     parser.add_argument("--tag", default="", help="timing: a label for the run, e.g. 'idle' (file timing-ARCH-threadsN-TAG.json)")
     parser.add_argument("--force", action="store_true", help="redo finished units")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the models train (benchmarks/gpu.sh: cuda)")
