@@ -80,6 +80,11 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
     that changes the numbers (:data:`art_ext.bench.suite.PINNED`) is drift too."""
     drift: list[str] = []
     timing: list[dict[str, Any]] = []
+    old_checks = {c["name"]: c["passed"] for c in old.get("checks", [])}
+    new_checks = {c["name"]: c["passed"] for c in new.get("checks", [])}
+    # a check added to the suite after the recording has no recorded verdict to drift from: it is
+    # reported (new_checks), and the flags it sets are left out of the row comparison
+    added = {name: passed for name, passed in new_checks.items() if name not in old_checks}
     old_rows = {_key(r): r for r in old.get("attacks", []) or []}
     new_rows = {_key(r): r for r in new.get("attacks", []) or []}
     for key in sorted(set(old_rows) | set(new_rows), key=str):
@@ -99,13 +104,12 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
                 continue
             if abs(x - y) > tolerance:
                 drift.append(f"{label}: {metric} {100 * x:.1f}% -> {100 * y:.1f}% ({100 * (y - x):+.1f} points)")
-        if sorted(a.get("flags") or []) != sorted(b.get("flags") or []):
-            drift.append(f"{label}: flags {a.get('flags')} -> {b.get('flags')}")
+        new_flags = [f for f in b.get("flags") or [] if f not in added]
+        if sorted(a.get("flags") or []) != sorted(new_flags):
+            drift.append(f"{label}: flags {a.get('flags')} -> {new_flags}")
         if a.get("time_s") and b.get("time_s"):
             timing.append({"row": label, "old_s": a["time_s"], "new_s": b["time_s"], "ratio": b["time_s"] / a["time_s"]})
-    old_checks = {c["name"]: c["passed"] for c in old.get("checks", [])}
-    new_checks = {c["name"]: c["passed"] for c in new.get("checks", [])}
-    for name in sorted(set(old_checks) | set(new_checks)):
+    for name in sorted(set(old_checks) | set(new_checks) - set(added)):
         if old_checks.get(name) != new_checks.get(name):
             drift.append(f"sanity check {name}: passed {old_checks.get(name)} -> {new_checks.get(name)}")
     old_tr = {r["trainer"]: r for r in old.get("trainers", []) or []}
@@ -134,6 +138,7 @@ def compare(old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.01,
         "tolerance": tolerance,
         "drift": drift,
         "rows_compared": len(set(old_rows) & set(new_rows)),
+        "new_checks": added,
         "version_changes": versions,
         "hardware_changes": hardware,
         "timing": timing,
@@ -150,12 +155,18 @@ WRITE_FIELDS = ("out", "cache_dir")
 
 
 def upgrade_config(recorded: dict[str, Any], schema: int) -> dict[str, Any]:
-    """A recorded configuration in today's terms: results of schema 1 (before the native AutoAttack
-    lists) named ART's lists ``standard`` and ``fast``; they are ``art-default`` and ``art-fast``
-    now, so a rerun runs what was recorded."""
-    if schema >= 2:
+    """A recorded configuration in today's terms, so that a rerun runs what was recorded: results of
+    schema 1 (before the native AutoAttack lists) named ART's lists ``standard`` and ``fast``, which
+    are ``art-default`` and ``art-fast`` now; before schema 3 ART's C&W-L2 started from ART's
+    ``initial_const`` 0.01."""
+    if schema >= 3:
         return recorded
     upgraded = dict(recorded)
+    params = upgraded.get("params") if isinstance(upgraded.get("params"), dict) else {}
+    cw = params.get("art.cw_l2") if isinstance(params.get("art.cw_l2"), dict) else {}
+    upgraded["params"] = {**params, "art.cw_l2": {"initial_const": 0.01, **cw}}  # before schema 3: ART's default
+    if schema >= 2:
+        return upgraded
     if upgraded.get("autoattack") in LEGACY_LIST_NAMES:
         upgraded["autoattack"] = LEGACY_LIST_NAMES[upgraded["autoattack"]]
     params = upgraded.get("params")
@@ -225,6 +236,8 @@ def format_check(report: dict[str, Any]) -> str:
     lines.extend(f"  drift: {d}" for d in report["drift"])
     for name, (a, b) in report["version_changes"].items():
         lines.append(f"  version {name}: {a} -> {b}")
+    for name, passed in report.get("new_checks", {}).items():
+        lines.append(f"  new check (not recorded, not drift): {name} {'passed' if passed else 'FAILED'}")
     hardware = report.get("hardware_changes", {})
     if hardware:
         changes = ", ".join(f"{name} {a} -> {b}" for name, (a, b) in hardware.items())

@@ -7,8 +7,10 @@ at a reference eps on a subset. A failed model-level check flags every white-box
 
 Row-level checks on the suite's own results flag single rows: ``eps-monotonic`` (robust
 accuracy rising with eps), ``exceeds-eps`` (perturbation larger than the budget),
-``single-step-beats-iterative`` (FGSM stronger than PGD) and ``black-box-beats-white-box``
-at the same eps.
+``single-step-beats-iterative`` (FGSM stronger than PGD), ``black-box-beats-white-box``
+at the same eps and ``minimal-attack-converged`` (a minimal-perturbation attack that still leaves
+far more examples robust than the best attack at the largest eps of its norm: it stopped before
+converging, as ART's C&W-L2 with ART's defaults did, and its rows would read as a robust model).
 """
 
 from __future__ import annotations
@@ -127,7 +129,32 @@ def row_checks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                            f"{100 * prefix_robust_accuracy(p, n):.1f}% at eps {eps:g}")
     checks.append(_check("single-step-beats-iterative", not bad,
                          "FGSM never beats PGD" if not bad else "; ".join(bad)))
+    checks.append(_minimal_attack_check(grouped))
     return checks
+
+
+#: how far (in robust accuracy, on top of the sampling tolerance) a minimal attack may stay above the
+#: best attack at the largest eps before it counts as not converged
+MINIMAL_GAP = 0.2
+
+
+def _minimal_attack_check(grouped: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    bad = []
+    for norm in sorted({r["norm"] for g in grouped.values() for r in g}):
+        rows = [r for g in grouped.values() for r in g if r["norm"] == norm]
+        largest = max(r["eps"] for r in rows)
+        at_largest = [r for r in rows if r["eps"] == largest]
+        for row in (r for r in at_largest if r.get("eps_mode") == "threshold"):
+            n = min(r["n"] for r in at_largest)
+            best = min(prefix_robust_accuracy(r, n) for r in at_largest)
+            robust = prefix_robust_accuracy(row, n)
+            if robust > best + MINIMAL_GAP + tolerance(n):
+                _add_flag(row, "minimal-attack-converged")
+                bad.append(f"{row['attack']} leaves {100 * robust:.1f}% robust at {norm} eps {largest:g}, the best "
+                           f"attack {100 * best:.1f}% (first {n} examples): raise its iterations or constants")
+    return _check("minimal-attack-converged", not bad,
+                  "every minimal attack reaches within 20 points of the best attack at the largest eps" if not bad
+                  else "; ".join(bad))
 
 
 def apply_model_flags(rows: list[dict[str, Any]], checks: list[dict[str, Any]]) -> list[str]:

@@ -28,7 +28,8 @@ from art_ext.core.device import hardware_info, set_threads
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2  # 2: AutoAttack lists renamed (standard and fast are native; ART's are art-default, art-fast)
+SCHEMA_VERSION = 3  # 2: AutoAttack lists renamed (standard and fast are native; ART's are art-default, art-fast);
+#   3: ART's C&W-L2 starts from initial_const 1.0 (was ART's 0.01)
 TEXT_BENCH_TARGET = "art_ext_plugins.text.benchmark.suite:run_bench"
 #: distributions whose versions change the numbers (pinned exactly by ``tox -e bench-check``)
 PINNED = ("torch", "adversarial-robustness-toolbox", "foolbox", "eagerpy", "numpy", "scipy", "scikit-learn")
