@@ -326,3 +326,12 @@ def test_native_apgd_runs_through_foolbox_and_the_cli(tmp_path):
                  "--out", str(tmp_path / "run")]) == 0
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["attack"] == "apgd" and results["max_linf"] <= 0.1 + 1e-6 and results["examples"] == 8
+
+
+def test_the_benchmark_reads_each_attacks_threat_model():
+    from art_ext.bench.attacks import threat_model
+
+    classifier = make_tiny_classifier(nb_classes=4)
+    threats = {name: threat_model(art_ext.get_attack(name, classifier, **params)) for name, params in NAMES.items()}
+    assert threats == {"apgd": "white-box", "apgd-t": "white-box", "fab-t": "white-box", "square": "black-box",
+                       "autoattack": "ensemble"}

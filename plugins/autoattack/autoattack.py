@@ -39,6 +39,8 @@ __all__ = ["AutoAttack"]
 class AutoAttack(NativeAttack):
     """A native AutoAttack list (see the module docstring)."""
 
+    #: an attack list, white- and black-box members together, like ART's AutoAttack
+    threat_model = "ensemble"
     attack_params = [*NativeAttack.attack_params, "version"]
 
     def __init__(self, estimator: Any, *, eps: float = 0.3, norm: Any = "inf", version: str = "standard",

@@ -49,6 +49,8 @@ def _bounds_nchw(bound: Tensor) -> Tensor:
 class Square(NativeAttack):
     """Square Attack (see the module docstring)."""
 
+    #: score-based: it queries the model's outputs only (the benchmark's threat column and checks)
+    threat_model = "black-box"
     attack_params = [*NativeAttack.attack_params, "max_queries", "nb_restarts", "p_init"]
 
     def __init__(self, estimator: Any, *, eps: float = 0.3, norm: Any = "inf", max_queries: int = 5000,
