@@ -162,20 +162,20 @@ def upgrade_config(recorded: dict[str, Any], schema: int) -> dict[str, Any]:
     if schema >= 3:
         return recorded
     upgraded = dict(recorded)
-    params = upgraded.get("params") if isinstance(upgraded.get("params"), dict) else {}
-    cw = params.get("art.cw_l2") if isinstance(params.get("art.cw_l2"), dict) else {}
+    recorded_params = upgraded.get("params")
+    params: dict[str, Any] = recorded_params if isinstance(recorded_params, dict) else {}
+    recorded_cw = params.get("art.cw_l2")
+    cw: dict[str, Any] = recorded_cw if isinstance(recorded_cw, dict) else {}
     upgraded["params"] = {**params, "art.cw_l2": {"initial_const": 0.01, **cw}}  # before schema 3: ART's default
     if schema >= 2:
         return upgraded
     if upgraded.get("autoattack") in LEGACY_LIST_NAMES:
         upgraded["autoattack"] = LEGACY_LIST_NAMES[upgraded["autoattack"]]
-    params = upgraded.get("params")
-    if isinstance(params, dict):
-        upgraded["params"] = {
-            name: {**values, "aa_version": LEGACY_LIST_NAMES.get(values["aa_version"], values["aa_version"])}
-            if isinstance(values, dict) and "aa_version" in values else values
-            for name, values in params.items()
-        }
+    upgraded["params"] = {
+        name: {**values, "aa_version": LEGACY_LIST_NAMES.get(values["aa_version"], values["aa_version"])}
+        if isinstance(values, dict) and "aa_version" in values else values
+        for name, values in upgraded["params"].items()
+    }
     return upgraded
 
 
