@@ -4,6 +4,8 @@ images of the same model, timed side by side in one process.
     python benchmarks/autoattack.py model     --out benchmarks/results/autoattack
     python benchmarks/autoattack.py agreement --out benchmarks/results/autoattack
     python benchmarks/autoattack.py lists     --out benchmarks/results/autoattack --n-art 200
+    python benchmarks/autoattack.py model     --out benchmarks/results/autoattack --method fbf
+    python benchmarks/autoattack.py lists     --out benchmarks/results/autoattack --method fbf --n 200 --n-art 200
     python benchmarks/autoattack.py report    --out benchmarks/results/autoattack
 
 Setup (recorded in every file): the trainer benchmark's MNIST splits and its ``pgd`` SmallCNN
@@ -48,23 +50,29 @@ SEED = 0
 STEPS = 100
 
 
-def _model_path(cache: Path) -> Path:
-    return cache / f"pgd-smallcnn-seed{SEED}.pt"
+def _model_path(cache: Path, method: str = "pgd") -> Path:
+    return cache / f"{method}-smallcnn-seed{SEED}.pt"
+
+
+def _lists_file(method: str) -> str:
+    """``lists.json`` for the ``pgd`` model (the first one measured), ``lists-METHOD.json`` for others."""
+    return "lists.json" if method == "pgd" else f"lists-{method}.json"
 
 
 def _classifier(args: argparse.Namespace) -> Any:
     from art_ext.core.checkpoint import load_tensor_file
 
-    path = _model_path(Path(args.cache))
+    path = _model_path(Path(args.cache), args.method)
     if not path.is_file():
-        raise SystemExit(f"no model at {path}: run the 'model' stage first")
+        raise SystemExit(f"no model at {path}: run the 'model' stage first (same --method)")
     return setup.make_classifier("smallcnn", load_tensor_file(path, "model"))
 
 
 def _record(args: argparse.Namespace, stage: str) -> dict[str, Any]:
     return {
         "stage": stage, "command": portable_command(sys.argv), "eps": EPS, "norm": "inf", "n": args.n,
-        "model": f"benchmark SmallCNN, art-ext pgd (PGD-{setup.K}), eps {EPS}, 5 epochs, seed {SEED}",
+        "model": f"benchmark SmallCNN, art-ext {args.method}" + (f" (PGD-{setup.K})" if args.method == "pgd" else
+                 f" ({setup.METHODS[args.method][2]})") + f", eps {EPS}, 5 epochs, seed {SEED}",
         "data": "MNIST t10k, the trainer benchmark's test split, first n images",
         "environment": setup.environment(args.threads),
     }
@@ -82,9 +90,10 @@ def stage_model(args: argparse.Namespace, data: setup.Data) -> None:
     cache = Path(args.cache)
     state = setup.clean_init(data, "smallcnn", SEED, cache)
     classifier = setup.make_classifier("smallcnn", state)
-    record = setup.train("pgd", classifier, data, eps=EPS, epochs=5, seed=SEED, chosen={}, validation=False)
-    atomic_save(classifier.model.state_dict(), _model_path(cache))
-    logger.info("pgd SmallCNN trained in %.0f s, saved to %s", record["wall_seconds"], _model_path(cache))
+    record = setup.train(args.method, classifier, data, eps=EPS, epochs=5, seed=SEED, chosen={}, validation=False)
+    path = _model_path(cache, args.method)
+    atomic_save(classifier.model.state_dict(), path)
+    logger.info("%s SmallCNN trained in %.0f s, saved to %s", args.method, record["wall_seconds"], path)
 
 
 def _masks_native_apgd(classifier: Any, x: np.ndarray, y: np.ndarray, loss: str) -> tuple[np.ndarray, float]:
@@ -166,7 +175,7 @@ def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
         "member_seconds": native_result.extra["seconds"],
     }
     logger.info("native standard: %.3f in %.0f s", native_result.accuracy, native_result.seconds)
-    _write(Path(args.out), "lists.json", result)
+    _write(Path(args.out), _lists_file(args.method), result)
     m = args.n_art
     art = evaluate(classifier, x[:m], y[:m], eps=EPS, pgd_steps=0, autoattack_version="art-default", seed=SEED)
     art_result = art.attacks["autoattack-art-default"]
@@ -179,7 +188,7 @@ def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
     result["speedup_per_image"] = result["art_default"]["seconds_per_image"] / result["native_standard"]["seconds_per_image"]
     logger.info("ART art-default: %.3f in %.0f s on %d images; speed-up per image %.1fx", art_result.accuracy,
                 art_result.seconds, m, result["speedup_per_image"])
-    _write(Path(args.out), "lists.json", result)
+    _write(Path(args.out), _lists_file(args.method), result)
 
 
 def _pct(value: float) -> str:
@@ -242,9 +251,11 @@ def _blocks(folder: Path) -> dict[str, str]:
     blocks: dict[str, str] = {}
     if (folder / "agreement.json").is_file():
         blocks["autoattack-agreement"] = agreement_table(json.loads((folder / "agreement.json").read_text()))
+    every = [f for f in [folder / "lists.json", *sorted(folder.glob("lists-*.json"))] if f.is_file()]
+    if every:
+        blocks["autoattack-lists"] = "\n\n".join(lists_table(json.loads(f.read_text())) for f in every)
     if (folder / "lists.json").is_file():
         lists = json.loads((folder / "lists.json").read_text())
-        blocks["autoattack-lists"] = lists_table(lists)
         if "speedup_per_image" in lists:
             ns, ad = lists["native_standard"], lists["art_default"]
             blocks["autoattack-headline"] = "\n".join([
@@ -272,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default=str(default_cache_dir() / "benchmarks-autoattack"))
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--n-art", type=int, default=200)
+    parser.add_argument("--method", default="pgd", choices=("pgd", "fbf", "trades", "nfgsm"),
+                        help="model and lists: the trainer benchmark's method the SmallCNN is trained with")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
