@@ -2,10 +2,13 @@
 
 ``write_report(out)`` reads ``timing-*.json``, ``select-*.json`` and ``units/**/unit.json`` and
 writes ``results.json`` and ``results.md``; :func:`readme_tables` gives the README's blocks.
-Every accuracy is the mean over seeds with the seeds' standard deviation and the pooled 95%
-Wilson interval (all seeds' test images together); comparisons with ``pgd`` are paired on the same
-test images and seeds (McNemar's exact test on the pooled discordant pairs, paired bootstrap
-interval).
+The training run is the unit (issue 25): every accuracy is the mean over seeds with the seeds'
+standard deviation and the 95% t-interval over the seeds' accuracies
+(:func:`art_ext.evaluation.stats.method_interval`); a comparison with ``pgd`` is paired by seed (same
+clean start, batches and test images) and tested with Student's paired t-test over the per-seed
+differences, with the smallest difference its number of seeds detects at 80% power
+(:func:`~art_ext.evaluation.stats.method_difference`). McNemar's test on one seed's images stays as a
+per-run detail (``per_run``): it says whether two *models* differ, never whether two *methods* do.
 """
 
 from __future__ import annotations
@@ -16,14 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from art_ext.evaluation import (
-    EvaluationReport,
-    autoattack_label,
-    paired_difference,
-    seed_summary,
-    wilson_interval,
-)
+from art_ext.evaluation import EvaluationReport, autoattack_label, paired_difference, seed_summary
 from art_ext.evaluation.report import LEGACY_LIST_NAMES
+from art_ext.evaluation.stats import method_difference, method_interval
 
 ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
          "gradalign", "art.madry", "art.trades", "art.fbf"]
@@ -117,8 +115,8 @@ def common_attacks(records: list[dict[str, Any]]) -> list[str]:
 
 
 def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) -> dict[str, Any]:
-    """Mean, sd and pooled interval of every accuracy of one method over its seeds; ``worst`` is
-    over ``worst_of`` (default: the attacks all its seeds share)."""
+    """Mean, sd and t-interval over seeds of every accuracy of one method; ``worst`` is over
+    ``worst_of`` (default: the attacks all its seeds share)."""
     reports = [EvaluationReport.from_dict(r["evaluation"]) for r in records]
     worst_of = common_attacks(records) if worst_of is None else worst_of
     out: dict[str, Any] = {"seeds": [r["seed"] for r in records], "n_per_seed": reports[0].n}
@@ -129,9 +127,10 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
         else:
             covered = reports
         masks = [worst_mask(rep, worst_of) if name == "worst" else rep.mask(name) for rep in covered]
-        k, n = int(sum(m.sum() for m in masks)), int(sum(len(m) for m in masks))
-        out[name] = {**out.get(name, {}), **seed_summary([float(m.mean()) for m in masks]),
-                     "pooled": k / n if n else None, "ci95": list(wilson_interval(k, n)), "n": n}
+        accuracies = [float(m.mean()) for m in masks]
+        out[name] = {**out.get(name, {}), **seed_summary(accuracies),
+                     "ci95": method_interval(accuracies)["ci95"] if accuracies else None,
+                     "images_per_seed": len(masks[0]) if masks else 0}
     times = [r["train_seconds"] for r in records]
     out["train_seconds"] = seed_summary(times)
     out["epoch_seconds"] = seed_summary([r["train_seconds"] / r["epochs"] for r in records])
@@ -150,24 +149,36 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
 
 def paired_vs(records: list[dict[str, Any]], base: list[dict[str, Any]], name: str,
               worst_of: list[str] | None = None) -> dict[str, Any] | None:
-    """``method - base`` on attack ``name`` (``"worst"``: over ``worst_of``), paired on the same
-    seeds and test images."""
+    """``method - base`` on attack ``name`` (``"worst"``: over ``worst_of``), the run as the unit:
+    paired by seed (:func:`~art_ext.evaluation.stats.method_difference`), with each seed's McNemar
+    test on its images kept as a per-run detail."""
     by_seed = {r["seed"]: EvaluationReport.from_dict(r["evaluation"]) for r in base}
-    a, b, per_seed = [], [], []
+    a, b, per_run = [], [], []
     for r in records:
         other = by_seed.get(r["seed"])
         mine = EvaluationReport.from_dict(r["evaluation"])
         if other is None or (name not in ("worst", "clean") and (name not in mine.attacks or name not in other.attacks)):
             continue
-        a.append(worst_mask(mine, worst_of) if name == "worst" else mine.mask(name))
-        b.append(worst_mask(other, worst_of) if name == "worst" else other.mask(name))
-        per_seed.append(float(a[-1].mean() - b[-1].mean()))
+        mask_a = worst_mask(mine, worst_of) if name == "worst" else mine.mask(name)
+        mask_b = worst_mask(other, worst_of) if name == "worst" else other.mask(name)
+        a.append(float(mask_a.mean()))
+        b.append(float(mask_b.mean()))
+        run = paired_difference(mask_a, mask_b, n_bootstrap=200)
+        per_run.append({"seed": r["seed"], "difference": run["difference"], "mcnemar_p": run["p_value"]})
     if not a:
         return None
-    result = paired_difference(np.concatenate(a), np.concatenate(b))
-    result["per_seed"] = per_seed
-    result["per_seed_summary"] = seed_summary(per_seed)
-    return result
+    return {**method_difference(a, b), "per_run": per_run}
+
+
+def _difference_text(diff: dict[str, Any]) -> str:
+    """``+1.2 [-3.4, +5.6], p 0.41, detects 6.0`` (points), or the one-seed difference."""
+    text = f"{100 * diff['difference']:+.1f}"
+    if diff["ci95"] is None:
+        return text + " (1 seed: no test)"
+    text += f" [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}], p {diff['p_value']:.2g}"
+    if diff["detectable"] is not None:
+        text += f", detects {100 * diff['detectable']:.1f}"
+    return text
 
 
 def timing_summary(out: Path) -> dict[str, Any]:
@@ -200,8 +211,8 @@ def targets(groups: dict[tuple[str, str, str], list[dict[str, Any]]], timing: di
             diff = paired_vs(main["pgd"], main["pgd-fp32"], name)
             if diff:
                 rows.append({"target": f"pgd default policy robust accuracy within 2 points of fp32 ({name})",
-                             "measured": f"{100 * diff['difference']:+.1f} points, 95% CI [{100 * diff['ci95'][0]:+.1f}, "
-                                         f"{100 * diff['ci95'][1]:+.1f}], per seed {[round(100 * v, 1) for v in diff['per_seed']]}",
+                             "measured": f"{_difference_text(diff)} points over {diff['n']} seeds, per seed "
+                                         f"{[round(100 * v, 1) for v in diff['per_seed']]}",
                              "met": abs(diff["difference"]) <= 0.02, "source": "units/smallcnn/eps0.3"})
     rows += single_step_rows(main, timing, "smallcnn")
     rows += single_step_rows({m: groups.get(("bncnn", "eps0.3", m)) for m in ORDER}, {}, "bncnn")
@@ -260,8 +271,7 @@ def single_step_rows(main: dict[str, Any], timing: dict[str, Any], arch: str) ->
         if diff:
             rows.append({"target": f"{method} within 3 points of pgd under {aa} in <= 35% of its training time, no collapse"
                                    + ("" if arch == "smallcnn" else f" ({arch})"),
-                         "measured": f"{100 * diff['difference']:+.1f} points (CI [{100 * diff['ci95'][0]:+.1f}, "
-                                     f"{100 * diff['ci95'][1]:+.1f}]), {100 * share:.0f}% of pgd's time "
+                         "measured": f"{_difference_text(diff)} points over {diff['n']} seeds, {100 * share:.0f}% of pgd's time "
                                      f"({time_source}), guard fired {fired}",
                          "met": diff["difference"] >= -0.03 and share <= 0.35 and not any(fired or []),
                          "source": f"units/{arch}/eps0.3"})
@@ -340,7 +350,8 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
     header = ["method", "seeds", "epochs", "s / epoch", "train s", "clean %"]
     for name in attack_cols:
         header.append(f"{list_label(name, [r for m in methods for r in groups[(arch, eps, m)]]) if name.startswith('autoattack-') else name} %")
-    header += ["worst case % (all seeds' attacks)", "vs pgd (worst case, paired)", "guard fired", "masking checks"]
+    header += ["worst case % (all seeds' attacks)", "vs pgd: worst case, paired by seed (t over seeds)", "guard fired",
+               "masking checks"]
     base = groups.get((arch, eps, "pgd"))
     shared = common_attacks([r for m in methods for r in groups[(arch, eps, m)]])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -354,14 +365,14 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
                 return "-"
             sd = f" ± {100 * v['sd']:.1f}" if v.get("sd") is not None else ""
             part = f" ({v['seeds_with']} seed{'s' if v['seeds_with'] > 1 else ''})" if "seeds_with" in v else ""
-            return f"{100 * v['mean']:.1f}{sd} [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]{part}"
+            interval = f" [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]" if v.get("ci95") else ""
+            return f"{100 * v['mean']:.1f}{sd}{interval}{part}"
 
         comparison = "-"
         if base and method != "pgd":
             diff = paired_vs(records, base, "worst", shared)
             if diff:
-                comparison = (f"{100 * diff['difference']:+.1f} [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}]"
-                              + (" *" if diff["significant"] else ""))
+                comparison = _difference_text(diff) + (" *" if diff["significant"] else "")
         fired = s["guard_fired"]
         row = [label(method, records), str(len(records)), str(s["epochs"]), f"{s['epoch_seconds']['mean']:.1f}",
                f"{s['train_seconds']['mean']:.0f}", cell("clean"), *[cell(n) for n in attack_cols], cell("worst"),

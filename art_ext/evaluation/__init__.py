@@ -10,7 +10,8 @@ every script in ``benchmarks/``::
 Modules: :mod:`~art_ext.evaluation.report` (the definition, report types, masks),
 :mod:`~art_ext.evaluation.attacks` (PGD with restarts, AutoAttack lists, the forward they attack),
 :mod:`~art_ext.evaluation.robust` (the driver :func:`evaluate`),
-:mod:`~art_ext.evaluation.stats` (Wilson intervals, paired comparisons, seed summaries),
+:mod:`~art_ext.evaluation.stats` (Wilson intervals, paired comparisons, seed summaries, and
+training methods compared with the run as the unit),
 :mod:`~art_ext.evaluation.masking` (gradient-masking checks). Imports are lazy.
 """
 
@@ -25,8 +26,11 @@ __all__ = [
     "EvaluationReport",
     "autoattack",
     "autoattack_label",
+    "detectable_difference",
     "evaluate",
     "gradient_masking_checks",
+    "method_difference",
+    "method_interval",
     "paired_difference",
     "pgd_batch_masks",
     "pgd_label",
@@ -47,6 +51,9 @@ _LAZY = {
     "robust_mask": "report",
     "gradient_masking_checks": "masking",
     "paired_difference": "stats",
+    "method_difference": "stats",
+    "method_interval": "stats",
+    "detectable_difference": "stats",
     "seed_summary": "stats",
     "wilson_interval": "stats",
 }

@@ -1,10 +1,25 @@
-"""Uncertainty of accuracies: Wilson intervals, paired comparisons, seed summaries.
+"""Uncertainty of accuracies: Wilson intervals, paired comparisons, seed summaries, and the
+comparison of training methods with the training run as the unit.
 
 * :func:`wilson_interval`: the 95% interval of a proportion (Wilson score; well behaved at 0 %
   and 100 %, unlike the normal approximation).
 * :func:`paired_difference`: two models (or attacks) on the *same* examples: the difference of
   accuracies, a paired bootstrap 95% interval and McNemar's exact test on the discordant pairs.
+  This is a statement about **one pair of models**; it says nothing about two training methods,
+  whose runs differ by more than their test images do.
 * :func:`seed_summary`: mean and sample standard deviation over seeds.
+* :func:`method_interval` and :func:`method_difference`: a training method's accuracy over its runs
+  and the difference of two methods, **the run as the unit**: a t-interval over the runs' accuracies
+  (over the per-seed differences, paired by seed, for a comparison), Student's paired t-test
+  (``scipy.stats``), and :func:`detectable_difference`, the smallest difference that number of runs
+  detects with 80% power given the measured between-run spread. Each run's accuracy already carries
+  its test-image noise, so the spread between runs holds both sources of variance.
+
+Why not resample images: pooling the test images of several runs into one McNemar test or one
+bootstrap treats images as the only source of variance, and calls two runs of the *same* trainer
+different (``tests/test_stats.py`` measures that false-positive rate). Why not a bootstrap over runs
+either: with 3-5 runs it has too few distinct resamples and its intervals are too narrow (measured
+there too); the t-interval is exact for normal run effects and the simulation checks its level.
 """
 
 from __future__ import annotations
@@ -15,7 +30,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Z95", "paired_difference", "seed_summary", "wilson_interval"]
+__all__ = [
+    "Z95",
+    "detectable_difference",
+    "method_difference",
+    "method_interval",
+    "paired_difference",
+    "seed_summary",
+    "wilson_interval",
+]
 
 Z95 = 1.959963984540054
 
@@ -90,3 +113,89 @@ def seed_summary(values: Sequence[float | None]) -> dict[str, Any]:
         "max": float(max(kept)),
         "n": len(kept),
     }
+
+
+# --------------------------------------------------------------------------- the run as the unit
+
+
+def _runs(values: Sequence[float], name: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be one value per training run, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds a value that is not finite: {array.tolist()}")
+    return array
+
+
+def method_interval(accuracies: Sequence[float], *, alpha: float = 0.05,
+                    bounds: tuple[float, float] = (0.0, 1.0)) -> dict[str, Any]:
+    """A training method's accuracy over its runs: ``mean``, ``sd`` (between runs), ``n`` and the
+    ``ci95`` t-interval of the mean (``None`` with one run: one run says nothing about the method),
+    cut to ``bounds`` (an accuracy lies in [0, 1]; with 3 runs the t quantile is 4.3 and the interval
+    would otherwise leave them)."""
+    from scipy import stats
+
+    values = _runs(accuracies, "accuracies")
+    if len(values) == 0:
+        raise ValueError("accuracies is empty: a method needs at least one run")
+    mean = float(values.mean())
+    if len(values) < 2:
+        return {"mean": mean, "sd": None, "n": 1, "ci95": None}
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(1 - alpha / 2, len(values) - 1)) * sd / math.sqrt(len(values))
+    return {"mean": mean, "sd": sd, "n": len(values), "ci95": [max(bounds[0], mean - half), min(bounds[1], mean + half)]}
+
+
+def detectable_difference(sd: float | None, n: int, *, alpha: float = 0.05, power: float = 0.8) -> float | None:
+    """The smallest true difference a two-sided one-sample (paired) t-test on ``n`` runs with
+    between-run spread ``sd`` detects at level ``alpha`` with probability ``power``.
+
+    From the noncentral t distribution (``scipy.stats.nct``), solved for the noncentrality; ``None``
+    where it does not exist (fewer than 2 runs, no spread measured)."""
+    from scipy import optimize, stats
+
+    if sd is None or n < 2 or not math.isfinite(sd):
+        return None
+    df = n - 1
+    critical = float(stats.t.ppf(1 - alpha / 2, df))
+
+    def shortfall(delta: float) -> float:  # power at noncentrality delta, minus the wanted power
+        wrong_side = float(stats.nct.cdf(-critical, df, delta))  # below 1e-3 past delta 2; scipy's nan there
+        return float(stats.nct.sf(critical, df, delta)) + (wrong_side if math.isfinite(wrong_side) else 0.0) - power
+
+    high = 1.0
+    while shortfall(high) < 0:  # widen the bracket (the tails of nct turn to nan far out)
+        high *= 2
+    noncentrality = optimize.brentq(shortfall, 0.0, high)
+    return float(noncentrality * sd / math.sqrt(n))
+
+
+def method_difference(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05) -> dict[str, Any]:
+    """Method ``a`` minus method ``b``, the training run as the unit: ``a[i]`` and ``b[i]`` are the
+    accuracies of the two methods' runs with the same seed (same clean start, same batches, same
+    test images), so the comparison is paired by seed.
+
+    :return: ``difference`` (mean of the per-seed differences), ``ci95`` (t-interval), ``p_value``
+        (Student's paired t-test, two-sided), ``significant`` (``p < alpha``), ``n`` (runs per method),
+        ``sd`` (of the per-seed differences) and ``detectable`` (:func:`detectable_difference` at 80%
+        power for this ``sd`` and ``n``). With one seed there is no test (``p_value`` ``None``).
+    """
+    from scipy import stats
+
+    first, second = _runs(a, "a"), _runs(b, "b")
+    if first.shape != second.shape or len(first) == 0:
+        raise ValueError(f"a and b must hold one accuracy per seed, paired and non-empty; got {len(first)} and "
+                         f"{len(second)} runs")
+    differences = first - second
+    summary = method_interval(differences, alpha=alpha, bounds=(-1.0, 1.0))
+    result: dict[str, Any] = {"difference": summary["mean"], "ci95": summary["ci95"], "n": len(differences),
+                              "sd": summary["sd"], "per_seed": differences.tolist(), "p_value": None,
+                              "significant": False, "detectable": detectable_difference(summary["sd"], len(differences),
+                                                                                       alpha=alpha)}
+    if len(differences) >= 2:
+        if summary["sd"] == 0.0:  # every seed moved by the same amount: no spread to test against
+            result["p_value"] = 1.0 if summary["mean"] == 0.0 else 0.0
+        else:
+            result["p_value"] = float(stats.ttest_rel(first, second).pvalue)
+        result["significant"] = bool(result["p_value"] < alpha)
+    return result
