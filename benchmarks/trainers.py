@@ -3,6 +3,7 @@ with intervals over seeds (issues 14, 15 and 16).
 
     python benchmarks/trainers.py timing   --out benchmarks/results/trainers --threads 1
     python benchmarks/trainers.py select   --out benchmarks/results/trainers
+    python benchmarks/trainers.py budget   --out benchmarks/results/trainers-converged --epochs 20 --seeds 0 --methods pgd,trades,fbf,nfgsm
     python benchmarks/trainers.py accuracy --out benchmarks/results/trainers --eps 0.3 --seeds 0,1,2
     python benchmarks/trainers.py autoattack-standard --out benchmarks/results/trainers --units smallcnn/eps0.3/pgd/seed0
     python benchmarks/trainers.py report   --out benchmarks/results/trainers
@@ -21,6 +22,8 @@ run in several processes and resume after an interruption):
   at ``--threads`` torch threads: medians with spread, ratios ART / art-ext;
 * ``select``: N-FGSM's ``k`` and GradAlign's ``lam`` chosen on the validation split (PGD-50x3 on
   its 1,000 images);
+* ``budget``: validation curves over ``--epochs`` (e.g. 20) per method and seed, to choose the
+  epoch budget where the methods have converged; the test split is not touched;
 * ``accuracy``: each method x seed trains ``--epochs`` epochs and is evaluated on the test split
   with :func:`art_ext.evaluation.evaluate` in float32 (clean, PGD-50 with ``--restarts`` restarts,
   the ``--aa`` AutoAttack list, by default Croce & Hein's standard list run natively, gradient-masking checks); the model is saved, so attacks can be
@@ -160,7 +163,7 @@ def seed_all(seed: int) -> None:
 
 
 def train(method: str, clf: Any, data: Data, *, eps: float, epochs: int, seed: int, chosen: dict[str, Any],
-          validation: bool) -> dict[str, Any]:
+          validation: bool, validation_samples: int = 200) -> dict[str, Any]:
     """Train ``clf`` in place with ``method``; return time, per-epoch history and guard events."""
     framework, name, params = METHODS[method]
     seed_all(seed)
@@ -180,7 +183,7 @@ def train(method: str, clf: Any, data: Data, *, eps: float, epochs: int, seed: i
         steps_per_epoch = -(-len(data.x_train) // BATCH)
         kwargs["guard"] = CollapseGuard(every=max(1, steps_per_epoch // checks_per_epoch))
     if validation:
-        kwargs.update(eval_max_iter=10, eval_restarts=1, eval_max_samples=200)
+        kwargs.update(eval_max_iter=10, eval_restarts=1, eval_max_samples=validation_samples)
     trainer = art_ext.get_trainer(name, clf, **kwargs)
     start = time.perf_counter()
     trainer.fit(data.x_train, data.y_train, validation_data=(data.x_val, data.y_val) if validation else None)
@@ -340,6 +343,35 @@ def stage_accuracy(args: argparse.Namespace, data: Data, out: Path) -> None:
                         record["train_seconds"], record["eval_seconds"])
 
 
+def stage_budget(args: argparse.Namespace, data: Data, out: Path) -> None:
+    """Validation curves for choosing the epoch budget (issue 25): each method trains ``--epochs``
+    epochs from the clean network of each seed, checked after every epoch with PGD-10 on
+    ``--n-val`` validation images; nothing touches the test split. One file per method and seed,
+    written when the run ends (``budget/ARCH-epsE-METHOD-seedS.json``)."""
+    methods = [m for m in args.methods.split(",") if m]
+    for seed in (int(s) for s in args.seeds.split(",") if s):
+        state = clean_init(data, args.arch, seed, out / "cache")
+        for method in methods:
+            path = out / "budget" / f"{args.arch}-eps{args.eps:g}-{method}-seed{seed}.json"
+            if path.is_file() and not args.force:
+                logger.info("skip %s (done)", path)
+                continue
+            if METHODS[method][0] == "ART":
+                logger.warning("%s: ART's trainers record no per-epoch validation; skipped", method)
+                continue
+            clf = make_classifier(args.arch, state)
+            record = train(method, clf, data, eps=args.eps, epochs=args.epochs, seed=seed,
+                           chosen=chosen_params(out, args.arch, args.eps, method), validation=True,
+                           validation_samples=args.n_val)
+            record.update({"seed": seed, "arch": args.arch, "eps": args.eps, "command": command(),
+                           "data": data.split, "environment": environment(args.threads),
+                           "validation": f"PGD-10, 1 restart, on the first {args.n_val} validation images"})
+            write(path, record)
+            curve = [round(h.get("val_robust_acc") or 0.0, 3) for h in record["history"]]
+            logger.info("%s seed %d: %d epochs in %.0f s, validation robust accuracy per epoch %s", method, seed,
+                        args.epochs, record["train_seconds"], curve)
+
+
 def stage_autoattack_standard(args: argparse.Namespace, data: Data, out: Path) -> None:
     """Add ART's standard AutoAttack list, and PGD-50x10 with the margin loss (to tell a weak loss
     from gradient masking when AutoAttack and cross-entropy PGD disagree), to saved units."""
@@ -386,7 +418,7 @@ def write(path: Path, data: dict[str, Any]) -> None:
 
 
 STAGES: dict[str, Callable[[argparse.Namespace, Data, Path], None]] = {
-    "timing": stage_timing, "select": stage_select, "accuracy": stage_accuracy,
+    "timing": stage_timing, "select": stage_select, "budget": stage_budget, "accuracy": stage_accuracy,
     "autoattack-standard": stage_autoattack_standard,
 }
 
@@ -404,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timing: interleaved repeats")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--n-val", type=int, default=500, help="budget: validation images of the per-epoch check")
     parser.add_argument("--restarts", type=int, default=10, help="PGD-50 random restarts")
     parser.add_argument("--aa", default="standard", choices=("standard", "fast", "art-default", "art-fast", ""),
                         help="AutoAttack list of the accuracy stage (default: Croce & Hein's standard list, native; "
