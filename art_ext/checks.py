@@ -156,6 +156,19 @@ def choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
     return value
 
 
+def number_text(text: str, name: str) -> float:
+    """A number typed on a command line: a decimal (``0.031``) or a fraction (``8/255``, the way
+    image budgets are written)."""
+    numerator, slash, denominator = str(text).replace(" ", "").partition("/")
+    try:
+        value = float(numerator) / float(denominator) if slash else float(numerator)
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"{name} must be a number or a fraction like 8/255, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {text!r}")
+    return value
+
+
 # --------------------------------------------------------------------------- norms
 
 

@@ -9,20 +9,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from art_ext.data import portable_path
+from art_ext.data import IMAGE_DATASETS, TEXT_DATASETS, portable_path
 from art_ext.model_io import DEFAULT_EPOCHS, default_cache_dir
 
 SUITES = ("default", "attacks", "trainers", "text")
-DATASETS = ("digits", "mnist", "mr")
+DATASETS = (*IMAGE_DATASETS, *TEXT_DATASETS)
 
-# Linf and L2 grids for inputs in [0, 1]; scaled by the clip range for other ranges.
+# Linf and L2 grids for inputs in [0, 1]; scaled by the clip range for other ranges. Colour images
+# (CIFAR, and by default a user's npz or folder) get the grids of the CIFAR-10 literature (Linf 8/255
+# in RobustBench, L2 0.5); MNIST's are the grids of the MNIST literature (Linf 0.3).
+_CIFAR_INF = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
+_CIFAR_L2 = (0.125, 0.25, 0.5, 1.0)
 DEFAULT_EPS_INF: dict[str, tuple[float, ...]] = {
     "digits": (0.02, 0.05, 0.1, 0.2, 0.3),
     "mnist": (0.05, 0.1, 0.2, 0.3),
+    "cifar10": _CIFAR_INF, "cifar100": _CIFAR_INF, "npz": _CIFAR_INF, "folder": _CIFAR_INF,
 }
 DEFAULT_EPS_L2: dict[str, tuple[float, ...]] = {
     "digits": (0.25, 0.5, 1.0, 1.5, 2.0),
     "mnist": (0.5, 1.0, 2.0, 3.0),
+    "cifar10": _CIFAR_L2, "cifar100": _CIFAR_L2, "npz": _CIFAR_L2, "folder": _CIFAR_L2,
 }
 
 # Per-attack settings of the suite: enough iterations to be meaningful, batches so that ART's

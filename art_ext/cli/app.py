@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import art_ext
-from art_ext.checks import first_line
+from art_ext.checks import first_line, number_text
 from art_ext.cli.runners import (
     ATTACK_OPTIONS,
     COMMON_OPTIONS,
@@ -56,7 +56,18 @@ def parse_param(text: str) -> tuple[str, Any]:
         value: Any = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw
+        if "/" in raw:  # eps=8/255; anything else with a slash stays text
+            with contextlib.suppress(ValueError):
+                value = number_text(raw, f"--param {key.strip()}")
     return key.strip(), value
+
+
+def number_or_fraction(text: str) -> float:
+    """``--eps 0.03`` or ``--eps 8/255``."""
+    try:
+        return number_text(text, "the value")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 #: the largest count an option takes (torch indexes with 64-bit integers, but no batch, epoch count or
@@ -89,7 +100,8 @@ def add_run_options(parser: argparse.ArgumentParser, *, epochs_help: str, batch_
                         help="image data: SmallCNN weights (a state dict, or model.pt / last.pt / best.pt from "
                              "'art-ext train'); text: a Hugging Face folder (default: a SmallCNN trained on the "
                              "data and cached, the one 'art-ext bench' uses)")
-    parser.add_argument("--eps", type=float, default=None, help="perturbation budget (default: the attack's or trainer's)")
+    parser.add_argument("--eps", type=number_or_fraction, default=None,
+                        help="perturbation budget, e.g. 0.3 or 8/255 (default: the attack's or trainer's)")
     parser.add_argument("--norm", choices=("inf", "2"), default=None, help="perturbation norm (default: the attack's)")
     parser.add_argument("--targeted", action="store_true", help="targeted attack (target = (label + 1) mod classes)")
     parser.add_argument("--epochs", type=positive_int, default=None, help=epochs_help)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import art_ext
+from art_ext import checks
 from art_ext.bench.config import AUTOATTACK_VERSIONS, DATASETS, BenchConfig
 from art_ext.data import portable_command
 
@@ -24,9 +25,9 @@ SUITE_CHOICES = ("attacks", "trainers", "text")
 
 def _floats(text: str) -> list[float]:
     try:
-        return [float(v) for v in text.replace(" ", "").split(",") if v]
+        return [checks.number_text(v, "each value") for v in text.replace(" ", "").split(",") if v]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers or fractions (2/255), got {text!r}") from None
 
 
 def _ints(text: str) -> tuple[int, ...]:
