@@ -118,7 +118,7 @@ class Data:
     def __init__(self, data_dir: str) -> None:
         from art_ext.data import load_mnist
 
-        mnist = load_mnist(data_dir)
+        mnist = load_mnist(data_dir, full=False)  # the recorded split: t10k alone, positional
         self.x_train, self.y_train = mnist.x_train[:N_TRAIN], mnist.y_train[:N_TRAIN]
         self.x_val, self.y_val = mnist.x_train[N_TRAIN : N_TRAIN + N_VAL], mnist.y_train[N_TRAIN : N_TRAIN + N_VAL]
         self.x_test, self.y_test = mnist.x_test, mnist.y_test

@@ -54,7 +54,7 @@ def test_mnist_truncated_file(tmp_path):
 
 
 def test_real_mnist(mnist_dir):
-    data = load_mnist(mnist_dir)
+    data = load_mnist(mnist_dir, full=False)
     assert data.x_train.shape == (8000, 1, 28, 28) and data.x_test.shape == (2000, 1, 28, 28)
     assert set(np.unique(data.y_test)) == set(range(10))
 

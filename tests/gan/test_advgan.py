@@ -225,7 +225,7 @@ def test_mnist_advgan_lowers_accuracy(mnist_dir):
     from art_ext.data import load_mnist
     from art_ext.models import trained_small_cnn
 
-    data = load_mnist(mnist_dir, n_train=2000, n_test=500)
+    data = load_mnist(mnist_dir, n_train=2000, n_test=500, full=False)
     classifier = trained_small_cnn(data.x_train, data.y_train, epochs=4, seed=0)
     clean = accuracy(classifier, data.x_test, data.y_test)
     attack = AdvGAN(classifier, nb_epochs=3, batch_size=32, verbose=False)
