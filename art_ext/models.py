@@ -6,13 +6,14 @@ Used by the CLI, the benchmarks and the tests so that every comparison runs on t
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from art_ext.cifar_models import CifarCNN, PreActResNet18, wide_resnet_28_10
 from art_ext.core.device import resolve_policy
 
 logger = logging.getLogger(__name__)
@@ -75,8 +76,12 @@ class BNCNN(nn.Module):
         return self.classifier(self.features(x))  # type: ignore[no-any-return]
 
 
-#: the reference models by name (benchmarks and CLI ``--arch``)
-MODEL_ZOO: dict[str, type[nn.Module]] = {"smallcnn": SmallCNN, "bncnn": BNCNN}
+#: the reference models by name, each built as ``MODEL_ZOO[name](input_shape, nb_classes)``
+#: (benchmarks' ``--arch``; the 32x32 colour networks are in :mod:`art_ext.cifar_models`)
+MODEL_ZOO: dict[str, Callable[..., nn.Module]] = {
+    "smallcnn": SmallCNN, "bncnn": BNCNN, "cifar_cnn": CifarCNN, "preact_resnet18": PreActResNet18,
+    "wrn_28_10": wide_resnet_28_10,
+}
 
 
 def make_classifier(
@@ -86,10 +91,19 @@ def make_classifier(
     clip_values: tuple[float, float] = (0.0, 1.0),
     lr: float = 1e-3,
     device_type: str = "cpu",
+    normalisation: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Any:
-    """Wrap ``model`` in an ART ``PyTorchClassifier`` with cross-entropy and Adam."""
+    """Wrap ``model`` in an ART ``PyTorchClassifier`` with cross-entropy and Adam.
+
+    :param normalisation: per-channel ``(mean, std)`` of the data set (``ImageDataset.normalisation``),
+        applied by ART's ``preprocessing`` inside the classifier: attacks see images in ``clip_values``.
+    """
     from art.estimators.classification import PyTorchClassifier
 
+    preprocessing: Any = (0.0, 1.0)  # ART's default: none
+    if normalisation is not None:
+        mean, std = (np.asarray(v, dtype=np.float32).reshape(-1, 1, 1) for v in normalisation)
+        preprocessing = (mean, std)
     return PyTorchClassifier(
         model=model,
         loss=nn.CrossEntropyLoss(),
@@ -98,6 +112,7 @@ def make_classifier(
         nb_classes=nb_classes,
         clip_values=clip_values,
         device_type=device_type,
+        preprocessing=preprocessing,
     )
 
 

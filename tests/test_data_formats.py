@@ -99,6 +99,7 @@ def test_cifar10_from_the_official_layout(tmp_path):
     np.testing.assert_allclose(data.x_train[0], first[b"data"][0].reshape(3, 32, 32) / 255.0, rtol=1e-6)
     assert data.y_train[:6].tolist() == first[b"labels"] and data.nb_classes == 10
     assert data.class_names[:3] == ["airplane", "automobile", "bird"] and data.x_train.dtype == np.float32
+    assert data.normalisation == ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616))
 
 
 def test_cifar100_reads_the_fine_labels(tmp_path):

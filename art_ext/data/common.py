@@ -31,6 +31,9 @@ class ImageDataset:
     clip_values: tuple[float, float] = (0.0, 1.0)
     split: str = ""
     class_names: list[str] = field(default_factory=list)
+    #: per-channel ``(mean, std)`` a network sees the images normalised with (CIFAR's; ``None``: none),
+    #: carried by the ART classifier's ``preprocessing`` so attacks work in ``clip_values``
+    normalisation: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -129,7 +132,7 @@ def subset(dataset: ImageDataset, n_train: int | None, n_test: int | None) -> Im
         dataset.name,
         dataset.x_train[:n_train], dataset.y_train[:n_train],
         dataset.x_test[:n_test], dataset.y_test[:n_test],
-        dataset.nb_classes, dataset.clip_values, dataset.split, list(dataset.class_names),
+        dataset.nb_classes, dataset.clip_values, dataset.split, list(dataset.class_names), dataset.normalisation,
     )
 
 

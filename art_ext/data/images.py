@@ -205,12 +205,15 @@ def load_mnist(data_dir: str | os.PathLike[str], n_train: int = 8000, n_test: in
 # --------------------------------------------------------------------------- CIFAR
 
 
-_CIFAR = {
+#: the layout of the two archives; ``normalisation``: the training set's per-channel mean and
+#: standard deviation (the constants of Wong et al.'s and Rice et al.'s code)
+_CIFAR: dict[str, dict[str, Any]] = {
     "cifar10": {"folder": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
                 "test": ["test_batch"], "labels": b"labels", "meta": "batches.meta", "names": b"label_names",
-                "classes": 10},
+                "classes": 10, "normalisation": ((0.4914, 0.4822, 0.4465), (0.2471, 0.2435, 0.2616))},
     "cifar100": {"folder": "cifar-100-python", "train": ["train"], "test": ["test"], "labels": b"fine_labels",
-                 "meta": "meta", "names": b"fine_label_names", "classes": 100},
+                 "meta": "meta", "names": b"fine_label_names", "classes": 100,
+                 "normalisation": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))},
 }
 
 
@@ -256,7 +259,7 @@ def load_cifar(name: str, data_dir: str | os.PathLike[str]) -> ImageDataset:
     x_test, y_test = (np.concatenate(a) for a in zip(*parts["test"], strict=True))
     return ImageDataset(name, x_train, y_train, x_test, y_test, spec["classes"],
                         split=f"{name}, the official split: {len(x_train)} train / {len(x_test)} test",
-                        class_names=_cifar_names(folder, spec))
+                        class_names=_cifar_names(folder, spec), normalisation=spec["normalisation"])
 
 
 # --------------------------------------------------------------------------- npz
