@@ -5,7 +5,11 @@
   seed, the epochs and the code version;
 * weights from a file (:func:`load_weights`): a state dict or a checkpoint of ``art-ext train``
   (:func:`model_state_dict`), loaded with ``torch.load(weights_only=True)``, one error line
-  naming the file when they do not fit;
+  naming the file when they do not fit; a weights file alone is matched to the model zoo network
+  whose parameter names and shapes it holds (:func:`load_network`);
+* a model zoo network by name (:func:`zoo_network`, ``--model preact_resnet18``);
+* the ART classifier art-ext builds around a network for a data set (:func:`dataset_classifier`):
+  the data set's clip values and its per-channel normalisation in ART's ``preprocessing``;
 * the device a model runs on (:func:`resolve_device`);
 * the ART classifier a command attacks (:func:`load_classifier`): the user's weights or the cached SmallCNN.
 
@@ -32,7 +36,7 @@ import art_ext
 from art_ext import checks
 from art_ext.core.checkpoint import load_tensor_file
 from art_ext.data import ImageDataset, portable_path
-from art_ext.models import SmallCNN, make_classifier, train_model
+from art_ext.models import MODEL_ZOO, SmallCNN, make_classifier, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +46,14 @@ __all__ = [
     "cache_key",
     "cached_classifier",
     "cached_small_cnn",
+    "dataset_classifier",
     "default_cache_dir",
     "load_classifier",
-    "load_small_cnn",
+    "load_network",
     "load_weights",
     "model_state_dict",
     "resolve_device",
+    "zoo_network",
 ]
 
 CACHE_ENV = "ART_EXT_CACHE"
@@ -100,12 +106,15 @@ def cache_key(x: np.ndarray, y: np.ndarray, *, seed: int, epochs: int, tag: str)
 
 def cached_small_cnn(
     x: np.ndarray, y: np.ndarray, nb_classes: int, *, seed: int, epochs: int, cache_dir: Path | None = None,
-    tag: str = "target",
+    tag: str = "target", normalisation: Normalisation = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """``(model, info)``: a SmallCNN trained on ``(x, y)``, from the cache when its key matches,
-    else trained and cached (atomically); ``info`` says which and where (a portable path)."""
+    else trained and cached (atomically); ``info`` says which and where (a portable path).
+
+    With ``normalisation`` (the data set's per-channel mean and std) it trains on normalised
+    images, as the classifier of :func:`dataset_classifier` will feed it."""
     folder = default_cache_dir() if cache_dir is None else cache_dir
-    key = cache_key(x, y, seed=seed, epochs=epochs, tag=tag)
+    key = cache_key(x, y, seed=seed, epochs=epochs, tag=tag if normalisation is None else f"{tag}|{normalisation}")
     path = folder / f"smallcnn-{tag}-{key}.pt"
     torch.manual_seed(seed)
     model = SmallCNN(x.shape[1:], nb_classes)
@@ -125,7 +134,7 @@ def cached_small_cnn(
     start = time.perf_counter()
     with tqdm(total=1, desc=f"training the {tag} SmallCNN ({epochs} epochs, cached afterwards)", unit="model",
               disable=None) as bar:  # a bar on a terminal only
-        train_model(model, x, y, epochs=epochs, seed=seed)
+        train_model(model, normalised(x, normalisation), y, epochs=epochs, seed=seed)
         bar.update(1)
     info["train_time_s"] = time.perf_counter() - start
     info["cached"] = False
@@ -139,13 +148,75 @@ def cached_small_cnn(
     return model, info
 
 
+Normalisation = tuple[tuple[float, ...], tuple[float, ...]] | None
+
+
+def normalised(x: np.ndarray, normalisation: Normalisation) -> np.ndarray:
+    """``(x - mean) / std`` per channel (``x`` itself without a normalisation)."""
+    if normalisation is None:
+        return x
+    mean, std = (np.asarray(v, dtype=np.float32).reshape(1, -1, 1, 1) for v in normalisation)
+    return ((x - mean) / std).astype(np.float32)
+
+
+def dataset_classifier(model: nn.Module, dataset: ImageDataset, *, device: str | torch.device = "cpu",
+                       lr: float = 1e-3, nb_classes: int | None = None) -> Any:
+    """The ART ``PyTorchClassifier`` art-ext builds around ``model`` for ``dataset``: its clip values,
+    its per-channel normalisation (``dataset.normalisation``) in ART's ``preprocessing``, Adam at ``lr``.
+
+    Every network art-ext trains or loads for a data set sees it normalised this way, so a weights
+    file trained by ``art-ext train`` on CIFAR-10 is attacked through the same normalisation."""
+    device_type = "cpu" if str(device) == "cpu" else "gpu"
+    return make_classifier(model.to(device), dataset.input_shape, nb_classes or dataset.nb_classes,
+                           dataset.clip_values, lr=lr, device_type=device_type, normalisation=dataset.normalisation)
+
+
 def cached_classifier(dataset: ImageDataset, *, epochs: int = DEFAULT_EPOCHS, seed: int = 0) -> Any:
     """The cached SmallCNN of ``dataset``'s train split (the one ``art-ext attack``, ``train`` and
     ``bench`` use) as an ART ``PyTorchClassifier`` on the best available device."""
-    model, _ = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed, epochs=epochs)
-    device = resolve_device(None)
-    return make_classifier(model.to(device), dataset.input_shape, dataset.nb_classes, dataset.clip_values,
-                           device_type="cpu" if device == "cpu" else "gpu")
+    model, _ = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed, epochs=epochs,
+                                normalisation=dataset.normalisation)
+    return dataset_classifier(model, dataset, device=resolve_device(None))
+
+
+def zoo_network(name: str, input_shape: tuple[int, ...], nb_classes: int, seed: int = 0) -> nn.Module:
+    """A freshly initialised model zoo network (``seed`` fixes the initial weights)."""
+    if name not in MODEL_ZOO:
+        raise ValueError(f"--model {name}: not a model zoo network ({', '.join(MODEL_ZOO)}), a weights file or "
+                         "package.module:factory")
+    torch.manual_seed(seed)
+    return MODEL_ZOO[name](input_shape, nb_classes)
+
+
+def _shapes(state: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {key: tuple(value.shape) for key, value in state.items() if isinstance(value, torch.Tensor)}
+
+
+def load_network(path: str, input_shape: tuple[int, ...], nb_classes: int,
+                 what: str = "--model") -> tuple[nn.Module, str]:
+    """``(model, zoo name)``: the model zoo network whose parameter names and shapes are exactly
+    those in the weights file ``path`` (a state dict, ``model.pt`` or a ``last.pt``/``best.pt``
+    checkpoint of ``art-ext train``), with those weights, in eval mode. Candidates are built on
+    torch's ``meta`` device first, so no memory is spent on the networks that do not fit.
+
+    :raises FileNotFoundError, ValueError: one line naming ``what`` and the path."""
+    state = model_state_dict(load_tensor_file(path, what), path, what)
+    wanted = _shapes(state)
+    for name, build in MODEL_ZOO.items():
+        try:
+            with torch.device("meta"):
+                skeleton = build(input_shape, nb_classes)
+        except (ValueError, RuntimeError):  # the network does not take this input shape
+            continue
+        if _shapes(skeleton.state_dict()) == wanted:
+            model = build(input_shape, nb_classes)
+            load_weights(model, path, what, f"{name} weights")
+            return model.eval(), name
+    raise ValueError(
+        f"{what} {path}: the weights fit none of the model zoo's networks ({', '.join(MODEL_ZOO)}) for input shape "
+        f"{input_shape} and {nb_classes} classes; for another network pass --model package.module:factory "
+        "--state-dict FILE"
+    )
 
 
 def model_state_dict(state: dict[str, Any], path: str, what: str = "--model") -> dict[str, Any]:
@@ -176,29 +247,24 @@ def load_weights(model: nn.Module, path: str, what: str = "--model", expected: s
     return model
 
 
-def load_small_cnn(path: str, input_shape: tuple[int, ...], nb_classes: int, what: str = "--model") -> nn.Module:
-    """SmallCNN weights (a state dict, ``model.pt`` or a ``last.pt``/``best.pt`` of ``art-ext train``)."""
-    model = SmallCNN(input_shape, nb_classes)
-    load_weights(model, path, what, f"SmallCNN weights for input shape {input_shape} and {nb_classes} classes")
-    return model.eval()
-
-
 def load_classifier(dataset: ImageDataset, model_path: str | None, seed: int = 0,
                     device: str | None = None) -> tuple[Any, str]:
-    """``(ART classifier, description)``: the user's SmallCNN weights (``--model``: a state dict,
-    ``model.pt`` or a ``last.pt``/``best.pt`` checkpoint of ``art-ext train``), else the SmallCNN
-    that ``art-ext bench`` trains on the data set and caches (``$ART_EXT_CACHE``)."""
+    """``(ART classifier, description)``: a trained network from the weights file ``model_path``
+    (:func:`load_network`: a state dict, ``model.pt`` or a ``last.pt``/``best.pt`` checkpoint of
+    ``art-ext train``, of any model zoo network), else the SmallCNN that ``art-ext bench`` trains on
+    the data set and caches (``$ART_EXT_CACHE``)."""
     device = resolve_device(device)
     if model_path is None:
         epochs = DEFAULT_EPOCHS
         model, info = cached_small_cnn(dataset.x_train, dataset.y_train, dataset.nb_classes, seed=seed,
-                                       epochs=epochs)
+                                       epochs=epochs, normalisation=dataset.normalisation)
         how = "loaded from the cache" if info.get("cached") else "trained now and cached"
         description = (f"SmallCNN trained {epochs} epochs on the {dataset.name} train split "
                        f"({len(dataset.x_train)} examples, seed {seed}), {how}: {info['cache_file']}")
     else:
-        model = load_small_cnn(model_path, dataset.input_shape, dataset.nb_classes)
-        description = f"SmallCNN weights from {model_path}"
-    classifier = make_classifier(model.to(device), dataset.input_shape, dataset.nb_classes, dataset.clip_values,
-                                 device_type="cpu" if device == "cpu" else "gpu")
-    return classifier, description
+        if model_path in MODEL_ZOO and not Path(model_path).exists():
+            raise ValueError(f"--model {model_path}: a model zoo name is an untrained network; train it first "
+                             f"(art-ext train --model {model_path} ...) and pass its weights (--model RUN/model.pt)")
+        model, name = load_network(model_path, dataset.input_shape, dataset.nb_classes)
+        description = f"{name} weights from {portable_path(model_path)}"
+    return dataset_classifier(model, dataset, device=device), description

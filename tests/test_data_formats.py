@@ -267,3 +267,45 @@ def test_eps_takes_fractions_on_every_command_line():
             number_text(bad, "eps")
     args = build_parser().parse_args(["train", "--trainer", "pgd", "--eps", "8/255"])
     assert args.eps == pytest.approx(8 / 255)
+
+
+# --------------------------------------------------------------------------- end to end through the CLI
+
+
+def _generated(kind: str, tmp_path: Path) -> Path:
+    if kind == "cifar10":
+        write_cifar10(tmp_path / "cifar", per_batch=8)
+        return tmp_path / "cifar"
+    if kind == "npz":
+        x = RNG.integers(0, 256, (48, 16, 16, 3), dtype=np.uint8)  # NHWC, as numpy users store it
+        np.savez(tmp_path / "mine.npz", x_train=x[:40], y_train=np.arange(40) % 4, x_test=x[40:], y_test=np.arange(8) % 4)
+        return tmp_path / "mine.npz"
+    return write_folder(tmp_path / "pets", per_class=8, size=(12, 12))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,model", [("cifar10", "cifar_cnn"), ("npz", "preact_resnet18"), ("folder", None)])
+def test_each_format_runs_through_train_attack_and_bench(tmp_path, monkeypatch, capsys, kind, model):
+    import json
+
+    from art_ext.cli.app import main
+
+    monkeypatch.setenv("ART_EXT_CACHE", str(tmp_path / "cache"))
+    data = _generated(kind, tmp_path)
+    run = tmp_path / "run"
+    common = ["--dataset", kind, "--data-dir", str(data), "--eps", "8/255", "--json"]
+    train = ["train", "--trainer", "pgd", "--epochs", "1", "--out", str(run), *common, "--param", "eval_autoattack=none",
+             "--param", "eval_steps=2", "--param", "eval_restarts=1", *(["--model", model] if model else ["--init", "random"])]
+    assert main(train) == 0, capsys.readouterr().err
+    trained = json.loads((run / "results.json").read_text())
+    assert trained["dataset"] == kind and trained["eps"] == pytest.approx(8 / 255)
+    assert trained["ran"]["model"].startswith(f"{model or 'SmallCNN'} from random initialisation")
+    capsys.readouterr()
+    assert main(["attack", "art.fgsm", "--model", str(run / "model.pt"), "--out", str(tmp_path / "a"), *common]) == 0
+    attacked = json.loads(capsys.readouterr().out)
+    assert attacked["ran"]["model"].startswith(f"{model or 'smallcnn'} weights from")
+    assert main(["bench", "--attacks", "art.fgsm", "--model", str(run / "model.pt"), "--no-checks", "--quiet",
+                 "--out", str(tmp_path / "b"), "--dataset", kind, "--data-dir", str(data)]) == 0
+    benched = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert benched["model"]["zoo"] == (model or "smallcnn") and benched["attacks"]
+    assert all(r["eps"] <= 16 / 255 + 1e-9 for r in benched["attacks"])  # the colour-image grid

@@ -26,8 +26,7 @@ from art_ext.bench.metrics import prefix_robust_accuracy
 from art_ext.bench.setup import BenchTarget
 from art_ext.evaluation.masking import check_record as _check
 from art_ext.evaluation.masking import gradient_masking_checks, tolerance
-from art_ext.model_io import cached_small_cnn
-from art_ext.models import make_classifier
+from art_ext.model_io import cached_small_cnn, dataset_classifier
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +40,11 @@ def model_checks(
     """The evaluation's gradient-masking checks (:mod:`art_ext.evaluation.masking`) at ``eps_ref``
     (Linf), with an independently trained SmallCNN as the transfer surrogate."""
     classifier = target.classifier
-    low, high = classifier.clip_values
     surrogate_model, _ = cached_small_cnn(
         dataset.x_train, dataset.y_train, int(classifier.nb_classes), seed=config.seed + 1,
-        epochs=config.epochs, cache_dir=config.cache_path(), tag="surrogate",
+        epochs=config.epochs, cache_dir=config.cache_path(), tag="surrogate", normalisation=dataset.normalisation,
     )
-    surrogate = make_classifier(surrogate_model, dataset.input_shape, int(classifier.nb_classes),
-                                clip_values=(float(low), float(high)))
+    surrogate = dataset_classifier(surrogate_model, dataset, nb_classes=int(classifier.nb_classes))
     return gradient_masking_checks(classifier, x, y, eps=eps_ref, norm="inf", seed=config.seed,
                                    surrogate=surrogate, progress=progress)
 

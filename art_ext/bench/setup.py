@@ -23,7 +23,13 @@ from torch import nn
 from art_ext.bench.config import BenchConfig
 from art_ext.checks import first_line
 from art_ext.data import load_image_dataset, portable_path
-from art_ext.model_io import cached_small_cnn, load_small_cnn, load_weights, resolve_device
+from art_ext.model_io import (
+    cached_small_cnn,
+    dataset_classifier,
+    load_network,
+    load_weights,
+    resolve_device,
+)
 from art_ext.models import make_classifier
 
 logger = logging.getLogger(__name__)
@@ -132,10 +138,10 @@ def load_user_model(config: BenchConfig, input_shape: tuple[int, ...] | None = N
         if input_shape is None or nb_classes is None:
             raise BenchInputError(f"--model {spec}: not a TorchScript file ({script_error})")
         try:
-            model = load_small_cnn(spec, input_shape, nb_classes)
+            model, name = load_network(spec, input_shape, nb_classes)
         except (FileNotFoundError, ValueError) as error:
             raise BenchInputError(f"{error} (and not TorchScript: {script_error})") from None
-        return model, {"source": f"SmallCNN weights {portable_path(path)}"}
+        return model, {"source": f"{name} weights {portable_path(path)}", "zoo": name}
     if ":" not in spec:
         raise BenchInputError(f"--model {spec}: no such file, and not of the form module:factory")
     factory = _load_factory(spec)
@@ -193,8 +199,9 @@ def build_target(
     if config.model is None:
         model, info = cached_small_cnn(
             dataset.x_train, dataset.y_train, nb_classes, seed=config.seed,
-            epochs=config.epochs, cache_dir=config.cache_path(),
+            epochs=config.epochs, cache_dir=config.cache_path(), normalisation=dataset.normalisation,
         )
+        info["zoo"] = "smallcnn"
     else:
         model, info = load_user_model(config, input_shape, nb_classes)
     if wrap is not None:
@@ -203,8 +210,10 @@ def build_target(
     model = model.to(device).eval()
     validate_model(model, dataset.x_test, nb_classes, device)
     counter = QueryCounter(model)
-    classifier = make_classifier(
-        counter, input_shape, nb_classes, clip_values=tuple(dataset.clip_values), device_type=device  # type: ignore[arg-type]
-    )
+    if info.get("zoo"):  # art-ext's own networks see the data set's normalisation, in the classifier
+        classifier = dataset_classifier(counter, dataset, device=device, nb_classes=nb_classes)
+    else:  # a TorchScript or factory model gets [0, 1] images and normalises itself, as RobustBench's do
+        classifier = make_classifier(counter, input_shape, nb_classes, clip_values=tuple(dataset.clip_values),
+                                     device_type="cpu" if device == "cpu" else "gpu")
     info.update({"input_shape": list(input_shape), "nb_classes": nb_classes, "clip_values": list(dataset.clip_values), "device": device})
     return BenchTarget(classifier, counter, info)

@@ -97,9 +97,11 @@ def add_run_options(parser: argparse.ArgumentParser, *, epochs_help: str, batch_
                         help=f"folder with the data set's files (mnist, mr; default ${DATA_ENV}/<dataset>, "
                              "see the README's Data section)")
     parser.add_argument("--model", default=None,
-                        help="image data: SmallCNN weights (a state dict, or model.pt / last.pt / best.pt from "
-                             "'art-ext train'); text: a Hugging Face folder (default: a SmallCNN trained on the "
-                             "data and cached, the one 'art-ext bench' uses)")
+                        help="image data: a weights file (a state dict, or model.pt / last.pt / best.pt from "
+                             "'art-ext train') of any model zoo network; for train also a zoo name to start from "
+                             "random weights (smallcnn, bncnn, cifar_cnn, preact_resnet18, wrn_28_10); text: a "
+                             "Hugging Face folder (default: a SmallCNN trained on the data and cached, the one "
+                             "'art-ext bench' uses)")
     parser.add_argument("--eps", type=number_or_fraction, default=None,
                         help="perturbation budget, e.g. 0.3 or 8/255 (default: the attack's or trainer's)")
     parser.add_argument("--norm", choices=("inf", "2"), default=None, help="perturbation norm (default: the attack's)")

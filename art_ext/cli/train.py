@@ -50,8 +50,8 @@ from art_ext.core.run_folder import (
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
 from art_ext.evaluation import AUTOATTACK_LISTS, autoattack_label, evaluate, pgd_label
-from art_ext.model_io import load_classifier
-from art_ext.models import SmallCNN, make_classifier
+from art_ext.model_io import dataset_classifier, load_classifier, zoo_network
+from art_ext.models import MODEL_ZOO
 
 logger = logging.getLogger(__name__)
 
@@ -92,18 +92,18 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
-    if args.model is not None or init == "clean":
+    if args.model in MODEL_ZOO and not Path(args.model).exists():  # a network by name, from random weights
+        model = zoo_network(args.model, data.input_shape, data.nb_classes, seed=args.seed)
+        text = f"{args.model} from random initialisation (seed {args.seed})"
+    elif args.model is not None or init == "clean":
         classifier, text = load_classifier(data, args.model, seed=args.seed, device="cpu")
         model = classifier.model
         if args.model is None:
             text = "fine-tuning the clean " + text
     else:
-        torch.manual_seed(args.seed)
-        model = SmallCNN(data.input_shape, data.nb_classes)
+        model = zoo_network("smallcnn", data.input_shape, data.nb_classes, seed=args.seed)
         text = f"SmallCNN from random initialisation (seed {args.seed})"
-    classifier = make_classifier(model, data.input_shape, data.nb_classes, data.clip_values, lr=lr,
-                                 device_type=device_type)
-    return classifier, text
+    return dataset_classifier(model, data, lr=lr, device="cpu" if device_type == "cpu" else "cuda"), text
 
 
 def _init_choice(args: argparse.Namespace, run: dict[str, Any]) -> str:
