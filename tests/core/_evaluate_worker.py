@@ -1,4 +1,4 @@
-"""Run by test_evaluation_distributed.py under torchrun (gloo, CPU): each rank evaluates the saved
+"""Run by test_evaluate_ddp.py under torchrun (gloo, CPU): each rank evaluates the saved
 digits model through ``evaluate`` and writes the report. argv: weights, out_dir"""
 
 from __future__ import annotations

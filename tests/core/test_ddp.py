@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torchrun_helpers import torchrun
 
 WORKER = Path(__file__).with_name("_ddp_worker.py")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _torchrun(nproc: int, out: Path) -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(WORKER), str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    torchrun(nproc, WORKER, out)
 
 
 @pytest.mark.slow

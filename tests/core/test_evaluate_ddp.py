@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from torchrun_helpers import torchrun
 
 from art_ext.core.distributed import current_group
 from art_ext.data import load_digits
 from art_ext.models import SmallCNN, train_model
 
 WORKER = Path(__file__).with_name("_evaluate_worker.py")
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _torchrun(nproc: int, weights: Path, out: Path) -> None:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           str(WORKER), str(weights), str(out)]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
 
 
 @pytest.mark.slow
@@ -36,8 +25,8 @@ def test_two_processes_return_the_one_process_report(tmp_path):
     model = SmallCNN(data.input_shape, 10)
     train_model(model, data.x_train[:600], data.y_train[:600], epochs=3, seed=0)
     torch.save(model.state_dict(), tmp_path / "w.pt")
-    _torchrun(2, tmp_path / "w.pt", tmp_path)
-    _torchrun(1, tmp_path / "w.pt", tmp_path)
+    torchrun(2, WORKER, tmp_path / "w.pt", tmp_path)
+    torchrun(1, WORKER, tmp_path / "w.pt", tmp_path)
     one = json.loads((tmp_path / "w1-rank0.json").read_text())
     for rank in (0, 1):
         two = json.loads((tmp_path / f"w2-rank{rank}.json").read_text())
