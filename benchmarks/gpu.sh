@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The trainer benchmark on CUDA (issue 14): ART's Madry trainer vs art-ext `pgd` in fp32, with the
 # default policy (bf16 autocast on GPUs with bf16) and with torch.compile, one epoch each, 3 interleaved
-# repeats; then one short accuracy unit per art-ext variant. Sized to finish in under 8 minutes on an
-# H100/H200, start-up included. Results land in $OUT/trainers-gpu (or benchmarks/results/trainers-gpu).
+# repeats; then one short accuracy unit per art-ext variant; then PreAct ResNet-18 PGD-10 epochs on
+# CIFAR-shaped tensors (issue 26). Sized to finish in under 10 minutes on an H100/H200, start-up included. Results land in $OUT/trainers-gpu (or benchmarks/results/trainers-gpu).
 #
 # Through the device tool (the lent GPU machine has python3 with a CUDA torch but not ART or Foolbox):
 #   here, once:  echo /.whl/ >> .git/info/exclude
@@ -30,5 +30,11 @@ timeout 420 python3 benchmarks/trainers.py timing --device cuda --out "$RESULTS"
   --threads 8 --repeats 3 --methods pgd-fp32,pgd,pgd-compile,art.madry 2>&1 | tail -20
 timeout 120 python3 benchmarks/trainers.py accuracy --device cuda --out "$RESULTS" --data-dir "$DATA/mnist" \
   --threads 8 --seeds 0 --epochs 2 --n-test 500 --restarts 2 --aa "" --methods pgd,pgd-fp32 2>&1 | tail -5 || true
+# issue 26: PreAct ResNet-18, PGD-10 adversarial training, one epoch of 5,000 random CIFAR-shaped images
+# (3x32x32; the time of an epoch does not depend on the pixels; CIFAR-10 is not on the machine), art-ext
+# pgd (fp32 and default policy) against ART's Madry trainer, 2 interleaved repeats
+timeout 240 python3 benchmarks/trainers.py timing --device cuda --out "$RESULTS" --data cifar-shaped --n-train 5000 \
+  --arch preact_resnet18 --steps 10 --eps 0.0314 --threads 8 --repeats 2 --methods pgd-fp32,pgd,art.madry --tag cifar \
+  2>&1 | tail -5 || true
 python3 benchmarks/trainers.py report --out "$RESULTS"
 cat "$RESULTS/results.md"

@@ -6,6 +6,7 @@ with intervals over seeds (issues 14, 15 and 16).
     python benchmarks/trainers.py budget   --out benchmarks/results/trainers-converged --epochs 20 --seeds 0 --methods pgd,trades,fbf,nfgsm
     python benchmarks/trainers.py accuracy --out benchmarks/results/trainers --eps 0.3 --seeds 0,1,2
     python benchmarks/trainers.py autoattack-standard --out benchmarks/results/trainers --units smallcnn/eps0.3/pgd/seed0
+    python benchmarks/trainers.py timing   --out benchmarks/results/trainers --data cifar-shaped --arch cifar_cnn --methods pgd,art.madry --tag cifar
     python benchmarks/trainers.py report   --out benchmarks/results/trainers
 
 Setup (recorded in every file): MNIST t10k from ``../shared/data/mnist``: the first 8,000 images
@@ -90,6 +91,15 @@ SELECTION: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 
 
+def set_steps(steps: int) -> None:
+    """PGD steps of every method that takes them (``--steps``; Rice et al.'s CIFAR recipe uses 10)."""
+    global K
+    K = steps
+    for _, _, params in METHODS.values():
+        if "max_iter" in params:
+            params["max_iter"] = steps
+
+
 # ---------------------------------------------------------------- setup
 
 
@@ -115,6 +125,8 @@ def environment(threads: int) -> dict[str, Any]:
 class Data:
     """The fixed MNIST splits (see the module docstring)."""
 
+    input_shape: tuple[int, ...] = (1, 28, 28)
+
     def __init__(self, data_dir: str) -> None:
         from art_ext.data import load_mnist
 
@@ -126,16 +138,36 @@ class Data:
                       f"{N_TRAIN + N_VAL - 1}, test the last {len(mnist.x_test)}")
 
 
+class CifarShaped(Data):
+    """Random images of CIFAR-10's shape (3x32x32, uniform in [0, 1], random labels of 10 classes),
+    for the timing stage only: the time of an epoch does not depend on what the pixels show, and
+    CIFAR-10 itself is not on these machines. Nothing is learned from them and no accuracy is
+    reported on them."""
+
+    input_shape = (3, 32, 32)
+
+    def __init__(self, n_train: int, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.x_train = rng.random((n_train, 3, 32, 32), dtype=np.float32)
+        self.y_train = rng.integers(0, 10, n_train).astype(np.int64)
+        self.x_val, self.y_val = self.x_train[:200], self.y_train[:200]
+        self.x_test, self.y_test = self.x_train[:200], self.y_train[:200]
+        self.split = f"random CIFAR-shaped tensors (3x32x32, seed {seed}): {n_train} train; timing only"
+
+
 def clean_init(data: Data, arch: str, seed: int, cache: Path) -> dict[str, torch.Tensor]:
     """Weights of the clean network every method of ``seed`` starts from (cached)."""
     from art_ext.core.checkpoint import atomic_save, load_tensor_file
     from art_ext.models import MODEL_ZOO, train_model
 
-    path = cache / f"init-{arch}-seed{seed}.pt"
+    shape = data.input_shape
+    path = cache / (f"init-{arch}-seed{seed}.pt" if shape == (1, 28, 28) else f"init-{arch}-{'x'.join(map(str, shape))}-seed{seed}.pt")
     if path.is_file():
         return load_tensor_file(path, "cached init")  # type: ignore[no-any-return]
     torch.manual_seed(seed)
-    model = MODEL_ZOO[arch]((1, 28, 28), 10)
+    model = MODEL_ZOO[arch](shape, 10)
+    if isinstance(data, CifarShaped):  # random pixels teach nothing: timing starts from random weights
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
     train_model(model, data.x_train, data.y_train, epochs=5, seed=seed)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     atomic_save(state, path)
@@ -145,13 +177,13 @@ def clean_init(data: Data, arch: str, seed: int, cache: Path) -> dict[str, torch
 DEVICE = {"type": "cpu"}
 
 
-def make_classifier(arch: str, state: dict[str, torch.Tensor]) -> Any:
+def make_classifier(arch: str, state: dict[str, torch.Tensor], input_shape: tuple[int, ...] = (1, 28, 28)) -> Any:
     from art_ext.models import MODEL_ZOO
     from art_ext.models import make_classifier as wrap
 
-    model = MODEL_ZOO[arch]((1, 28, 28), 10)
+    model = MODEL_ZOO[arch](input_shape, 10)
     model.load_state_dict(copy.deepcopy(state))
-    return wrap(model, (1, 28, 28), 10, (0.0, 1.0), lr=LR, device_type="gpu" if DEVICE["type"] == "cuda" else "cpu")
+    return wrap(model, input_shape, 10, (0.0, 1.0), lr=LR, device_type="gpu" if DEVICE["type"] == "cuda" else "cpu")
 
 
 def seed_all(seed: int) -> None:
@@ -239,7 +271,7 @@ def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
     guard_share: dict[str, list[float]] = {}
     for repeat in range(args.repeats):
         for method in methods:
-            clf = make_classifier(args.arch, state)
+            clf = make_classifier(args.arch, state, data.input_shape)
             record = train(method, clf, data, eps=args.eps, epochs=1, seed=repeat,
                            chosen=chosen_params(out, args.arch, args.eps, method), validation=False)
             times[method].append(record["train_seconds"])
@@ -258,6 +290,7 @@ def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
               "guard_overhead": {m: spread(v) for m, v in guard_share.items()}, "data": data.split,
               "tag": args.tag, "load_avg_before": load_before, "environment": environment(args.threads)}
     write(out / f"timing-{args.arch}-threads{args.threads}{'-' + args.tag if args.tag else ''}.json", result)
+    logger.info("ratios: %s", {k: round(v["median"], 2) for k, v in ratios.items()})
 
 
 def spread(values: list[float]) -> dict[str, Any]:
@@ -428,7 +461,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stage", choices=[*STAGES, "report"])
     parser.add_argument("--out", default="benchmarks/results/trainers")
     parser.add_argument("--data-dir", default=str(data_root() / "mnist"))
-    parser.add_argument("--arch", default="smallcnn", choices=("smallcnn", "bncnn"))
+    parser.add_argument("--arch", default="smallcnn", choices=("smallcnn", "bncnn", "cifar_cnn", "preact_resnet18"))
+    parser.add_argument("--data", default="mnist", choices=("mnist", "cifar-shaped"),
+                        help="timing: 'cifar-shaped' times epochs on random 3x32x32 tensors (--n-train of them)")
+    parser.add_argument("--n-train", type=int, default=2000, help="timing on cifar-shaped data: images per epoch")
+    parser.add_argument("--steps", type=int, default=K, help="PGD steps of pgd, trades and ART's trainers (K, default 7)")
     parser.add_argument("--eps", type=float, default=EPS)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--seeds", default="0,1,2")
@@ -466,7 +503,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [m for m in args.methods.split(",") if m and m not in METHODS]
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
-    STAGES[args.stage](args, Data(args.data_dir), out)
+    set_steps(args.steps)
+    if args.data == "cifar-shaped" and args.stage != "timing":
+        parser.error("--data cifar-shaped is for the timing stage only (random pixels have no accuracy to report)")
+    data = CifarShaped(args.n_train) if args.data == "cifar-shaped" else Data(args.data_dir)
+    STAGES[args.stage](args, data, out)
     return 0
 
 
