@@ -457,12 +457,38 @@ def write_report(out: Path) -> dict[str, Any]:
     return result
 
 
+def budget_table(folder: Path) -> str:
+    """The budget stage's validation curves (``budget/*.json``): robust accuracy under PGD-10 on the
+    validation images after every epoch, one row per method and seed, with the best epoch."""
+    records = [_load(path) for path in sorted((folder / "budget").glob("*.json"))]
+    if not records:
+        return ""
+    width = max(len(r["history"]) for r in records)
+    lines = [f"{records[0]['validation']}; robust accuracy (%) after each epoch, ε {records[0]['eps']:g}, "
+             f"{records[0]['environment']['hardware'].get('cpu_model', '?')}, "
+             f"{records[0]['environment']['torch_threads']} thread(s).", "",
+             "| method | seed | " + " | ".join(str(i + 1) for i in range(width)) + " | best (epoch) | guard fired | train s |",
+             "|---|---|" + "---|" * width + "---|---|---|"]
+    for r in sorted(records, key=lambda r: (ORDER.index(r["method"]) if r["method"] in ORDER else 99, r["seed"])):
+        curve = [h.get("val_robust_acc") for h in r["history"]]
+        best = max(range(len(curve)), key=lambda i: curve[i] or 0.0)
+        cells = [_pct(v) for v in curve] + [""] * (width - len(curve))
+        lines.append(f"| {LABELS.get(r['method'], r['method'])} | {r['seed']} | " + " | ".join(cells)
+                     + f" | {_pct(curve[best])} ({best + 1}) | {'-' if r.get('guard') is None else r['guard']['fired']} "
+                     f"| {r['train_seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def readme_tables(results_root: Path) -> dict[str, str]:
-    """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``."""
+    """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``,
+    ``trainers-budget`` (``trainers-converged/budget``) and ``trainers-cifar-timing`` (``trainers-cifar``)."""
+    blocks = {"trainers-budget": budget_table(results_root / "trainers-converged"),
+              "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar"))}
+    blocks = {k: v for k, v in blocks.items() if v}
     out = results_root / "trainers"
     groups = load_units(out)
     timing = timing_summary(out)
-    blocks = {"trainers-timing": timing_table(timing)}
+    blocks["trainers-timing"] = timing_table(timing)
     for arch, eps in sorted({(k[0], k[1]) for k in groups}):
         blocks[f"trainers-{arch}-{eps}"] = table(groups, arch, eps)
         blocks[f"trainers-curves-{arch}-{eps}"] = curves_table(groups, arch, eps)
