@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy._core import multiarray, numeric
 
 from art_ext.data.common import DataError
 
@@ -24,9 +25,8 @@ __all__ = ["ALLOWED_GLOBALS", "load_data_pickle"]
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
-    from numpy._core import multiarray, numeric  # the reconstruction helpers numpy's pickles name
-
-    reconstruct, frombuffer = multiarray._reconstruct, numeric._frombuffer
+    reconstruct = multiarray._reconstruct  # the reconstruction helpers numpy's pickles name
+    frombuffer = numeric._frombuffer  # type: ignore[attr-defined]  # private, not in the stubs
     allowed: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
     # numpy 1 wrote numpy.core.*, numpy 2 writes numpy._core.*: both name the same functions
     for package in ("numpy.core", "numpy._core"):
