@@ -14,7 +14,7 @@ import json
 import os
 import statistics
 import sys
-import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,13 +28,8 @@ BATCH, STEPS, REPEATS = 128, 7, 7
 
 
 def _median_ms(step: Callable[[], None]) -> float:
-    step()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    step()  # warm-up
+    return 1000 * statistics.median(timeit.repeat(step, number=1, repeat=REPEATS))
 
 
 def profile(channels_last: bool) -> dict[str, float]:
