@@ -265,6 +265,6 @@ def load_classifier(dataset: ImageDataset, model_path: str | None, seed: int = 0
         if model_path in MODEL_ZOO and not Path(model_path).exists():
             raise ValueError(f"--model {model_path}: a model zoo name is an untrained network; train it first "
                              f"(art-ext train --model {model_path} ...) and pass its weights (--model RUN/model.pt)")
-        model, name = load_network(model_path, dataset.input_shape, dataset.nb_classes)
-        description = f"{name} weights from {portable_path(model_path)}"
+        model, _ = load_network(model_path, dataset.input_shape, dataset.nb_classes)
+        description = f"{type(model).__name__} weights from {model_path}"
     return dataset_classifier(model, dataset, device=device), description

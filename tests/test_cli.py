@@ -114,7 +114,7 @@ def test_help_shows_threads_load_and_init():
     ("args", "message"),
     [
         (["attack"], "the following arguments are required: name"),
-        (["attack", "art.fgsm", "--eps", "abc"], "invalid float value"),
+        (["attack", "art.fgsm", "--eps", "abc"], "--eps: must be a number or a fraction like 8/255, got 'abc'"),
         (["attack", "art.fgsm", "--n-test", "0"], "must be a positive integer"),
         (["attack", "art.fgsm", "--threads", "0"], "must be a positive integer"),
         (["attack", "art.fgsm", "--param", "novalue"], "KEY=VALUE"),
@@ -273,7 +273,8 @@ def test_model_files_get_one_line_naming_the_path(tmp_path, capsys):
     wrong = tmp_path / "wrong.pt"
     torch.save(torch.nn.Linear(3, 3).state_dict(), wrong)
     line = error_line(capsys, "attack", "art.fgsm", "--model", str(wrong))
-    assert f"--model {wrong}: not SmallCNN weights for input shape (1, 8, 8) and 10 classes" in line
+    assert (f"--model {wrong}: the weights fit none of the model zoo's networks (smallcnn, bncnn, cifar_cnn, "
+            "preact_resnet18, wrn_28_10) for input shape (1, 8, 8) and 10 classes") in line
 
 
 def test_model_file_from_a_state_dict_and_a_checkpoint_load(tmp_path, capsys):

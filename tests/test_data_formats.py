@@ -303,7 +303,8 @@ def test_each_format_runs_through_train_attack_and_bench(tmp_path, monkeypatch, 
     capsys.readouterr()
     assert main(["attack", "art.fgsm", "--model", str(run / "model.pt"), "--out", str(tmp_path / "a"), *common]) == 0
     attacked = json.loads(capsys.readouterr().out)
-    assert attacked["ran"]["model"].startswith(f"{model or 'smallcnn'} weights from")
+    network = {"cifar_cnn": "CifarCNN", "preact_resnet18": "PreActResNet18", None: "SmallCNN"}[model]
+    assert attacked["ran"]["model"].startswith(f"{network} weights from")
     assert main(["bench", "--attacks", "art.fgsm", "--model", str(run / "model.pt"), "--no-checks", "--quiet",
                  "--out", str(tmp_path / "b"), "--dataset", kind, "--data-dir", str(data)]) == 0
     benched = json.loads((tmp_path / "b" / "results.json").read_text())

@@ -65,9 +65,9 @@ def parse_param(text: str) -> tuple[str, Any]:
 def number_or_fraction(text: str) -> float:
     """``--eps 0.03`` or ``--eps 8/255``."""
     try:
-        return number_text(text, "the value")
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        return number_text(text, "--eps")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or a fraction like 8/255, got {text!r}") from None
 
 
 #: the largest count an option takes (torch indexes with 64-bit integers, but no batch, epoch count or

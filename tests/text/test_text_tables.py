@@ -90,9 +90,8 @@ def test_more_malformed_inputs(tmp_path):
 
 def test_a_three_class_csv_trains_and_is_attacked_through_the_text_cli(tmp_path, small_tokenizer):
     pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
-    from text_helpers import tiny_bert
-
     from art_ext_plugins.text.cli import run_attack, run_train
+    from text_helpers import tiny_bert
 
     _write(tmp_path / "reviews.csv", _rows(60), "csv")
     base = tmp_path / "base"
