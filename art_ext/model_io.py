@@ -52,6 +52,7 @@ __all__ = [
     "load_network",
     "load_weights",
     "model_state_dict",
+    "names_zoo_network",
     "resolve_device",
     "zoo_network",
 ]
@@ -179,6 +180,11 @@ def cached_classifier(dataset: ImageDataset, *, epochs: int = DEFAULT_EPOCHS, se
     return dataset_classifier(model, dataset, device=resolve_device(None))
 
 
+def names_zoo_network(spec: str | None) -> bool:
+    """Whether a ``--model`` value names a model zoo network (a file of that name wins)."""
+    return spec in MODEL_ZOO and not Path(spec).exists()
+
+
 def zoo_network(name: str, input_shape: tuple[int, ...], nb_classes: int, seed: int = 0) -> nn.Module:
     """A freshly initialised model zoo network (``seed`` fixes the initial weights)."""
     if name not in MODEL_ZOO:
@@ -262,7 +268,7 @@ def load_classifier(dataset: ImageDataset, model_path: str | None, seed: int = 0
         description = (f"SmallCNN trained {epochs} epochs on the {dataset.name} train split "
                        f"({len(dataset.x_train)} examples, seed {seed}), {how}: {info['cache_file']}")
     else:
-        if model_path in MODEL_ZOO and not Path(model_path).exists():
+        if names_zoo_network(model_path):
             raise ValueError(f"--model {model_path}: a model zoo name is an untrained network; train it first "
                              f"(art-ext train --model {model_path} ...) and pass its weights (--model RUN/model.pt)")
         model, _ = load_network(model_path, dataset.input_shape, dataset.nb_classes)

@@ -50,8 +50,7 @@ from art_ext.core.run_folder import (
 from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
 from art_ext.evaluation import AUTOATTACK_LISTS, autoattack_label, evaluate, pgd_label
-from art_ext.model_io import dataset_classifier, load_classifier, zoo_network
-from art_ext.models import MODEL_ZOO
+from art_ext.model_io import dataset_classifier, load_classifier, names_zoo_network, zoo_network
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +91,7 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
-    if args.model in MODEL_ZOO and not Path(args.model).exists():  # a network by name, from random weights
+    if names_zoo_network(args.model):  # a network by name, from random weights
         model = zoo_network(args.model, data.input_shape, data.nb_classes, seed=args.seed)
         text = f"{args.model} from random initialisation (seed {args.seed})"
     elif args.model is not None or init == "clean":
