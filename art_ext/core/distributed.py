@@ -110,6 +110,9 @@ def barrier(info: DistInfo) -> None:
 
 
 def teardown(info: DistInfo) -> None:
-    """Destroy the process group if this module created it."""
+    """Destroy the process group if this module created it, once every rank got here: gloo aborts
+    a rank ("terminate called without an active exception") whose peer tears the group down while
+    its last exchange is still in flight."""
     if info.initialised_here and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()

@@ -34,6 +34,8 @@ def main() -> int:
     with open(os.path.join(out, f"w{world}-rank{rank}.json"), "w") as handle:
         json.dump(report.to_dict(), handle)
     if world > 1:
+        # every rank leaves together: gloo aborts a rank whose peer destroys the group mid-exchange
+        dist.barrier()
         dist.destroy_process_group()
     return 0
 
