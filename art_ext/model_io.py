@@ -36,7 +36,7 @@ import art_ext
 from art_ext import checks
 from art_ext.core.checkpoint import load_tensor_file
 from art_ext.data import ImageDataset, portable_path
-from art_ext.models import MODEL_ZOO, SmallCNN, make_classifier, train_model
+from art_ext.models import MODEL_ZOO, SmallCNN, make_classifier, make_optimizer, train_model
 
 logger = logging.getLogger(__name__)
 
@@ -161,15 +161,19 @@ def normalised(x: np.ndarray, normalisation: Normalisation) -> np.ndarray:
 
 
 def dataset_classifier(model: nn.Module, dataset: ImageDataset, *, device: str | torch.device = "cpu",
-                       lr: float = 1e-3, nb_classes: int | None = None) -> Any:
+                       lr: float = 1e-3, nb_classes: int | None = None, optimizer: str = "adam",
+                       momentum: float = 0.9, weight_decay: float = 0.0) -> Any:
     """The ART ``PyTorchClassifier`` art-ext builds around ``model`` for ``dataset``: its clip values,
-    its per-channel normalisation (``dataset.normalisation``) in ART's ``preprocessing``, Adam at ``lr``.
+    its per-channel normalisation (``dataset.normalisation``) in ART's ``preprocessing``, and the
+    optimizer :func:`art_ext.models.make_optimizer` builds (default Adam at ``lr``).
 
     Every network art-ext trains or loads for a data set sees it normalised this way, so a weights
     file trained by ``art-ext train`` on CIFAR-10 is attacked through the same normalisation."""
     device_type = "cpu" if str(device) == "cpu" else "gpu"
-    return make_classifier(model.to(device), dataset.input_shape, nb_classes or dataset.nb_classes,
-                           dataset.clip_values, lr=lr, device_type=device_type, normalisation=dataset.normalisation)
+    model = model.to(device)
+    chosen = make_optimizer(model, optimizer, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return make_classifier(model, dataset.input_shape, nb_classes or dataset.nb_classes, dataset.clip_values,
+                           device_type=device_type, normalisation=dataset.normalisation, optimizer=chosen)
 
 
 def cached_classifier(dataset: ImageDataset, *, epochs: int = DEFAULT_EPOCHS, seed: int = 0) -> Any:

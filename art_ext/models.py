@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from art_ext import checks
 from art_ext.cifar_models import CifarCNN, PreActResNet18, wide_resnet_28_10
 from art_ext.core.device import resolve_policy
 
@@ -84,6 +85,23 @@ MODEL_ZOO: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+#: the optimizers a classifier art-ext builds can carry (``make_optimizer``)
+OPTIMIZERS = ("adam", "sgd")
+
+
+def make_optimizer(model: nn.Module, name: str = "adam", *, lr: float = 1e-3, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """``adam`` (torch's defaults but ``lr`` and ``weight_decay``) or ``sgd`` (with ``momentum``, as
+    in Wong et al. 2020 and Rice et al. 2020: 0.9, weight decay 5e-4) over ``model``'s parameters."""
+    checks.choice(name, "optimizer", OPTIMIZERS)
+    checks.positive(lr, "lr")
+    checks.number(weight_decay, "weight_decay", low=0.0)
+    if name == "sgd":
+        checks.number(momentum, "momentum", low=0.0, high=1.0, high_inclusive=False)
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
 def make_classifier(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -92,8 +110,10 @@ def make_classifier(
     lr: float = 1e-3,
     device_type: str = "cpu",
     normalisation: tuple[Sequence[float], Sequence[float]] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> Any:
-    """Wrap ``model`` in an ART ``PyTorchClassifier`` with cross-entropy and Adam.
+    """Wrap ``model`` in an ART ``PyTorchClassifier`` with cross-entropy and ``optimizer`` (default:
+    Adam at ``lr``, :func:`make_optimizer`).
 
     :param normalisation: per-channel ``(mean, std)`` of the data set (``ImageDataset.normalisation``),
         applied by ART's ``preprocessing`` inside the classifier: attacks see images in ``clip_values``.
@@ -107,7 +127,7 @@ def make_classifier(
     return PyTorchClassifier(
         model=model,
         loss=nn.CrossEntropyLoss(),
-        optimizer=torch.optim.Adam(model.parameters(), lr=lr),
+        optimizer=optimizer if optimizer is not None else make_optimizer(model, lr=lr),
         input_shape=tuple(input_shape),
         nb_classes=nb_classes,
         clip_values=clip_values,

@@ -134,6 +134,7 @@ def test_bad_arguments_one_line_no_traceback(args, message):
 # --------------------------------------------------------------------------- attack: runs and reports
 
 
+@pytest.mark.smoke
 def test_attack_runs_and_reports_what_it_ran(capsys):
     result = run_json(capsys, "attack", "art.pgd", "--eps", "0.3", "--n-test", "60", "--param", "max_iter=10")
     assert result["examples"] == 60 and result["clean_accuracy"] > 0.9

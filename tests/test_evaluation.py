@@ -86,6 +86,7 @@ class _Spy(nn.Module):
         return self.model(x)
 
 
+@pytest.mark.smoke
 def test_evaluate_is_float32_restores_modes_and_reports(digits, digits_classifier):
     spy = _Spy(digits_classifier.model)
     clf = make_classifier(spy, digits.input_shape, 10, digits.clip_values)

@@ -16,6 +16,7 @@ def _one_hot(labels):
     return np.eye(10, dtype=np.float32)[labels]
 
 
+@pytest.mark.smoke
 def test_fgsm_through_foolbox_matches_art(digits, digits_classifier, fmodel):
     attack = art_ext.get_attack("art.fgsm", digits_classifier, eps=0.1)
     art_adv = attack.generate(digits.x_test, y=_one_hot(digits.y_test))

@@ -13,6 +13,7 @@ from art_ext.testing import default_manager, registered_plugin
 BUILTIN_ATTACKS = {"art.fgsm", "art.pgd"}
 
 
+@pytest.mark.smoke
 def test_builtin_plugins_load_with_distribution(art_ext_manager):
     infos = {info.name: info for info in art_ext.list_plugins()}
     assert {"standard", "trainers", "gan", "text"} <= set(infos)
@@ -22,6 +23,7 @@ def test_builtin_plugins_load_with_distribution(art_ext_manager):
     assert set(infos["standard"].attacks) >= BUILTIN_ATTACKS
 
 
+@pytest.mark.smoke
 def test_get_attack_returns_art_attack(art_ext_manager, tiny_classifier):
     attack = art_ext.get_attack("art.fgsm", tiny_classifier, eps=0.1)
     assert isinstance(attack, EvasionAttack)

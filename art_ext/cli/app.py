@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 import art_ext
 from art_ext.checks import first_line, number_text
+from art_ext.cli.presets import PRESETS, apply_preset
 from art_ext.cli.runners import (
     ATTACK_OPTIONS,
     COMMON_OPTIONS,
@@ -157,7 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "freelb, ...) in the run folder --out (locked while it runs), save it, and report clean and "
                     "robust accuracy on the test split.",
     )
-    train.add_argument("--trainer", dest="name", required=True, help="trainer name (see 'art-ext plugins')")
+    train.add_argument("--trainer", dest="name", default=None,
+                       help="trainer name (see 'art-ext plugins'); required without --preset")
+    train.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                       help="a published recipe: its trainer, data, model, eps, epochs, optimizer and schedule, "
+                            "each overridable (wong2020-fbf: FBF, 15 epochs, cyclic lr; rice2020-pgd: PGD-10, "
+                            "200 epochs, piecewise lr, best validation epoch)")
     add_run_options(train, epochs_help="training epochs (default 5)", batch_help="training batch size (default 128)")
     train.add_argument("--init", choices=("clean", "random"), default=None,
                        help="starting weights without --model: clean = fine-tune the cached clean SmallCNN "
@@ -317,6 +323,12 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        apply_preset(args)
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    if args.name is None:
+        raise CliError("the following arguments are required: --trainer (or --preset)")
     print_results(_run_registered(args, "trainer"), args.json, f"train --trainer {args.name}",
                   time.perf_counter() - args.start_time)
     return 0

@@ -19,8 +19,10 @@ fine-tune the cached clean SmallCNN that ``art-ext attack`` and ``art-ext bench`
 Metrics: ``test_*`` are measured on the test split by the evaluation entry point (the final
 report); ``val_*`` are the trainer's own per-epoch figures of the last epoch, on the validation
 hold-out. Trainer options: the common flags and ``--param KEY=VALUE``; run-only params:
-``lr`` (Adam, default 1e-3), ``validation_split``, ``eval_steps``, ``eval_restarts``,
-``eval_autoattack``.
+``optimizer`` (``adam``, default, or ``sgd``), ``lr`` (default 1e-3 for Adam, 0.1 for SGD),
+``momentum`` (SGD, default 0.9), ``weight_decay`` (default 0), ``validation_split``,
+``eval_steps``, ``eval_restarts``, ``eval_autoattack``. ``--preset`` fills these and the common
+flags from a published recipe (:mod:`art_ext.cli.presets`).
 """
 
 from __future__ import annotations
@@ -51,10 +53,14 @@ from art_ext.core.trainer import TrainingInterrupted
 from art_ext.data import load_image_dataset
 from art_ext.evaluation import AUTOATTACK_LISTS, autoattack_label, evaluate, pgd_label
 from art_ext.model_io import dataset_classifier, load_classifier, names_zoo_network, zoo_network
+from art_ext.models import OPTIMIZERS
 
 logger = logging.getLogger(__name__)
 
-_RUN_ONLY = ("init", "lr", "validation_split", "eval_steps", "eval_restarts", "eval_autoattack")
+_RUN_ONLY = ("init", "lr", "optimizer", "momentum", "weight_decay", "validation_split", "eval_steps",
+             "eval_restarts", "eval_autoattack")
+#: the learning rate of each optimizer when ``--param lr`` is not given
+_DEFAULT_LR = {"adam": 1e-3, "sgd": 0.1}
 #: files of ours in the run folder (the trainer owns ``checkpoints/``)
 MODEL_FILE = "model.pt"
 RESULTS_FILE = "results.json"
@@ -76,8 +82,13 @@ def _split_validation(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) 
 
 def _run_options(run: dict[str, Any]) -> dict[str, Any]:
     """The run-only ``--param`` values, checked before anything is trained or removed."""
+    optimizer = checks.choice(run.get("optimizer", "adam"), "--param optimizer", OPTIMIZERS)
     checked: dict[str, Any] = {
-        "lr": checks.positive(run.get("lr", 1e-3), "--param lr"),
+        "optimizer": optimizer,
+        "lr": checks.positive(run.get("lr", _DEFAULT_LR[optimizer]), "--param lr"),
+        "momentum": checks.number(run.get("momentum", 0.9), "--param momentum", low=0.0, high=1.0,
+                                  high_inclusive=False),
+        "weight_decay": checks.number(run.get("weight_decay", 0.0), "--param weight_decay", low=0.0),
         "validation_split": checks.number(run.get("validation_split", 0.1), "--param validation_split",
                                           low=0.0, high=1.0, high_inclusive=False),
         "eval_steps": checks.integer(run.get("eval_steps", 40), "--param eval_steps", minimum=1),
@@ -90,7 +101,8 @@ def _run_options(run: dict[str, Any]) -> dict[str, Any]:
     return checked
 
 
-def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str, lr: float) -> tuple[Any, str]:
+def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_type: str,
+                        run: dict[str, Any]) -> tuple[Any, str]:
     if names_zoo_network(args.model):  # a network by name, from random weights
         model = zoo_network(args.model, data.input_shape, data.nb_classes, seed=args.seed)
         text = f"{args.model} from random initialisation (seed {args.seed})"
@@ -102,7 +114,10 @@ def _initial_classifier(args: argparse.Namespace, data: Any, init: str, device_t
     else:
         model = zoo_network("smallcnn", data.input_shape, data.nb_classes, seed=args.seed)
         text = f"SmallCNN from random initialisation (seed {args.seed})"
-    return dataset_classifier(model, data, lr=lr, device="cpu" if device_type == "cpu" else "cuda"), text
+    classifier = dataset_classifier(model, data, device="cpu" if device_type == "cpu" else "cuda", lr=run["lr"],
+                                    optimizer=run["optimizer"], momentum=run["momentum"],
+                                    weight_decay=run["weight_decay"])
+    return classifier, text
 
 
 def _init_choice(args: argparse.Namespace, run: dict[str, Any]) -> str:
@@ -166,7 +181,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         check_output_folder(out, resume, overwrite)
     try:
         full = load_image_dataset(dataset_name, args.data_dir, seed=seed)
-        classifier, model_text = _initial_classifier(args, full, init, device_type, run["lr"])
+        classifier, model_text = _initial_classifier(args, full, init, device_type, run)
         x_all, y_all = full.x_train[: args.n_train], full.y_train[: args.n_train]
         x_test, y_test = full.x_test[: args.n_test], full.y_test[: args.n_test]
         x_train, y_train, x_val, y_val = _split_validation(x_all, y_all, run["validation_split"], seed)
@@ -204,6 +219,15 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         folder.release()
 
 
+def _optimizer_text(run: dict[str, Any], schedule: str | None) -> str:
+    text = f"{run['optimizer']}, lr {run['lr']:g}"
+    if run["optimizer"] == "sgd":
+        text += f", momentum {run['momentum']:g}"
+    if run["weight_decay"]:
+        text += f", weight decay {run['weight_decay']:g}"
+    return text + (f", {schedule} schedule" if schedule else "")
+
+
 def _terminal() -> bool:
     return sys.stderr.isatty()
 
@@ -232,8 +256,10 @@ def _report(args: argparse.Namespace, trainer: Any, classifier: Any, out: Path, 
             "data": (f"{data.name}: train on {n_train} examples, validation hold-out {n_val} "
                      f"({fraction:g} of the first {n_train + n_val} training examples, seed {args.seed}), "
                      f"test on {n_test} ({data.split})"),
+            "optimizer": _optimizer_text(run, getattr(trainer, "lr_schedule", None)),
             "threads": str(torch.get_num_threads()), "device": device,
         },
+        "preset": getattr(args, "preset", None),
         "trainer": args.name, "dataset": data.name, "init": "model" if args.model else init,
         "epochs": epochs, "eps": eps, "norm": norm, "seed": args.seed,
         "n_train": n_train, "n_validation": n_val, "n_test": n_test,

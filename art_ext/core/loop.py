@@ -244,7 +244,7 @@ class TrainingLoop:
 
     def _one_step(self, raw: Any, bar: Any) -> None:
         trainer, run = self.trainer, self.progress
-        if trainer.lr_schedule == "cyclic":
+        if trainer.lr_schedule is not None:
             lr = trainer.lr_now(self._epochs)
             for group in trainer.optimizer.param_groups:
                 group["lr"] = lr

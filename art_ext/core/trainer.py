@@ -61,6 +61,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["BEST", "CHECKPOINT_FORMAT", "LAST", "METRICS", "CoreTrainer", "TrainingInterrupted"]
 
 
+#: the learning-rate schedules a trainer sets itself, every step (``lr_schedule``)
+LR_SCHEDULES = ("cyclic", "piecewise")
+#: where the piecewise schedule divides the learning rate by 10, as fractions of the run
+PIECEWISE_DECAY_AT = (0.5, 0.75)
+
+
 class CoreTrainer(Trainer):
     """Generic torch-native trainer; subclass it and override :meth:`train_step`.
 
@@ -68,10 +74,12 @@ class CoreTrainer(Trainer):
     :param optimizer: optimizer of the model; default: the estimator's ``optimizer``.
     :param scheduler: optional LR scheduler of that optimizer, stepped per ``scheduler_interval``.
     :param scheduler_interval: ``"epoch"`` (default) or ``"step"``.
-    :param lr_schedule: ``None`` (the optimizer's learning rate, or ``scheduler``) or ``"cyclic"``:
-        the triangular schedule of Wong et al. (2020), 0 -> ``lr_max`` at 2/5 of the run -> 0,
-        set every step from the position in the run (so resume is exact).
-    :param lr_max: peak of the cyclic schedule (default: the optimizer's learning rate).
+    :param lr_schedule: ``None`` (the optimizer's learning rate, or ``scheduler``), ``"cyclic"``:
+        the triangular schedule of Wong et al. (2020), 0 -> ``lr_max`` at 2/5 of the run -> 0, or
+        ``"piecewise"``: Rice et al. (2020), ``lr_max`` divided by 10 after half of the run and again
+        after three quarters (their epochs 100 and 150 of 200); both set every step from the position
+        in the run (so resume is exact).
+    :param lr_max: peak of the schedule (default: the optimizer's learning rate).
     :param nb_epochs: default number of epochs for ``fit``.
     :param batch_size: global batch size (split across ranks under DDP).
     :param device: ``None`` follows the model; ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -226,7 +234,7 @@ class CoreTrainer(Trainer):
         checks.choice(self.precision, "precision", PRECISION_REQUESTS)
         # a precision the device cannot run is an error now, not at the first fit
         resolve_policy(self.module, device=self.device_request, precision=self.precision, dry_run=True)
-        checks.choice(self.lr_schedule, "lr_schedule", (None, "cyclic"))
+        checks.choice(self.lr_schedule, "lr_schedule", (None, *LR_SCHEDULES))
         if self.lr_max is not None:
             checks.positive(self.lr_max, "lr_max")
         if self.lr_schedule is not None and self.state.schedulers:
@@ -276,9 +284,11 @@ class CoreTrainer(Trainer):
         return {"clean_acc": float(correct / total.clamp_min(1))}
 
     def lr_now(self, epochs: int) -> float:
-        """The cyclic learning rate at the current step of a run of ``epochs`` epochs."""
+        """The learning rate of ``lr_schedule`` at the current step of a run of ``epochs`` epochs."""
         peak = self.lr_max if self.lr_max is not None else self._base_lr
         t = self.epoch + (self.step_in_epoch + 1) / max(1, self.loop.steps_per_epoch)
+        if self.lr_schedule == "piecewise":
+            return float(peak * 0.1 ** sum(t > fraction * epochs for fraction in PIECEWISE_DECAY_AT))
         return float(np.interp([t], [0, epochs * 2 / 5, epochs], [0, peak, 0])[0])
 
     def epoch_record_extras(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ def _args(tmp_path, **overrides):
     return argparse.Namespace(**values)
 
 
+@pytest.mark.smoke
 def test_run_train_saves_model_and_reports_accuracy(tmp_path, monkeypatch):
     from art_ext.cli.train import run_train
 

@@ -269,6 +269,7 @@ def test_attacks_reject_non_text_estimators():
             cls(image_clf)
 
 
+@pytest.mark.smoke
 def test_hotflip_works_on_distilbert_and_vocab_with_few_words(small_tokenizer):
     from text_helpers import tiny_distilbert
 
