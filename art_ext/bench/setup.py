@@ -22,7 +22,7 @@ from torch import nn
 
 from art_ext.bench.config import BenchConfig
 from art_ext.checks import first_line
-from art_ext.data import load_image_dataset, portable_path
+from art_ext.data import TEXT_DATASETS, load_image_dataset, portable_path
 from art_ext.model_io import (
     cached_small_cnn,
     dataset_classifier,
@@ -86,8 +86,8 @@ class BenchTarget:
 
 def load_dataset(config: BenchConfig) -> Any:
     """The image dataset of ``config`` (``digits`` bundled, ``mnist`` from ``--data-dir``)."""
-    if config.dataset == "mr":
-        raise BenchInputError("dataset 'mr' is text: use `art-ext bench text --dataset mr`")
+    if config.dataset in TEXT_DATASETS:
+        raise BenchInputError(f"dataset {config.dataset!r} is text: use `art-ext bench text --dataset {config.dataset}`")
     dataset = load_image_dataset(config.dataset, config.data_dir, seed=config.seed)
     if config.n_train is not None:
         dataset.x_train = dataset.x_train[: config.n_train]

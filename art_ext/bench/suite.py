@@ -25,6 +25,7 @@ from art_ext.bench.report import write_all
 from art_ext.bench.setup import BenchInputError, build_target, load_dataset
 from art_ext.bench.trainers import check_trainer_params, run_trainers
 from art_ext.core.device import hardware_info, set_threads
+from art_ext.data import TEXT_DATASETS
 
 logger = logging.getLogger(__name__)
 
@@ -257,8 +258,9 @@ def run_text(config: BenchConfig) -> dict[str, Any]:
     function = getattr(importlib.import_module(module_name), attribute, None)
     if not callable(function):
         raise BenchUnavailableError(f"{TEXT_BENCH_TARGET} is not a function")
-    if config.dataset != "mr":
-        raise BenchInputError("`art-ext bench text` runs on --dataset mr")
+    if config.dataset not in TEXT_DATASETS:
+        raise BenchInputError(f"`art-ext bench text` runs on text data ({', '.join(TEXT_DATASETS)}), "
+                              f"not --dataset {config.dataset}")
     outcome = function(config)
     if not isinstance(outcome, dict):
         raise BenchUnavailableError(f"{TEXT_BENCH_TARGET} returned {type(outcome).__name__}, not a dict")

@@ -18,7 +18,7 @@ from typing import Any
 import art_ext
 from art_ext import checks
 from art_ext.bench.config import AUTOATTACK_VERSIONS, DATASETS, BenchConfig
-from art_ext.data import portable_command
+from art_ext.data import TEXT_DATASETS, portable_command
 
 SUITE_CHOICES = ("attacks", "trainers", "text")
 
@@ -65,8 +65,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="attacks, trainers or text; none: the default suite (the attacks suite on the embedded digits model)")
     data = parser.add_argument_group("data and model")
     data.add_argument("--dataset", choices=DATASETS, default=None,
-                      help="digits (bundled, default), mnist or mr (text suite) ")
-    data.add_argument("--data-dir", default=None, help="folder with the dataset files (mnist, mr)")
+                      help="digits (bundled, default), an image data set, or text for the text suite (mr, default "
+                           "there; csv, tsv, jsonl, hf)")
+    data.add_argument("--data-dir", default=None, help="the dataset's folder or file (README: Data)")
     data.add_argument("--model", default=None,
                       help="TorchScript file, or module:factory (with --state-dict); default: a SmallCNN trained and cached")
     data.add_argument("--state-dict", default=None, help="weights for --model module:factory (loaded with weights_only=True)")
@@ -119,10 +120,10 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         name, key, value = parse_param(text)
         params.setdefault(name, {})[key] = value
     dataset = args.dataset or ("mr" if suite == "text" else "digits")
-    if suite == "text" and dataset != "mr":
-        raise ValueError("`art-ext bench text` runs on --dataset mr")
-    if suite != "text" and dataset == "mr":
-        raise ValueError("dataset 'mr' is text: use `art-ext bench text`")
+    if suite == "text" and dataset not in TEXT_DATASETS:
+        raise ValueError(f"`art-ext bench text` runs on text data ({', '.join(TEXT_DATASETS)}), not --dataset {dataset}")
+    if suite != "text" and dataset in TEXT_DATASETS:
+        raise ValueError(f"dataset {dataset!r} is text: use `art-ext bench text`")
     clip = tuple(args.clip_values) if args.clip_values is not None else None
     if clip is not None and len(clip) != 2:
         raise ValueError(f"--clip-values must be MIN,MAX, got {args.clip_values}")

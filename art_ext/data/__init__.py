@@ -46,6 +46,7 @@ from art_ext.data.text import (
     TEXT_DATASETS,
     is_hf_folder,
     load_mr,
+    load_text_dataset,
     load_text_table,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "load_mnist",
     "load_mr",
     "load_npz",
+    "load_text_dataset",
     "load_text_table",
     "missing_data_message",
     "portable_command",

@@ -29,9 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from art_ext.data.common import DataError, TextDataset, stratified_split
+from art_ext.data.common import DataError, TextDataset, dataset_folder, stratified_split
 
-__all__ = ["MR_FILES", "TABLE_FORMATS", "TEXT_DATASETS", "is_hf_folder", "load_mr", "load_text_table"]
+__all__ = ["MR_FILES", "TABLE_FORMATS", "TEXT_DATASETS", "is_hf_folder", "load_mr", "load_text_dataset",
+           "load_text_table"]
 
 MR_FILES = {1: "rt-polarity.pos", 0: "rt-polarity.neg"}
 #: the table formats by file suffix
@@ -276,3 +277,27 @@ def _split_one_table(name: str, all_texts: list[str], raw: list[Any], source: Pa
     split = f"{source.name}, stratified, seed {seed}: {len(train)} train / {len(val)} validation / {len(test)} test"
     return TextDataset(name, pick(train), y_all[train], pick(val), y_all[val], pick(test), y_all[test],
                        len(names), split, names)
+
+
+def load_text_dataset(name: str, data_dir: str | os.PathLike[str] | None = None, *, text_column: str | None = None,
+                      label_column: str | None = None, seed: int = 0) -> TextDataset:
+    """The text data set ``name`` (:data:`TEXT_DATASETS`) from ``data_dir``, or, where that is not
+    given, from ``$ART_EXT_DATA/<name>`` (else ``~/art-ext-data/<name>``): ``mr``, a table (``csv``,
+    ``tsv``, ``jsonl``: the file or a folder of train/test files) or ``hf`` (a ``save_to_disk``
+    folder). ``text_column`` / ``label_column`` name the columns of a table or ``hf`` data set."""
+    if name not in TEXT_DATASETS:
+        raise ValueError(f"unknown text dataset {name!r}; choose from {', '.join(TEXT_DATASETS)}")
+    if name == "mr":
+        if text_column is not None or label_column is not None:
+            raise ValueError("text_column / label_column: only for --dataset csv, tsv, jsonl or hf")
+        return load_mr(dataset_folder("mr", data_dir, "rt-polarity.pos and rt-polarity.neg"), seed=seed)
+    if name == "hf":
+        location = dataset_folder(name, data_dir, "a folder written by datasets' save_to_disk")
+        if not is_hf_folder(location):
+            raise DataError(f"{location}: --dataset hf expects a folder written by datasets' save_to_disk "
+                            f"({HF_DICT_FILE} or {HF_DATASET_FILE} in it)")
+    else:
+        location = dataset_folder(name, data_dir, "a .csv, .tsv or .jsonl file, or a folder of train/test files")
+        if location.is_file() and TABLE_FORMATS.get(location.suffix.lower()) != name:
+            raise DataError(f"{location}: --dataset {name} expects a .{name} file")
+    return load_text_table(location, text_column=text_column, label_column=label_column, seed=seed)

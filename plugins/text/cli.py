@@ -45,7 +45,7 @@ from art_ext.core.run_folder import (
     check_output_options,
     discard_outputs,
 )
-from art_ext.data import TABLE_FORMATS, dataset_folder, is_hf_folder, load_mr, load_text_table
+from art_ext.data import load_text_dataset
 from art_ext.evaluation.robust import robust_mask
 
 logger = logging.getLogger(__name__)
@@ -60,25 +60,9 @@ EVAL_EPS = 0.05  # relative L2-per-token budget of the embedding PGD that `art-e
 def _data(args: argparse.Namespace, params: dict[str, Any]) -> Any:
     """``--dataset mr`` (default), a table (``csv``, ``tsv``, ``jsonl``: ``--data-dir`` the file or a
     folder of train/test files) or ``hf`` (``--data-dir`` a ``save_to_disk`` folder); run-only
-    ``--param text_column=... label_column=...``."""
-    name = getattr(args, "dataset", None) or "mr"
+    ``--param text_column=... label_column=...`` (:func:`art_ext.data.load_text_dataset`)."""
     columns = {key: params.pop(key, None) for key in ("text_column", "label_column")}
-    if name in TABLE_FORMATS.values():
-        location = dataset_folder(name, args.data_dir, "a .csv, .tsv or .jsonl file, or a folder of train/test files")
-        if location.is_file() and TABLE_FORMATS.get(location.suffix.lower()) != name:
-            raise ValueError(f"--data-dir {location}: --dataset {name} expects a .{name} file")
-        return load_text_table(location, seed=0, **columns)
-    if name == "hf":
-        location = dataset_folder(name, args.data_dir, "a folder written by datasets' save_to_disk")
-        if not is_hf_folder(location):
-            raise ValueError(f"--data-dir {location}: --dataset hf expects a folder written by datasets' save_to_disk "
-                             "(dataset_dict.json or state.json in it)")
-        return load_text_table(location, seed=0, **columns)
-    if name != "mr":
-        raise ValueError(f"dataset: the text plugin works on mr, csv, tsv, jsonl or hf, got {name!r}")
-    if any(columns.values()):
-        raise ValueError("--param text_column / label_column: only for --dataset csv, tsv, jsonl or hf")
-    return load_mr(dataset_folder("mr", args.data_dir, "rt-polarity.pos and rt-polarity.neg"), seed=0)
+    return load_text_dataset(getattr(args, "dataset", None) or "mr", args.data_dir, seed=0, **columns)
 
 
 def _pick(n_total: int, n: int | None, seed: int) -> np.ndarray:

@@ -202,3 +202,28 @@ def test_the_text_cli_reads_a_save_to_disk_folder(tmp_path, small_tokenizer):
     assert sorted(config["id2label"].values()) == ["negative", "neutral", "positive"] and trained["n_train"] == 36
     with pytest.raises(ValueError, match="--dataset hf expects a folder written by datasets' save_to_disk"):
         run_train(argparse.Namespace(**{**vars(args), "data_dir": str(tmp_path), "out": str(tmp_path / "r2")}))
+
+
+def test_bench_text_runs_on_a_three_class_csv(tmp_path, small_tokenizer, capsys):
+    pytest.importorskip("transformers", reason="the text plugin needs transformers (pip install art-ext[text])")
+    from text_helpers import tiny_bert
+
+    from art_ext.cli.app import main
+
+    _write(tmp_path / "reviews.csv", _rows(60), "csv")
+    base = tmp_path / "base"
+    tiny_bert(len(small_tokenizer), hidden=32, layers=1).bert.save_pretrained(base)
+    small_tokenizer.save_pretrained(base)
+    out = tmp_path / "bench"
+    code = main(["bench", "text", "--dataset", "csv", "--data-dir", str(tmp_path / "reviews.csv"), "--model", str(base),
+                 "--n-train", "48", "--n-test", "6", "--out", str(out), "--quiet",
+                 "--param", "text:stages=('standard',)", "--param", "text:attacks=('hotflip',)",
+                 "--param", "text:presets=('none',)", "--param", "text:max_length=16", "--param", "text:n_pgd=4"])
+    assert code == 0, capsys.readouterr().err
+    results = json.loads((out / "results.json").read_text())
+    text = results["text"]
+    assert text["split"].startswith("reviews.csv, stratified") and "standard.clean_acc" in text["summary"]
+    stage = text["stages"]["standard"]
+    assert stage["n_train"] == 48 and stage["clean"]["n"] == 6  # the 3-class file's test split
+    assert 0.0 <= text["summary"]["standard.hotflip.none.success"] <= 1.0
+    assert "art-ext text attacks on reviews" in (out / "text_report.md").read_text()

