@@ -7,8 +7,9 @@ import ``transformers`` or torch):
   substitution with embedding neighbours), ``text-charswap`` (black-box character edits), all
   producing real text under the shared constraints (:mod:`.attacks.constraints`), and
   ``text-embedding-fgm`` / ``text-embedding-pgd`` (embedding space);
-* trainers ``freelb`` (Zhu et al. 2020), ``text-embedding-pgd``, ``text-fgm`` (Miyato et al.
-  2017) and ``text-standard`` (clean fine-tuning baseline), all on the trainer core.
+* trainers ``freelb`` (Zhu et al. 2020), ``text-a2t`` (Yoo and Qi 2021: word substitutions made
+  each step), ``text-embedding-pgd``, ``text-fgm`` (Miyato et al. 2017) and ``text-standard``
+  (clean fine-tuning baseline), all on the trainer core.
 
 All of them take a :class:`HuggingFaceTextClassifier`. The plugin's layers import downward only:
 ``model`` (the estimator, tokenizer checks, embeddings, sentence encoders) <- ``attacks`` (the
@@ -43,6 +44,7 @@ _LAZY = {
     "HotFlipResults": "attacks.results",
     "SwapRecord": "attacks.results",
     "FreeLBTrainer": "training.freelb",
+    "A2TTrainer": "training.a2t",
     "TextTrainer": "training.trainers",
     "EmbeddingFGMTrainer": "training.trainers",
     "EmbeddingPGDTrainer": "training.trainers",
@@ -96,3 +98,5 @@ def register_trainers(register: Register) -> None:
              description="FGM adversarial training on embeddings (Miyato et al. 2017), on the trainer core")
     register("text-standard", f"{_PKG}.training.trainers:TextTrainer", modality="text", cli=f"{_PKG}.cli:run_train",
              description="clean fine-tuning of an HF text classifier on the trainer core (baseline)")
+    register("text-a2t", f"{_PKG}.training.a2t:A2TTrainer", modality="text", cli=f"{_PKG}.cli:run_train",
+             description="A2T-style adversarial training with word substitutions made each step (Yoo & Qi 2021)")

@@ -1,6 +1,6 @@
 """Subprocess used by test_text_resume.py: a text trainer on a tiny BERT with a checkpoint every
 step. argv: trainer checkpoint_dir out_path [--resume]; env RESUME_WORKER_SLEEP adds a pause per
-step so the parent can kill it mid-epoch. Trainers: ``text-standard``, ``freelb`` (adv_swaps=1)."""
+step so the parent can kill it mid-epoch. Trainers: ``text-standard``, ``freelb`` (adv_swaps=1), ``text-a2t`` (half of each batch attacked)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).parent))
 
 EPOCHS, BATCH = 2, 4
-TRAINERS = {"text-standard": {}, "freelb": {"adv_swaps": 1, "relative": True}}
+TRAINERS = {"text-standard": {}, "freelb": {"adv_swaps": 1, "relative": True},
+            "text-a2t": {"constraints": "none", "adv_ratio": 0.5}}
 
 
 def build():

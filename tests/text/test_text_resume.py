@@ -25,7 +25,7 @@ def _spawn(name: str, ckpt: Path, out: Path, resume: bool, sleep: float) -> subp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["text-standard", "freelb"])
+@pytest.mark.parametrize("name", ["text-standard", "freelb", "text-a2t"])
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(name, tmp_path, wait_for_step):
     reference_out = tmp_path / "reference.pt"
     reference = _spawn(name, tmp_path / "ref", reference_out, False, 0.0)
@@ -45,3 +45,5 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(name, tmp_path, wait_for
         assert torch.equal(value, final[key]), key
     if name == "freelb":
         assert "swaps" in killed_at["sums"], "the adv_swaps option ran in the killed epoch"
+    if name == "text-a2t":
+        assert "adv_loss" in killed_at["sums"], "the attack ran in the killed epoch"
