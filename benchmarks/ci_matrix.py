@@ -89,6 +89,16 @@ def installed(env_result: dict[str, Any]) -> dict[str, str]:
     return versions
 
 
+def merged_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One tox result from several runs: each env as its last run that ran it."""
+    merged = dict(results[0])
+    envs = dict(merged.get("testenvs", {}))
+    for later in results[1:]:
+        envs.update({name: env for name, env in later.get("testenvs", {}).items() if env and "result" in env})
+    merged["testenvs"] = envs
+    return merged
+
+
 def summarise(tox_result: dict[str, Any]) -> dict[str, Any]:
     envs = tox_result.get("testenvs", {})
     rows = []
@@ -159,14 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("envs", help="the envs .ci/run runs, comma-separated")
     summary = commands.add_parser("summary", help="summarise tox's --result-json")
-    summary.add_argument("tox_json", type=Path)
+    summary.add_argument("tox_json", type=Path, nargs="+",
+                         help="tox --result-json files; an env run in a later file replaces the earlier run")
     summary.add_argument("--out", type=Path, help="where to write the record")
     summary.add_argument("--record", action="store_true", help=f"write {RECORD.relative_to(ROOT)}")
     args = parser.parse_args(argv)
     if args.command == "envs":
         print(",".join(env.name for env in MATRIX))
         return 0
-    record = summarise(json.loads(args.tox_json.read_text()))
+    record = summarise(merged_results([json.loads(path.read_text()) for path in args.tox_json]))
     for row in record["envs"]:
         print(f"ci: {row['env']}: {row['status']}, {_minutes(row['seconds'])}"
               + (f" ({row['summary']})" if row.get("summary") else ""))
