@@ -151,8 +151,11 @@ def supported_table(record: dict[str, Any]) -> str:
             *((versions.get(name) or "-") for name in SHOWN), row["tests"], result, _minutes(row.get("seconds"))])
             + " |")
     machine = record["machine"]
+    reruns = record.get("runs", 1) - 1
     lines.append(f"\nRecorded by `.ci/run` on {record['date']} ({machine['cpu']}, {machine['cpu_count']} cores; "
-                 "two envs at a time, one torch thread each).")
+                 "two envs at a time, one torch thread each)"
+                 + (f"; envs re-run afterwards by the same `tox run-parallel` ({reruns} later run"
+                    f"{'s' if reruns > 1 else ''}) show that run." if reruns else "."))
     return "\n".join(lines)
 
 
@@ -178,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         print(",".join(env.name for env in MATRIX))
         return 0
     record = summarise(merged_results([json.loads(path.read_text()) for path in args.tox_json]))
+    record["runs"] = len(args.tox_json)
     for row in record["envs"]:
         print(f"ci: {row['env']}: {row['status']}, {_minutes(row['seconds'])}"
               + (f" ({row['summary']})" if row.get("summary") else ""))
