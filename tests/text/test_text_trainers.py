@@ -13,7 +13,7 @@ pytest.importorskip("transformers", reason="the text plugin needs transformers (
 
 from art.defences.trainer import Trainer
 from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
-from art_ext_plugins.text.attacks.hotflip import ENGLISH_STOPWORDS, HotFlip
+from art_ext_plugins.text.attacks.hotflip import ENGLISH_STOPWORDS
 from art_ext_plugins.text.attacks.token_swaps import TokenSwapper
 from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
 from art_ext_plugins.text.training.freelb import FreeLBTrainer
@@ -22,7 +22,7 @@ from art_ext_plugins.text.training.trainers import (
     EmbeddingPGDTrainer,
     TextTrainer,
 )
-from text_helpers import FALLBACK_CORPUS, accuracy, finetune, tiny_bert
+from text_helpers import FALLBACK_CORPUS, accuracy, assert_hotflip_drop, finetune, tiny_bert
 
 import art_ext
 from art_ext.core.trainer import CoreTrainer
@@ -90,12 +90,7 @@ def test_freelb_swaps_lower_hotflip_success(mr_base, mr_trained, mr_split):
     """The discrete option does what it is for: fewer successful word swaps at the same budget."""
     texts, labels = mr_split[2], mr_split[3]
     swapped = finetune(mr_base, mr_split, "freelb", **SWAP_TEST_PARAMS)
-    clean_std, clean_swp = accuracy(mr_trained, texts, labels), accuracy(swapped, texts, labels)
-    assert clean_swp >= clean_std - 0.05, (clean_std, clean_swp)
-    rate_std = HotFlip(mr_trained, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
-    rate_swp = HotFlip(swapped, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
-    print(f"HotFlip success: standard {rate_std:.3f}, FreeLB with swaps {rate_swp:.3f}")
-    assert rate_swp <= rate_std - 0.06, (rate_std, rate_swp)
+    assert_hotflip_drop(mr_trained, swapped, texts, labels, "FreeLB with swaps")
 
 
 def test_freelb_swaps_and_warmup_train(small_tokenizer):

@@ -129,3 +129,17 @@ def tiny_sentence_encoder(folder, tokenizer) -> str:
 
 def accuracy(clf, texts, labels) -> float:
     return float((clf.predict(texts).argmax(1) == np.asarray(labels)).mean())
+
+
+def assert_hotflip_drop(standard, trained, texts, labels, name: str, *, drop: float = 0.06,
+                        clean_tolerance: float = 0.05) -> None:
+    """``trained`` keeps its clean accuracy within ``clean_tolerance`` of ``standard``'s and HotFlip
+    (20% of the words) succeeds at least ``drop`` less often on it."""
+    from art_ext_plugins.text.attacks.hotflip import HotFlip
+
+    clean_std, clean_new = accuracy(standard, texts, labels), accuracy(trained, texts, labels)
+    assert clean_new >= clean_std - clean_tolerance, (clean_std, clean_new)
+    rate_std = HotFlip(standard, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
+    rate_new = HotFlip(trained, max_perturb_ratio=0.2).attack_text(texts, labels).success_rate
+    print(f"HotFlip success: standard {rate_std:.3f}, {name} {rate_new:.3f}")
+    assert rate_new <= rate_std - drop, (rate_std, rate_new)
