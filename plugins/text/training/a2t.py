@@ -101,12 +101,13 @@ class A2TTrainer(TextTrainer):
         """Token ids and attention mask of the attacked rows' adversarial sentences (eval mode, fp32)."""
         clf = self.text_estimator
         start = time.perf_counter()
+        host_ids = ids.cpu().numpy()  # the word attacks work on host arrays
         with self.eval_mode(), torch.autocast(device_type=self.device.type, enabled=False):
-            adv = self._attack.generate(ids.cpu().numpy(), y.cpu().numpy(), attention_mask=mask.cpu().numpy())
+            adv = self._attack.generate(host_ids, y.cpu().numpy(), attention_mask=mask.cpu().numpy())
         adv_ids, adv_mask = clf.to_ids(np.asarray(adv, dtype=np.int64))
         self.counts.seconds += time.perf_counter() - start
         self.counts.attacked += len(adv_ids)
-        self.counts.changed += int((adv_ids != ids.cpu().numpy()[:, : adv_ids.shape[1]]).any(axis=1).sum())
+        self.counts.changed += int((adv_ids != host_ids[:, : adv_ids.shape[1]]).any(axis=1).sum())
         return torch.as_tensor(adv_ids, device=ids.device), torch.as_tensor(adv_mask, device=ids.device)
 
     def train_step(self, batch: Any) -> dict[str, Tensor]:
