@@ -3,7 +3,7 @@ images of the same model, timed side by side in one process.
 
     python benchmarks/autoattack.py model     --out benchmarks/results/autoattack
     python benchmarks/autoattack.py agreement --out benchmarks/results/autoattack
-    python benchmarks/autoattack.py lists     --out benchmarks/results/autoattack --n-art 200
+    python benchmarks/autoattack.py lists     --out benchmarks/results/autoattack --n-art 200 --art-as-given
     python benchmarks/autoattack.py model     --out benchmarks/results/autoattack --method fbf
     python benchmarks/autoattack.py lists     --out benchmarks/results/autoattack --method fbf --n 200 --n-art 200
     python benchmarks/autoattack.py report    --out benchmarks/results/autoattack
@@ -160,7 +160,24 @@ def stage_agreement(args: argparse.Namespace, data: setup.Data) -> None:
         _write(Path(args.out), "agreement.json", result)
 
 
+def _art_list(classifier: Any, x: np.ndarray, y: np.ndarray, *, channels_last: bool | None) -> tuple[Any, dict[str, Any]]:
+    from art_ext.evaluation import evaluate
+
+    report = evaluate(classifier, x, y, eps=EPS, pgd_steps=0, autoattack_version="art-default", seed=SEED,
+                      channels_last=channels_last)
+    result = report.attacks["autoattack-art-default"]
+    return result, {
+        "n": len(y), "accuracy": result.accuracy, "ci95": list(report.interval("autoattack-art-default")),
+        "seconds": result.seconds, "seconds_per_image": result.seconds / len(y),
+        "broken_by": result.extra.get("broken_by", {}), "channels_last": report.info["channels_last"],
+    }
+
+
 def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
+    """Native ``standard`` on ``--n`` images, then ART's ``art-default`` on the first ``--n-art``
+    in the same layout (both run by :func:`art_ext.evaluation.evaluate`, which holds a conv net's
+    weights channels_last on a CPU: engine against engine) and, with ``--art-as-given``, once more
+    with the model as the user gave it (NCHW weights: ART as it runs on its own)."""
     from art_ext.evaluation import evaluate
 
     classifier = _classifier(args)
@@ -172,23 +189,25 @@ def stage_lists(args: argparse.Namespace, data: setup.Data) -> None:
         "n": args.n, "accuracy": native_result.accuracy, "ci95": list(native.interval("autoattack-standard")),
         "clean_accuracy": float(native.clean.mean()), "seconds": native_result.seconds,
         "seconds_per_image": native_result.seconds / args.n, "broken_by": native_result.extra["broken_by"],
-        "member_seconds": native_result.extra["seconds"],
+        "member_seconds": native_result.extra["seconds"], "channels_last": native.info["channels_last"],
     }
     logger.info("native standard: %.3f in %.0f s", native_result.accuracy, native_result.seconds)
     _write(Path(args.out), _lists_file(args.method), result)
     m = args.n_art
-    art = evaluate(classifier, x[:m], y[:m], eps=EPS, pgd_steps=0, autoattack_version="art-default", seed=SEED)
-    art_result = art.attacks["autoattack-art-default"]
-    result["art_default"] = {
-        "n": m, "accuracy": art_result.accuracy, "ci95": list(art.interval("autoattack-art-default")),
-        "seconds": art_result.seconds, "seconds_per_image": art_result.seconds / m,
-        "broken_by": art_result.extra.get("broken_by", {}),
-    }
+    art_result, result["art_default"] = _art_list(classifier, x[:m], y[:m], channels_last=None)
     result["native_vs_art_on_common"] = _compare(native_result.robust[:m], art_result.robust, native.clean[:m])
     result["speedup_per_image"] = result["art_default"]["seconds_per_image"] / result["native_standard"]["seconds_per_image"]
     logger.info("ART art-default: %.3f in %.0f s on %d images; speed-up per image %.1fx", art_result.accuracy,
                 art_result.seconds, m, result["speedup_per_image"])
     _write(Path(args.out), _lists_file(args.method), result)
+    if args.art_as_given:
+        given, result["art_default_as_given"] = _art_list(classifier, x[:m], y[:m], channels_last=False)
+        result["speedup_per_image_vs_as_given"] = (result["art_default_as_given"]["seconds_per_image"]
+                                                   / result["native_standard"]["seconds_per_image"])
+        result["art_layouts_agree"] = int(np.sum(given.robust != art_result.robust)) == 0
+        logger.info("ART art-default as given: %.3f in %.0f s; speed-up per image %.1fx", given.accuracy,
+                    given.seconds, result["speedup_per_image_vs_as_given"])
+        _write(Path(args.out), _lists_file(args.method), result)
 
 
 def _pct(value: float) -> str:
@@ -234,13 +253,25 @@ def lists_table(lists: dict[str, Any]) -> str:
         lines.append(f"| ART `art-default` (APGD-CE, APGD-DLR x5, DeepFool, Square x5) | {ad['n']} | {_pct(ad['accuracy'])} "
                      f"[{_pct(ad['ci95'][0])}, {_pct(ad['ci95'][1])}] | {ad['seconds']:.0f} | {ad['seconds_per_image']:.2f} | "
                      f"{', '.join(f'{k} {v}' for k, v in ad.get('broken_by', {}).items())} |")
+        given = lists.get("art_default_as_given")
+        if given:
+            lines.append(f"| ART `art-default`, model's own NCHW weights | {given['n']} | {_pct(given['accuracy'])} "
+                         f"[{_pct(given['ci95'][0])}, {_pct(given['ci95'][1])}] | {given['seconds']:.0f} | "
+                         f"{given['seconds_per_image']:.2f} | "
+                         f"{', '.join(f'{k} {v}' for k, v in given.get('broken_by', {}).items())} |")
         c = lists["native_vs_art_on_common"]
         lines += ["", f"On the {ad['n']} common images: native `standard` {_pct(c['native_accuracy'])}%, ART "
                   f"`art-default` {_pct(c['art_accuracy'])}%, native - ART {100 * c['difference_native_minus_art']:+.1f} "
                   f"points {_interval(c['difference_ci95'])} (negative: the native list is stronger); broken only by the "
                   f"native list: {len(c['broken_by_native_only'])} images, only by ART's: {len(c['broken_by_art_only'])}. "
-                  f"Wall time per image, ART / native: {lists['speedup_per_image']:.1f}x."]
+                  f"Wall time per image, ART / native: {lists['speedup_per_image']:.1f}x"
+                  + (f" in the same layout ({_layout(ns)}), {lists['speedup_per_image_vs_as_given']:.1f}x against ART "
+                     "with the model's own NCHW weights (as ART runs on its own)" if given else "") + "."]
     return "\n".join(lines)
+
+
+def _layout(record: dict[str, Any]) -> str:
+    return "conv weights and inputs channels_last" if record.get("channels_last") else "NCHW"
 
 
 def readme_tables(results_root: Path) -> dict[str, str]:
@@ -258,10 +289,14 @@ def _blocks(folder: Path) -> dict[str, str]:
         lists = json.loads((folder / "lists.json").read_text())
         if "speedup_per_image" in lists:
             ns, ad = lists["native_standard"], lists["art_default"]
-            blocks["autoattack-headline"] = "\n".join([
-                "| measure | value |", "|---|---|",
-                f"| native standard / ART art-default, wall time per image | "
-                f"{ns['seconds_per_image']:.2f} s / {ad['seconds_per_image']:.2f} s ({lists['speedup_per_image']:.1f}x) |"])
+            rows = ["| measure | value |", "|---|---|",
+                    f"| native standard / ART art-default, wall time per image, same layout | "
+                    f"{ns['seconds_per_image']:.2f} s / {ad['seconds_per_image']:.2f} s ({lists['speedup_per_image']:.1f}x) |"]
+            given = lists.get("art_default_as_given")
+            if given:
+                rows.append(f"| the same, ART with the model's own NCHW weights | {ns['seconds_per_image']:.2f} s / "
+                            f"{given['seconds_per_image']:.2f} s ({lists['speedup_per_image_vs_as_given']:.1f}x) |")
+            blocks["autoattack-headline"] = "\n".join(rows)
     return blocks
 
 
@@ -286,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--method", default="pgd", choices=("pgd", "fbf", "trades", "nfgsm"),
                         help="model and lists: the trainer benchmark's method the SmallCNN is trained with")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--art-as-given", action="store_true",
+                        help="lists: also run ART's list with the model's own (NCHW) weight layout")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)

@@ -105,6 +105,40 @@ def test_evaluate_is_float32_restores_modes_and_reports(digits, digits_classifie
     assert low <= report.accuracy("worst") <= high
 
 
+class _LayoutSpy(nn.Module):
+    """Records whether the last convolution's weight is channels_last at each forward (the first
+    one's, with one input channel, is contiguous in both layouts)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.layouts: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = [m.weight for m in self.model.modules() if isinstance(m, nn.Conv2d)][-1]
+        self.layouts.append(weight.is_contiguous(memory_format=torch.channels_last))
+        return self.model(x)
+
+
+def test_evaluate_runs_conv_weights_channels_last_and_gives_the_model_back(digits, digits_classifier):
+    spy = _LayoutSpy(digits_classifier.model)
+    clf = make_classifier(spy, digits.input_shape, 10, digits.clip_values)
+    before = {name: (p, p.data_ptr(), p.stride(), p.detach().clone()) for name, p in spy.named_parameters()}
+    x, y = digits.x_test[:80], digits.y_test[:80]
+    fast = evaluate(clf, x, y, eps=0.1, pgd_steps=10, autoattack_version="fast", seed=3)
+    assert spy.layouts and all(spy.layouts)  # every forward of the evaluation ran channels_last weights
+    for name, p in spy.named_parameters():  # the same Parameter, storage, strides and values afterwards
+        param, pointer, stride, values = before[name]
+        assert p is param and p.data_ptr() == pointer and p.stride() == stride and torch.equal(p, values)
+    spy.layouts.clear()
+    plain = evaluate(clf, x, y, eps=0.1, pgd_steps=10, autoattack_version="fast", seed=3, channels_last=False)
+    assert spy.layouts and not any(spy.layouts)
+    assert fast.info["channels_last"] and not plain.info["channels_last"]
+    # the layout changes float rounding only: the same examples robust, up to one borderline example
+    for name in fast.attacks:
+        assert np.sum(fast.attacks[name].robust != plain.attacks[name].robust) <= 1
+
+
 def test_evaluate_checks_its_inputs(digits, digits_classifier):
     with pytest.raises(ValueError, match="eps=5 exceeds the input range"):
         evaluate(digits_classifier, digits.x_test[:5], digits.y_test[:5], eps=5)

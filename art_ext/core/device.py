@@ -307,6 +307,29 @@ def restore_modes(snapshot: list[tuple[nn.Module, bool]]) -> None:
 
 
 @contextlib.contextmanager
+def channels_last_weights(module: nn.Module) -> Iterator[None]:
+    """The module's 4-D weights and buffers in channels_last for the block, each back in its own
+    layout afterwards (same values, the same storage, the same ``Parameter`` objects: optimizers keep theirs).
+
+    Why: oneDNN picks its fast convolution layout from the input *or* the weight, and a
+    one-channel input (MNIST) is contiguous in both layouts, so channels_last inputs alone change
+    nothing there; with the weights converted a SmallCNN's float32 forward runs ~2.3x and its
+    forward-backward ~1.45x faster at 1 thread (AMD EPYC, measured in issue 24's benchmark).
+    """
+    originals = [(t, t.data) for t in (*module.parameters(), *module.buffers())
+                 if t.dim() == 4 and not t.is_contiguous(memory_format=torch.channels_last)]
+    try:
+        for tensor, data in originals:
+            tensor.data = data.contiguous(memory_format=torch.channels_last)
+        yield
+    finally:
+        for tensor, data in originals:
+            with torch.no_grad():
+                data.copy_(tensor.data)  # the original storage, with whatever the block wrote
+            tensor.data = data
+
+
+@contextlib.contextmanager
 def eval_mode(*modules: nn.Module) -> Iterator[None]:
     """Eval mode for the block; afterwards every sub-module is back in its own previous mode
     (a BatchNorm the user froze inside a training model stays frozen)."""

@@ -7,8 +7,9 @@ lists (:func:`autoattack`, :func:`run_art_autoattack`), and the forward pass the
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch import Tensor, nn
 
 from art_ext import checks
 from art_ext.core import perturb
-from art_ext.core.device import eval_mode, has_conv, model_device
+from art_ext.core.device import channels_last_weights, eval_mode, has_conv, model_device
 from art_ext.core.forward import ChannelsLast, classifier_forward
 from art_ext.evaluation.native import NATIVE_LISTS, run_native_list
 from art_ext.evaluation.report import AUTOATTACK_LISTS, AttackResult, autoattack_label, robust_mask
@@ -126,18 +127,24 @@ def autoattack(classifier: Any, eps: float, version: str = "art-default", norm: 
 
 
 
-def eval_module(classifier: Any, channels_last: bool | None = None) -> tuple[nn.Module, torch.device, bool]:
-    """The classifier's forward on raw inputs for evaluation: ``(module, device, channels_last)``.
+@contextlib.contextmanager
+def eval_module(classifier: Any, channels_last: bool | None = None) -> Iterator[tuple[nn.Module, torch.device, bool]]:
+    """The classifier's forward on raw inputs for evaluation, for the block: ``(module, device, channels_last)``.
 
-    ``channels_last=None`` feeds conv nets on a CPU channels_last inputs (oneDNN's fast layout;
-    the arithmetic stays float32). Raises if the model holds non-float32 weights.
+    ``channels_last=None`` runs conv nets on a CPU in channels_last, inputs and weights (oneDNN's
+    fast layout, :func:`~art_ext.core.device.channels_last_weights`; the arithmetic stays float32,
+    the weights are back in their own layout after the block). Raises if the model holds
+    non-float32 weights.
     """
     checks.model_weights(classifier.model)
-    module = classifier_forward(classifier)
     device = model_device(classifier.model)
     if channels_last is None:
         channels_last = has_conv(classifier.model) and device.type == "cpu"
-    return (ChannelsLast(module) if channels_last else module), device, bool(channels_last)
+    if not channels_last:
+        yield classifier_forward(classifier), device, False
+        return
+    with channels_last_weights(classifier.model):  # before the forward's agreement probe: checked as run
+        yield ChannelsLast(classifier_forward(classifier)), device, True
 
 
 def run_native_autoattack(

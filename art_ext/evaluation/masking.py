@@ -57,10 +57,10 @@ def gradient_masking_checks(
     surrogate: Any = None,
     square_queries: int = 300,
     progress: Any = None,
+    channels_last: bool | None = None,
 ) -> list[dict[str, Any]]:
-    """The checks of the module docstring on ``(x, y)``; each a dict ``name, passed, detail, values``."""
-    from art.attacks.evasion import SquareAttack  # ART's own, on demand
-
+    """The checks of the module docstring on ``(x, y)``; each a dict ``name, passed, detail, values``.
+    ``channels_last`` as in :func:`~art_ext.evaluation.attacks.eval_module`."""
     if getattr(classifier, "clip_values", None) is None:
         raise ValueError("classifier: the gradient-masking checks need clip_values (their unbounded-eps check "
                          "attacks the whole input range); build the classifier with clip_values=(min, max)")
@@ -68,7 +68,17 @@ def gradient_masking_checks(
     y = checks.class_indices(y, nb_classes=int(classifier.nb_classes), n=len(x))
     key = checks.parse_norm(norm)
     checks.seed(seed)
-    model, device, _ = eval_module(classifier)
+    with eval_module(classifier, channels_last) as (model, device, _):
+        return _run_checks(classifier, model, device, x, y, key=key, eps=eps, seed=seed, report=report,
+                           surrogate=surrogate, square_queries=square_queries, progress=progress)
+
+
+def _run_checks(
+    classifier: Any, model: torch.nn.Module, device: torch.device, x: np.ndarray, y: np.ndarray, *, key: str,
+    eps: float, seed: int, report: EvaluationReport | None, surrogate: Any, square_queries: int, progress: Any,
+) -> list[dict[str, Any]]:
+    from art.attacks.evasion import SquareAttack  # ART's own, on demand
+
     bounds = checks.clip_bounds(classifier.clip_values, tuple(classifier.input_shape))
     clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32), device=device)
@@ -149,9 +159,8 @@ def gradient_masking_checks(
                                   f"inside {result.name}, Square broke {squares} of {report.n} examples the "
                                   "gradient-based members left robust", square_broke=squares, n=report.n))
     if surrogate is not None:
-        s_model, s_device, _ = eval_module(surrogate)
-        generator = torch.Generator(device=s_device).manual_seed(seed)
-        with eval_mode(surrogate.model):
+        with eval_module(surrogate) as (s_model, s_device, _), eval_mode(surrogate.model):
+            generator = torch.Generator(device=s_device).manual_seed(seed)
             x_tr = perturb.pgd(s_model, xt.to(s_device), yt.to(s_device), eps, 2.5 * eps / 40, 40, norm=key,
                                clip_values=None if clip is None else (clip[0].to(s_device), clip[1].to(s_device)),
                                generator=generator)

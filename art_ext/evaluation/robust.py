@@ -172,32 +172,41 @@ def _evaluate(
         raise ValueError("pgd_steps=0 with autoattack_version=None runs no attack: there would be no robust "
                          "accuracy to report (set pgd_steps >= 1 or an AutoAttack list)")
     group = ddp.current_group(distributed)
-    model, device, layout = eval_module(classifier, channels_last)
-    bounds = checks.clip_bounds(classifier.clip_values, input_shape)
-    clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)
-    plan = _Plan(classifier, model, device, key, eps, pgd_steps, pgd_restarts, pgd_loss, autoattack_version, clip,
-                 batch_size, seed, progress)
-    blocks = list(_batches(len(labels), batch_size))
+    masking_m = min(len(labels), checks.integer(masking_n, "masking_n", minimum=1)) if masking_checks else 0
+    with eval_module(classifier, channels_last) as (model, device, layout):
+        bounds = checks.clip_bounds(classifier.clip_values, input_shape)
+        clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device)
+                                                 for b in bounds)
+        plan = _Plan(classifier, model, device, key, eps, pgd_steps, pgd_restarts, pgd_loss, autoattack_version,
+                     clip, batch_size, seed, progress)
+        return _run_plan(plan, x_np, labels, group, layout, masking_m)
+
+
+def _run_plan(plan: _Plan, x_np: np.ndarray, labels: np.ndarray, group: Any, layout: bool,
+              masking_m: int) -> EvaluationReport:
+    """Every block of this rank, gathered across ranks, then the masking checks on the first
+    ``masking_m`` examples (none when 0)."""
+    blocks = list(_batches(len(labels), plan.batch_size))
     mine = range(group.rank, len(blocks), group.world_size)
-    outcomes = [_run_block(plan, index, x_np[blocks[index]], labels[blocks[index]])
-                for index in tqdm(mine, desc="evaluation", disable=None if progress else True, leave=False)]
+    shown = tqdm(mine, desc="evaluation", disable=None if plan.progress else True, leave=False)
+    outcomes = [_run_block(plan, index, x_np[blocks[index]], labels[blocks[index]]) for index in shown]
     gathered = ddp.all_gather_objects(outcomes, group)
     per_rank_seconds = [{k: sum(o.seconds[k] for o in rank_outcomes) for k in _PHASES}  # type: ignore[attr-defined]
                         for rank_outcomes in gathered]
     every = sorted((o for rank_outcomes in gathered for o in rank_outcomes),  # type: ignore[attr-defined]
                    key=lambda o: o.index)
-    info = {"threads": torch.get_num_threads(), "device": str(device), "channels_last": layout, "seed": seed,
-            "batch_size": batch_size, "processes": group.world_size,
+    info = {"threads": torch.get_num_threads(), "device": str(plan.device), "channels_last": layout,
+            "seed": plan.seed, "batch_size": plan.batch_size, "processes": group.world_size,
             "clean_seconds": max(r["clean"] for r in per_rank_seconds)}
-    report = EvaluationReport(eps, key, np.concatenate([o.clean for o in every]), info=info)
+    report = EvaluationReport(plan.eps, plan.norm, np.concatenate([o.clean for o in every]), info=info)
     for phase in ("pgd", "autoattack"):
         parts = [o.results[phase] for o in every if phase in o.results]
         if parts:
             report.add(_merged(parts, max(r[phase] for r in per_rank_seconds)))
-    if masking_checks:
-        m = min(len(labels), checks.integer(masking_n, "masking_n", minimum=1))
-        report.checks = gradient_masking_checks(classifier, x_np[:m], labels[:m], eps=eps, norm=key, report=report,
-                                                seed=seed)
+    if masking_m:
+        report.checks = gradient_masking_checks(plan.classifier, x_np[:masking_m], labels[:masking_m], eps=plan.eps,
+                                                norm=plan.norm, report=report, seed=plan.seed,
+                                                channels_last=layout)
     return report
 
 

@@ -85,13 +85,13 @@ class NativeAttack(EvasionAttack):
             raise TypeError(f"generate() got unexpected keyword arguments {sorted(kwargs)}")
         x, labels = check_attack_input(self, x, y)
         estimator = self.estimator
-        module, device, _ = eval_module(estimator)
-        forward = Float32(module)
-        bounds = checks.clip_bounds(getattr(estimator, "clip_values", None), tuple(estimator.input_shape))
-        clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device) for b in bounds)
-        generator = torch.Generator(device=device).manual_seed(int(self.seed))
         out = np.empty_like(x, dtype=np.float32)
-        with eval_mode(estimator.model):
+        with eval_module(estimator) as (module, device, _), eval_mode(estimator.model):
+            forward = Float32(module)
+            bounds = checks.clip_bounds(getattr(estimator, "clip_values", None), tuple(estimator.input_shape))
+            clip = None if bounds is None else tuple(torch.as_tensor(b, dtype=torch.float32, device=device)
+                                                     for b in bounds)
+            generator = torch.Generator(device=device).manual_seed(int(self.seed))
             for start in range(0, len(x), self.batch_size):
                 part = slice(start, start + self.batch_size)
                 xb = torch.as_tensor(np.asarray(x[part], dtype=np.float32), device=device)
