@@ -13,6 +13,9 @@ Stages (``--stages``, default all; each writes ``<out>/<stage>.json`` as soon as
 * ``untargeted``: AdvGAN (semi-whitebox, default loss weights) fitted on the 8,000 training images,
   success rate on the 2,000 test images (fraction misclassified, also among the correctly
   classified ones), perturbation norms, fit time;
+* ``fits``: the untargeted AdvGAN fitted again with each AdvGAN seed of ``--fit-seeds`` (same CNN,
+  data and settings): a fitted generator is a training run, so its success is reported over fits
+  (mean, between-fit sd, range, t-interval over fits; issue 25), each fit with its Wilson interval;
 * ``targeted``: one conditional AdvGAN, success rate for each target class t on the test images
   whose label is not t, averaged over the ten classes;
 * ``throughput``: the fitted AdvGAN's ``generate`` vs ART ``ProjectedGradientDescent`` (40 steps,
@@ -52,7 +55,7 @@ import torch
 from art_ext.data import data_root, portable_command
 
 logger = logging.getLogger("benchmarks.advgan")
-STAGES = ("clean", "untargeted", "targeted", "throughput", "blackbox", "precision", "trainers")
+STAGES = ("clean", "untargeted", "fits", "targeted", "throughput", "blackbox", "precision", "trainers")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -79,6 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-robust", type=int, default=500)
     p.add_argument("--n-autoattack", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fit-seeds", default="0,1,2,3,4", help="fits: the AdvGAN seeds, one fit each")
     p.add_argument("--reuse-cnn", action="store_true",
                    help="load <out>/cnn.pt (written by an earlier run's clean stage) instead of retraining")
     return p.parse_args(argv)
@@ -175,11 +179,12 @@ class Bench:
         torch.save(self.classifier.model.state_dict(), cache)
         self.save_stage("clean", record)
 
-    def _fit_advgan(self, classifier: Any, epochs: int, **params: Any) -> Any:
+    def _fit_advgan(self, classifier: Any, epochs: int, seed: int | None = None, **params: Any) -> Any:
         import art_ext
 
         attack = art_ext.get_attack("advgan", classifier, eps=self.args.eps, nb_epochs=epochs, kappa=self.args.kappa,
-                                    batch_size=self.args.gan_batch, seed=self.args.seed, verbose=False, **params)
+                                    batch_size=self.args.gan_batch, seed=self.args.seed if seed is None else seed,
+                                    verbose=False, **params)
         attack.fit(self.data.x_train, self.data.y_train)
         return attack
 
@@ -202,6 +207,21 @@ class Bench:
         record["success_ci95"] = success_ci(record["success_rate"], len(d.y_test))
         attack.save(self.out / "advgan_untargeted.safetensors")
         self.save_stage("untargeted", record)
+
+    def fits(self) -> None:
+        from art_ext.evaluation.stats import method_interval
+
+        d = self.data
+        record: dict[str, Any] = {"epochs": self.args.gan_epochs, "batch_size": self.args.gan_batch, "n": len(d.y_test),
+                                  "per_fit": []}
+        for seed in (int(s) for s in self.args.fit_seeds.split(",") if s.strip()):
+            attack = self._fit_advgan(self.classifier, self.args.gan_epochs, seed=seed)
+            rate = success(self.classifier, attack.generate(d.x_test), d.y_test)
+            record["per_fit"].append({"seed": seed, "success_rate": rate, "success_ci95": success_ci(rate, len(d.y_test)),
+                                      "fit_time_s": attack.fit_time_s})
+            rates = [f["success_rate"] for f in record["per_fit"]]
+            record["over_fits"] = {**method_interval(rates), "min": min(rates), "max": max(rates)}
+            self.save_stage("fits", record)  # after every fit: an interrupted run keeps its fits
 
     def precision(self) -> None:
         """The default policy against fp32, side by side on the same data and seed."""
@@ -387,6 +407,14 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         out.append((f"untargeted success, {u.get('n', 2000)} test images ({u['epochs']} epochs, fit {u['fit_time_s']:.0f} s)",
                     _ci(u["success_rate"], u.get("success_ci95"))))
         out.append(("mean Linf / L2 of the perturbation", f"{u['linf_mean']:.3f} / {u['l2_mean']:.2f}"))
+    if "fits" in r:
+        f = r["fits"]
+        o = f["over_fits"]
+        interval = f" [{100 * o['ci95'][0]:.1f}, {100 * o['ci95'][1]:.1f}]" if o.get("ci95") else ""
+        spread = f"sd {100 * o['sd']:.1f}, " if o.get("sd") is not None else ""
+        out.append((f"untargeted success over {o['n']} fits (AdvGAN seeds {', '.join(str(x['seed']) for x in f['per_fit'])}; "
+                    f"mean, t-interval over fits)",
+                    f"{100 * o['mean']:.1f}%{interval} ({spread}range {100 * o['min']:.1f}-{100 * o['max']:.1f}%)"))
     if "targeted" in r:
         t = r["targeted"]
         low, high = min(t["per_target"].values()), max(t["per_target"].values())

@@ -146,7 +146,7 @@ HEADLINES = (
      "freelb-swap1 (seed 0): HotFlip and wordswap a2t success >= 10 points lower, clean within 1 point",
      slice(1, 2), "docs/benchmarks/text.md"),
     ("evaluation: Croce & Hein's AutoAttack, torch-native, against ART's default AutoAttack list (MNIST pgd SmallCNN, "
-     "1 thread, AMD EPYC)", "autoattack-headline", "native standard / ART art-default, wall time per image",
+     "1 thread, AMD EPYC)", "autoattack-headline", "native standard / ART art-default, wall time per image, same layout",
      slice(1, None), "docs/benchmarks/autoattack.md"),
 )
 

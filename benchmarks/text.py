@@ -98,6 +98,48 @@ def comparisons(models: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: the figures compared over seeds: clean accuracy and every attack's success under these presets
+METHOD_KEYS = ("clean", "hotflip/none", "hotflip/a2t", "wordswap/none", "wordswap/a2t", "charswap/none",
+               "charswap/a2t", "pgd/none", "pgd/a2t")
+
+
+def _figure(model: dict[str, Any], key: str) -> float | None:
+    if key == "clean":
+        return float(model["clean"]["accuracy"])
+    attack, preset = key.split("/")
+    summary = model["attacks"].get(attack, {}).get(preset, {}).get("summary", {})
+    rate = summary.get("success_rate")
+    return None if rate is None else float(rate)
+
+
+def method_comparisons(models: dict[str, Any]) -> dict[str, Any]:
+    """Each trained variant against the standard model with the training run as the unit
+    (issue 25): per figure, the per-seed differences (paired by seed: same sentences, same seed)
+    and Student's paired t-test over them, with the smallest difference the seed count detects
+    (:func:`art_ext.evaluation.stats.method_difference`). ``drop`` = standard - variant for an
+    attack's success (positive: the variant is attacked less), variant - standard for clean accuracy."""
+    from art_ext.evaluation.stats import method_difference
+
+    by_stage: dict[str, dict[int, dict[str, Any]]] = {}
+    for m in models.values():
+        by_stage.setdefault(m["stage"], {})[int(m["seed"])] = m
+    standard = by_stage.get("standard", {})
+    out: dict[str, Any] = {}
+    for stage, runs in by_stage.items():
+        if stage == "standard":
+            continue
+        seeds = sorted(set(runs) & set(standard))
+        entry: dict[str, Any] = {"seeds": seeds}
+        for key in METHOD_KEYS:
+            pairs = [(_figure(runs[s], key), _figure(standard[s], key)) for s in seeds]
+            if not pairs or any(a is None or b is None for a, b in pairs):
+                continue
+            variant, base = [float(a) for a, _ in pairs], [float(b) for _, b in pairs]  # type: ignore[arg-type]
+            entry[key] = method_difference(variant, base) if key == "clean" else method_difference(base, variant)
+        out[stage] = entry
+    return out
+
+
 def targets(models: dict[str, Any], comps: dict[str, Any]) -> list[dict[str, Any]]:
     """Issue 17's targets, one row per seed and target: measured value, target, met."""
     rows: list[dict[str, Any]] = []
@@ -218,6 +260,26 @@ def comparison_table(comps: dict[str, Any]) -> str:
                    "wordswap a2t: success drop", "HotFlip none: success drop", "wordswap none: success drop"], rows)
 
 
+def method_table(methods: dict[str, Any]) -> str:
+    """Variants against the standard model over seeds: mean difference, t-interval over seeds, p,
+    and the smallest difference the seed count detects at 80% power."""
+    def cell(d: dict[str, Any] | None) -> str:
+        if not d:
+            return "-"
+        text = _pct(d["difference"])
+        if d.get("ci95"):
+            text += f" [{_pct(d['ci95'][0])}, {_pct(d['ci95'][1])}], p {d['p_value']:.2g}"
+            text += f", detectable {_pct(d['detectable'])}" if d.get("detectable") is not None else ""
+        else:
+            text += " (one seed: no test)"
+        return text
+
+    keys = [k for k in METHOD_KEYS if any(k in e for e in methods.values())]
+    rows = [[stage, ", ".join(map(str, e["seeds"])), *[cell(e.get(k)) for k in keys]] for stage, e in methods.items()]
+    heads = ["clean acc. difference, points" if k == "clean" else f"{k} success drop, points" for k in keys]
+    return _table(["variant vs standard", "seeds", *heads], rows)
+
+
 def seeds_table(summaries: dict[str, Any]) -> str:
     """Mean and spread (sample sd) over the seeds of each model's figures."""
     def cell(v: dict[str, Any]) -> str:
@@ -298,6 +360,8 @@ def readme_tables(results_root: Path) -> dict[str, str]:
             if any(attack in m["attacks"] for m in models.values()):
                 out[f"text-{attack}"] = attack_table(models, attack)
         out["text-comparison"] = comparison_table(results["comparisons"])
+        if "methods" in results:
+            out["text-methods"] = method_table(results["methods"])
         out["text-seeds"] = seeds_table(results["seed_summaries"])
         out["text-sentiment"] = sentiment_table(models)
         out["text-targets"] = targets_table(results["targets"])
@@ -325,8 +389,8 @@ def write_folder(out: Path, note: str = "") -> dict[str, Any]:
     if not models:
         raise SystemExit(f"no <stage>-seed<k>.json files in {out}")
     comps = comparisons(models)
-    results = {"models": models, "comparisons": comps, "targets": targets(models, comps),
-               "seed_summaries": seed_summaries(models), "note": note}
+    results = {"models": models, "comparisons": comps, "methods": method_comparisons(models),
+               "targets": targets(models, comps), "seed_summaries": seed_summaries(models), "note": note}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     first = next(iter(models.values()))
     attacks = [a for a in ATTACK_NAMES if a in first["attacks"]]
@@ -335,7 +399,12 @@ def write_folder(out: Path, note: str = "") -> dict[str, Any]:
     for attack in attacks:
         lines += ["", f"## {ATTACK_NAMES[attack]}", "", attack_table(models, attack)]
     lines += ["", "## Over the seeds (mean ± sd)", "", seeds_table(results["seed_summaries"]),
-              "", "## FreeLB variants against the standard model (same sentences)", "", comparison_table(comps),
+              "", "## Variants against the standard model over seeds (the training run as the unit)", "",
+              "Mean over seeds of the per-seed difference, 95% t-interval over seeds, Student's paired t-test "
+              "p, and the smallest difference the seed count detects at 80% power: the verdict on a method.",
+              "", method_table(results["methods"]),
+              "", "## Per seed: variants against the standard model on the same sentences (a per-run detail)", "",
+              comparison_table(comps),
               "", "## Sentiment of accepted swaps (VADER lexicon)", "", sentiment_table(models),
               "", "## Targets", "", targets_table(results["targets"])]
     commands = sorted({m.get("command", "") for m in models.values() if m.get("command")})
