@@ -2,6 +2,7 @@
 throughput vs ART PGD-40 and Foolbox LinfPGD, and GAN-based vs PGD adversarial training.
 
     python benchmarks/advgan.py --out benchmarks/results/advgan
+    python benchmarks/advgan.py --out benchmarks/results/advgan/fits --stages clean,fits --gan-epochs 12 --gan-batch 64 --threads 1
 
 Data: ``../shared/data/mnist`` (``--data-dir``), first 8,000 images train, last 2,000 test
 (``art_ext.data.load_mnist``). Model: ``art_ext.models.SmallCNN`` trained 5 epochs (seed 0).
@@ -452,9 +453,10 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def readme_tables(results_root: Path) -> dict[str, str]:
-    """README blocks ``advgan-kappa0``, ``advgan-kappa5``, ``advgan-trainers``: one table each."""
+    """README blocks ``advgan-kappa0``, ``advgan-kappa5``, ``advgan-trainers``, ``advgan-fits``: one table each."""
     blocks = {}
-    for name, folder in (("advgan-kappa0", "advgan"), ("advgan-kappa5", "advgan/kappa5"), ("advgan-trainers", "advgan/trainers")):
+    for name, folder in (("advgan-kappa0", "advgan"), ("advgan-kappa5", "advgan/kappa5"), ("advgan-trainers", "advgan/trainers"),
+                         ("advgan-fits", "advgan/fits")):
         path = results_root / folder / "results.json"
         if path.is_file():
             results = json.loads(path.read_text())

@@ -485,9 +485,12 @@ def budget_table(folder: Path) -> str:
 
 def readme_tables(results_root: Path) -> dict[str, str]:
     """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``,
-    ``trainers-budget`` (``trainers-converged/budget``) and ``trainers-cifar-timing`` (``trainers-cifar``)."""
+    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units) and ``trainers-cifar-timing`` (``trainers-cifar``)."""
     blocks = {"trainers-budget": budget_table(results_root / "trainers-converged"),
               "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar"))}
+    converged = load_units(results_root / "trainers-converged")
+    for arch, eps in sorted({(k[0], k[1]) for k in converged}):
+        blocks[f"trainers-converged-{arch}-{eps}"] = table(converged, arch, eps)
     blocks = {k: v for k, v in blocks.items() if v}
     out = results_root / "trainers"
     groups = load_units(out)

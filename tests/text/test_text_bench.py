@@ -40,10 +40,15 @@ def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_d
     common = ["--data-dir", str(mr_dir), "--model", str(tiny_folder), "--n-train", "96", "--epochs", "1",
               "--n-attack", "12", "--n-pgd", "8", "--pgd-steps", "2", "--pgd-eps", "0.5", "--max-length", "32",
               "--sentence-encoder", sentence_encoder_dir, "--batch-size", "16"]
-    assert bench.main(["--out", str(out), "--stages", "standard,freelb-swap1", "--attacks", "hotflip,wordswap",
+    assert bench.main(["--out", str(out), "--stages", "standard,freelb-swap1,a2t", "--attacks", "hotflip,wordswap",
                        "--presets", "none,a2t", *common]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results["models"]) == {"standard (seed 0)", "freelb-swap1 (seed 0)"}
+    assert set(results["models"]) == {"standard (seed 0)", "freelb-swap1 (seed 0)", "a2t (seed 0)"}
+    a2t = results["models"]["a2t (seed 0)"]
+    assert a2t["trainer_params"]["attack"] == "text-hotflip" and a2t["trainer_params"]["constraints"] == "a2t"
+    assert sum(epoch["attacked"] for epoch in a2t["history"]) > 0  # it made adversarial examples
+    # one seed: the verdict over seeds is there, and says it has no test
+    assert results["methods"]["a2t"]["seeds"] == [0] and results["methods"]["a2t"]["hotflip/a2t"]["p_value"] is None
     std = results["models"]["standard (seed 0)"]
     assert std["split"] == "test" and std["clean"]["n"] == 1066 and std["subset"]["n"] == 12
     cell = std["attacks"]["hotflip"]["a2t"]
@@ -67,6 +72,28 @@ def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_d
     assert set(data["stages"]) == {"standard", "freelb"}
     assert data["stages"]["standard"]["fp32"]["resolved_precision"] == "fp32"
     assert data["stages"]["standard"]["speedup"] > 0 and "text-precision" in bench.readme_tables(tmp_path / "results")
+
+
+def test_methods_are_compared_over_seeds_not_sentences():
+    bench = _benchmark_module()
+
+    def model(stage: str, seed: int, clean: float, hotflip: float) -> dict:
+        return {"stage": stage, "seed": seed, "clean": {"accuracy": clean},
+                "attacks": {"hotflip": {"a2t": {"summary": {"success_rate": hotflip}}}}}
+
+    base = {0: 0.60, 1: 0.70, 2: 0.50}
+    drop = {0: 0.10, 1: 0.12, 2: 0.08}  # a2t attacked 8-12 points less than standard in every seed
+    models = {}
+    for seed in base:
+        models[f"standard (seed {seed})"] = model("standard", seed, 0.78, base[seed])
+        models[f"a2t (seed {seed})"] = model("a2t", seed, 0.77, base[seed] - drop[seed])
+    entry = bench.method_comparisons(models)["a2t"]
+    hotflip = entry["hotflip/a2t"]
+    assert entry["seeds"] == [0, 1, 2] and hotflip["n"] == 3
+    assert hotflip["difference"] == pytest.approx(0.10) and hotflip["per_seed"] == pytest.approx([0.10, 0.12, 0.08])
+    assert hotflip["ci95"][0] > 0 and hotflip["significant"]  # paired by seed: the between-seed spread cancels
+    assert entry["clean"]["difference"] == pytest.approx(-0.01)
+    assert "a2t" in bench.method_table(bench.method_comparisons(models))
 
 
 def test_text_bench_settings_are_checked(mr_dir):

@@ -12,7 +12,10 @@ trainer core with the same epoch budget (:data:`FREELB_PARAMS`):
 * ``freelb-swap1`` / ``freelb-swap``: the paper's FreeLB plus 1 / 2 first-order HotFlip word swaps
   per sentence (``adv_swaps``), the swapped sentence used from the second ascent step;
 * ``freelb-large``: step and bound 1.5 (one word swap moves a MiniLM embedding by 0.8-1.6),
-  ramped up over the first 267 steps; ``freelb-strong``: K=3, step 0.3, bound 2.0.
+  ramped up over the first 267 steps; ``freelb-strong``: K=3, step 0.3, bound 2.0;
+* ``a2t``: A2T-style training (``text-a2t``, :data:`A2T_PARAMS`): real HotFlip word swaps under the
+  ``a2t`` constraints, made each step from the current weights for a fifth of the batch, their word
+  cosines from the same pretrained embeddings the evaluation's constraints use.
 
 Every trained model is evaluated by :func:`art_ext_plugins.text.benchmark.evaluate.evaluate_model`
 on one split (``validation`` to choose, ``test`` to report). Word-embedding cosines and the
@@ -45,6 +48,7 @@ from art_ext_plugins.text.benchmark.evaluate import (
 from art_ext_plugins.text.benchmark.report import success_table, write_report
 from art_ext_plugins.text.model.encoders import TokenEmbeddingEncoder, minilm_path
 from art_ext_plugins.text.model.estimator import HuggingFaceTextClassifier
+from art_ext_plugins.text.training.a2t import A2TTrainer
 from art_ext_plugins.text.training.freelb import FreeLBTrainer
 from art_ext_plugins.text.training.trainers import TextTrainer
 
@@ -59,7 +63,10 @@ logger = logging.getLogger(__name__)
 __all__ = ["FREELB_PARAMS", "STAGES", "TextBenchSettings", "markdown_table", "minilm_path", "precision_compare",
            "run_bench", "run_stage", "train_stage"]
 
-STAGES = ("standard", "freelb", "freelb-swap1", "freelb-swap", "freelb-large", "freelb-strong")
+STAGES = ("standard", "freelb", "freelb-swap1", "freelb-swap", "freelb-large", "freelb-strong", "a2t")
+#: the ``a2t`` stage: :class:`~art_ext_plugins.text.training.a2t.A2TTrainer` with its documented defaults
+#: (HotFlip swaps under the ``a2t`` preset on 20% of each batch, CE(clean) + CE(adversarial))
+A2T_PARAMS: dict[str, Any] = {"attack": "text-hotflip", "constraints": "a2t", "adv_ratio": 0.2, "adv_weight": 1.0}
 _PAPER = {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False}
 FREELB_PARAMS: dict[str, dict[str, Any]] = {
     "freelb": dict(_PAPER),
@@ -172,7 +179,12 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
     common: dict[str, Any] = dict(lr=settings.lr, nb_epochs=settings.epochs, batch_size=settings.batch_size,
                                   seed=settings.seed, verbose=False, log_every=5, precision=precision)
     params = FREELB_PARAMS.get(stage, {})
-    trainer: Any = FreeLBTrainer(clf, **params, **common) if params else TextTrainer(clf, **common)
+    trainer: Any
+    if stage == "a2t":
+        params = dict(A2T_PARAMS)
+        trainer = A2TTrainer(clf, **params, word_encoder=word_encoder(settings), **common)
+    else:
+        trainer = FreeLBTrainer(clf, **params, **common) if params else TextTrainer(clf, **common)
     logger.info("stage %s: training on %d sentences, %d epoch(s), precision %s", stage, len(x), settings.epochs, precision)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # truncation of the few sentences over max_length
