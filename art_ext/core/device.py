@@ -313,8 +313,8 @@ def channels_last_weights(module: nn.Module) -> Iterator[None]:
 
     Why: oneDNN picks its fast convolution layout from the input *or* the weight, and a
     one-channel input (MNIST) is contiguous in both layouts, so channels_last inputs alone change
-    nothing there; with the weights converted a SmallCNN's float32 forward runs ~2.3x and its
-    forward-backward ~1.45x faster at 1 thread (AMD EPYC, measured in issue 24's benchmark).
+    nothing there; with the weights converted a lone SmallCNN float32 forward ran ~2.3x faster at
+    1 thread (AMD EPYC, micro-benchmark; a whole evaluation beside another process gained a few %).
     """
     originals = [(t, t.data) for t in (*module.parameters(), *module.buffers())
                  if t.dim() == 4 and not t.is_contiguous(memory_format=torch.channels_last)]
