@@ -182,7 +182,8 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
     trainer: Any
     if stage == "a2t":
         params = dict(A2T_PARAMS)
-        trainer = A2TTrainer(clf, **params, word_encoder=word_encoder(settings), **common)
+        trainer = A2TTrainer(clf, **params, word_encoder=word_encoder(settings),
+                             sentence_encoder=settings.sentence_encoder, **common)
     else:
         trainer = FreeLBTrainer(clf, **params, **common) if params else TextTrainer(clf, **common)
     logger.info("stage %s: training on %d sentences, %d epoch(s), precision %s", stage, len(x), settings.epochs, precision)
