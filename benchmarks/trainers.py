@@ -27,8 +27,10 @@ run in several processes and resume after an interruption):
   epoch budget where the methods have converged; the test split is not touched;
 * ``accuracy``: each method x seed trains ``--epochs`` epochs and is evaluated on the test split
   with :func:`art_ext.evaluation.evaluate` in float32 (clean, PGD-50 with ``--restarts`` restarts,
-  the ``--aa`` AutoAttack list, by default Croce & Hein's standard list run natively, gradient-masking checks); the model is saved, so attacks can be
-  added later without retraining;
+  the ``--aa`` AutoAttack list, by default Croce & Hein's standard list run natively, gradient-masking checks); the
+  trained model and its record are saved before the evaluation (an interrupted evaluation resumes without
+  retraining, and weights of another method, budget, seed or choice are refused), so attacks can also be added
+  later without retraining;
 * ``autoattack-standard``: Croce & Hein's standard AutoAttack list (native) added to saved units;
 * ``report``: ``results.json`` and ``results.md``: mean and sd over seeds, pooled 95% Wilson
   intervals, paired comparisons on the same test images, per-epoch validation curves, the
@@ -341,8 +343,32 @@ def unit_dir(out: Path, arch: str, eps: float, method: str, seed: int) -> Path:
     return out / "units" / arch / f"eps{eps:g}" / method / f"seed{seed}"
 
 
+def trained_unit(folder: Path, method: str, clf: Any, data: Data, *, eps: float, epochs: int, seed: int,
+                 chosen: dict[str, Any]) -> dict[str, Any]:
+    """Train ``clf`` for one unit, or take the weights a previous, interrupted run saved before its evaluation.
+
+    The training of a converged unit takes up to 35 minutes at one thread and its evaluation as long again:
+    the model and its training record are written first, so a cut-off evaluation costs only itself.
+    """
+    from art_ext.core.checkpoint import atomic_save, load_tensor_file
+
+    saved = folder / "train.json"
+    identity = {"method": method, "epochs": epochs, "train_seed": seed, "chosen": chosen}
+    if saved.is_file() and (folder / "model.pt").is_file():
+        record: dict[str, Any] = json.loads(saved.read_text())
+        if {key: record.get(key) for key in identity} == identity:
+            clf.model.load_state_dict(load_tensor_file(folder / "model.pt", "trained unit"))
+            logger.info("%s: trained weights from an earlier run, evaluating only", folder)
+            return record
+        logger.warning("%s: saved weights are of another run (%s), training again", folder, saved)
+    record = {**train(method, clf, data, eps=eps, epochs=epochs, seed=seed, chosen=chosen, validation=True), **identity}
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_save(clf.model.state_dict(), folder / "model.pt")
+    write(saved, record)
+    return record
+
+
 def stage_accuracy(args: argparse.Namespace, data: Data, out: Path) -> None:
-    from art_ext.core.checkpoint import atomic_save
     from art_ext.evaluation import evaluate
 
     methods = [m for m in args.methods.split(",") if m]
@@ -359,7 +385,7 @@ def stage_accuracy(args: argparse.Namespace, data: Data, out: Path) -> None:
                 logger.warning("%s without a validation choice of %s: run the select stage first", method, SELECTION[method][0])
             clf = make_classifier(args.arch, state)
             epochs = EPOCHS_OVERRIDE.get(method, args.epochs)
-            record = train(method, clf, data, eps=args.eps, epochs=epochs, seed=seed, chosen=chosen, validation=True)
+            record = trained_unit(folder, method, clf, data, eps=args.eps, epochs=epochs, seed=seed, chosen=chosen)
             start = time.perf_counter()
             clf.model.eval()
             report = evaluate(clf, data.x_test[: args.n_test], data.y_test[: args.n_test], eps=args.eps,
@@ -368,9 +394,8 @@ def stage_accuracy(args: argparse.Namespace, data: Data, out: Path) -> None:
             record.update({"seed": seed, "arch": args.arch, "eps": args.eps, "eval_seconds": time.perf_counter() - start,
                            "evaluation": report.to_dict(), "command": command(), "data": data.split,
                            "environment": environment(args.threads)})
-            folder.mkdir(parents=True, exist_ok=True)
-            atomic_save(clf.model.state_dict(), folder / "model.pt")
             write(folder / "unit.json", record)
+            (folder / "train.json").unlink(missing_ok=True)
             logger.info("%s seed %d: clean %.3f worst %.3f (%s), train %.0f s, eval %.0f s", method, seed,
                         report.accuracy("clean"), report.accuracy("worst"), ", ".join(report.attacks),
                         record["train_seconds"], record["eval_seconds"])

@@ -1,0 +1,65 @@
+"""The trainer benchmark's converged units: a cut-off evaluation costs only itself, never another run's weights."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+from art_ext.models import SmallCNN
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_trainers", ROOT / "benchmarks" / "trainers.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fresh() -> SimpleNamespace:
+    torch.manual_seed(0)
+    return SimpleNamespace(model=SmallCNN((1, 28, 28), 10))
+
+
+def test_an_interrupted_unit_evaluates_the_saved_weights_and_refuses_another_runs(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained: list[dict[str, Any]] = []
+
+    def fake_train(method: str, clf: Any, data: Any, **kwargs: Any) -> dict[str, Any]:
+        trained.append({"method": method, **kwargs})
+        with torch.no_grad():
+            for parameter in clf.model.parameters():
+                parameter.add_(float(len(trained)))
+        return {"method": method, "epochs": kwargs["epochs"], "train_seconds": 1.0}
+
+    monkeypatch.setattr(bench, "train", fake_train)
+    folder = tmp_path / "units" / "pgd" / "seed0"
+    first = _fresh()
+    bench.trained_unit(folder, "pgd", first, None, eps=0.3, epochs=40, seed=0, chosen={})
+    assert len(trained) == 1 and (folder / "model.pt").is_file() and (folder / "train.json").is_file()
+
+    resumed = _fresh()
+    record = bench.trained_unit(folder, "pgd", resumed, None, eps=0.3, epochs=40, seed=0, chosen={})
+    assert len(trained) == 1, "the saved weights of the same run were trained again"
+    assert record["train_seconds"] == 1.0
+    for ours, saved in zip(resumed.model.state_dict().values(), first.model.state_dict().values()):
+        assert torch.equal(ours, saved)
+
+    for other in ({"epochs": 20}, {"seed": 1}, {"chosen": {"k": 2.0}}):
+        call = {"eps": 0.3, "epochs": 40, "seed": 0, "chosen": {}, **other}
+        before = len(trained)
+        bench.trained_unit(folder, "pgd", _fresh(), None, **call)
+        assert len(trained) == before + 1, f"another run's weights were taken for {other}"
+        bench.trained_unit(folder, "pgd", _fresh(), None, eps=0.3, epochs=40, seed=0, chosen={})  # restore the run
+    before = len(trained)
+    bench.trained_unit(folder, "nfgsm", _fresh(), None, eps=0.3, epochs=40, seed=0, chosen={})
+    assert len(trained) == before + 1
