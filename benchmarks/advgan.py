@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from art_ext.core.device import hardware_info
 from art_ext.data import data_root, portable_command
 
 logger = logging.getLogger("benchmarks.advgan")
@@ -136,7 +137,7 @@ class Bench:
             "data": self.data.split,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
                         "torch": torch.__version__, "cuda": torch.cuda.is_available(),
-                        "load_avg_start": load_avg()},
+                        "load_avg_start": load_avg(), "hardware": hardware_info()},
         }
         previous = self.out / "results.json"
         if previous.is_file():  # keep the stages of earlier runs that this run does not repeat
@@ -240,8 +241,6 @@ class Bench:
                                  "linf_max": float(np.abs(x_adv - d.x_test).max())}
         record["fit_speedup"] = record["fp32"]["fit_time_s"] / record["auto"]["fit_time_s"]
         record["success_difference_points"] = 100 * (record["auto"]["success_rate"] - record["fp32"]["success_rate"])
-        from art_ext.core.device import hardware_info
-
         record["hardware"] = hardware_info()
         self.save_stage("precision", record)
 
@@ -452,6 +451,15 @@ def rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def machine_cpu(machine: dict[str, Any]) -> str:
+    """', CPU <model> (<precision the default policy takes>)' where the run recorded its hardware."""
+    hardware = machine.get("hardware")
+    if not hardware:
+        return ""
+    default = "bf16 native: the default policy fits in bf16" if hardware.get("cpu_bf16_native") else "no native bf16: fp32"
+    return f", CPU {hardware.get('cpu_model')} ({default})"
+
+
 def readme_tables(results_root: Path) -> dict[str, str]:
     """README blocks ``advgan-kappa0``, ``advgan-kappa5``, ``advgan-trainers``, ``advgan-fits``: one table each."""
     blocks = {}
@@ -462,7 +470,8 @@ def readme_tables(results_root: Path) -> dict[str, str]:
             results = json.loads(path.read_text())
             blocks[name] = "\n".join(["| measurement | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows(results)],
                                       "", f"`{results['command']}` ({results['total_time_s'] / 60:.0f} min, {results['machine']['threads']} torch "
-                                      f"thread(s), load average {results['machine']['load_avg_start'][0]:.1f} at the start: "
+                                      f"thread(s){machine_cpu(results['machine'])}, load average "
+                                      f"{results['machine']['load_avg_start'][0]:.1f} at the start: "
                                       "times are wall clock, ratios side by side)"])
     return blocks
 
