@@ -54,7 +54,7 @@ import numpy as np
 import torch
 
 from art_ext.core.device import hardware_info
-from art_ext.data import data_root, portable_command
+from art_ext.data import data_root, portable_command, portable_path
 
 logger = logging.getLogger("benchmarks.advgan")
 STAGES = ("clean", "untargeted", "fits", "targeted", "throughput", "blackbox", "precision", "trainers")
@@ -133,7 +133,7 @@ class Bench:
         self.results: dict[str, Any] = {
             "benchmark": "advgan",
             "command": portable_command([Path(sys.executable).name, *sys.argv]),
-            "args": vars(args),
+            "args": {k: portable_path(v) if isinstance(v, str) and os.path.isabs(v) else v for k, v in vars(args).items()},
             "data": self.data.split,
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "threads": args.threads,
                         "torch": torch.__version__, "cuda": torch.cuda.is_available(),
