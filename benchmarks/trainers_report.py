@@ -21,7 +21,7 @@ import numpy as np
 
 from art_ext.evaluation import EvaluationReport, autoattack_label, paired_difference, seed_summary
 from art_ext.evaluation.report import LEGACY_LIST_NAMES
-from art_ext.evaluation.stats import method_difference, method_interval
+from art_ext.evaluation.stats import method_difference, method_interval, wilson_interval
 
 ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
          "gradalign", "art.madry", "art.trades", "art.fbf"]
@@ -131,6 +131,8 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
         out[name] = {**out.get(name, {}), **seed_summary(accuracies),
                      "ci95": method_interval(accuracies)["ci95"] if accuracies else None,
                      "images_per_seed": len(masks[0]) if masks else 0}
+        if len(masks) == 1:  # one run: its images' Wilson interval, which says nothing about the method
+            out[name]["run_ci95"] = wilson_interval(int(masks[0].sum()), len(masks[0]))
     times = [r["train_seconds"] for r in records]
     out["train_seconds"] = seed_summary(times)
     out["epoch_seconds"] = seed_summary([r["train_seconds"] / r["epochs"] for r in records])
@@ -366,6 +368,8 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
             sd = f" ± {100 * v['sd']:.1f}" if v.get("sd") is not None else ""
             part = f" ({v['seeds_with']} seed{'s' if v['seeds_with'] > 1 else ''})" if "seeds_with" in v else ""
             interval = f" [{100 * v['ci95'][0]:.1f}, {100 * v['ci95'][1]:.1f}]" if v.get("ci95") else ""
+            if v.get("run_ci95"):
+                interval = f" [{100 * v['run_ci95'][0]:.1f}, {100 * v['run_ci95'][1]:.1f}] (one run: images only)"
             return f"{100 * v['mean']:.1f}{sd}{interval}{part}"
 
         comparison = "-"
