@@ -135,8 +135,10 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
             out[name]["run_ci95"] = wilson_interval(int(masks[0].sum()), len(masks[0]))
     times = [r["train_seconds"] for r in records]
     out["train_seconds"] = seed_summary(times)
-    out["epoch_seconds"] = seed_summary([r["train_seconds"] / r["epochs"] for r in records])
+    ran = [epochs_run(r) for r in records]
+    out["epoch_seconds"] = seed_summary([r["train_seconds"] / n for r, n in zip(records, ran)])
     out["epochs"] = records[0]["epochs"]
+    out["epochs_run"] = ran
     guards = [r.get("guard") for r in records]
     out["guard_fired"] = None if all(g is None for g in guards) else [0 if g is None else g["fired"] for g in guards]
     out["guard_events"] = [g["events"] if g else [] for g in guards]
@@ -147,6 +149,18 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
         length = max(len(c) for c in curves)
         out["val_pgd_curve"] = [seed_summary([c[i] for c in curves if i < len(c)])["mean"] for i in range(length)]
     return out
+
+
+def epochs_run(record: dict[str, Any]) -> int:
+    """Epochs the run trained: its budget, or fewer where the collapse guard stopped it."""
+    history = record.get("history") or []
+    return int(history[-1]["epoch"]) if history else int(record["epochs"])
+
+
+def epochs_text(s: dict[str, Any]) -> str:
+    """The budget, and the epoch each seed stopped at where the guard ended a run early."""
+    stopped = [n for n in s["epochs_run"] if n < s["epochs"]]
+    return str(s["epochs"]) if not stopped else f"{s['epochs']} (stopped at {', '.join(map(str, stopped))})"
 
 
 def paired_vs(records: list[dict[str, Any]], base: list[dict[str, Any]], name: str,
@@ -378,7 +392,7 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
             if diff:
                 comparison = _difference_text(diff) + (" *" if diff["significant"] else "")
         fired = s["guard_fired"]
-        row = [label(method, records), str(len(records)), str(s["epochs"]), f"{s['epoch_seconds']['mean']:.1f}",
+        row = [label(method, records), str(len(records)), epochs_text(s), f"{s['epoch_seconds']['mean']:.1f}",
                f"{s['train_seconds']['mean']:.0f}", cell("clean"), *[cell(n) for n in attack_cols], cell("worst"),
                comparison, "-" if fired is None else ("no" if not any(fired) else f"yes ({sum(fired)} events)"),
                "pass" if not s["masking_failed"] else "FAIL: " + ", ".join(s["masking_failed"])]

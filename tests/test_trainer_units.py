@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
@@ -63,3 +64,20 @@ def test_an_interrupted_unit_evaluates_the_saved_weights_and_refuses_another_run
     before = len(trained)
     bench.trained_unit(folder, "nfgsm", _fresh(), None, eps=0.3, epochs=40, seed=0, chosen={})
     assert len(trained) == before + 1
+
+
+def test_a_unit_the_guard_stopped_reports_the_epochs_it_trained() -> None:
+    spec = importlib.util.spec_from_file_location("benchmarks_trainers_report", ROOT / "benchmarks" / "trainers_report.py")
+    assert spec is not None and spec.loader is not None
+    report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(report)
+    unit = ROOT / "benchmarks/results/trainers-converged/units/smallcnn/eps0.3/nfgsm/seed0/unit.json"
+    if not unit.is_file():
+        pytest.skip("the recorded nfgsm unit is not in this checkout")
+    record = json.loads(unit.read_text())
+    stopped_at = record["history"][-1]["epoch"]
+    assert stopped_at < record["epochs"]  # the recorded run: the collapse guard ended it early
+    summary = report.summarise([record])
+    assert summary["epochs_run"] == [stopped_at]
+    assert summary["epoch_seconds"]["mean"] == pytest.approx(record["train_seconds"] / stopped_at)
+    assert report.epochs_text(summary) == f"{record['epochs']} (stopped at {stopped_at})"
