@@ -170,6 +170,38 @@ def targets(models: dict[str, Any], comps: dict[str, Any]) -> list[dict[str, Any
     return rows
 
 
+def a2t_targets(models: dict[str, Any], methods: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 27's targets for the ``a2t`` stage over seeds (the training run as the unit): HotFlip
+    and wordswap success under ``a2t`` at least 10 points lower than the standard model's, the
+    t-interval over seeds excluding 0, with at least 3 seeds; clean accuracy within 1.5 points;
+    training time at most 3x the standard model's (mean over the seeds of the per-seed ratio)."""
+    entry = methods.get("a2t")
+    if not entry or not entry.get("seeds"):
+        return []
+    seeds = entry["seeds"]
+    rows: list[dict[str, Any]] = []
+    for attack in ("hotflip", "wordswap"):
+        d = entry.get(f"{attack}/a2t")
+        if not d:
+            continue
+        interval = d.get("ci95")
+        measured = f"{_pct(d['difference'])} points" + (f" [{_pct(interval[0])}, {_pct(interval[1])}]" if interval else "")
+        met = len(seeds) >= 3 and d["difference"] >= 0.10 and bool(interval) and interval[0] > 0
+        rows.append({"target": f"a2t (seeds {', '.join(map(str, seeds))}): {attack} a2t success >= 10 points lower, "
+                               "interval over >= 3 seeds excluding 0", "measured": measured, "met": met})
+    clean = entry.get("clean")
+    if clean:
+        rows.append({"target": "a2t: clean accuracy within 1.5 points of standard (mean over seeds)",
+                     "measured": f"{_pct(clean['difference'])} points", "met": clean["difference"] >= -0.015})
+    by_seed = {(m["stage"], int(m["seed"])): float(m["train_seconds"]) for m in models.values()}
+    ratios = [by_seed[("a2t", s)] / by_seed[("standard", s)] for s in seeds if ("standard", s) in by_seed]
+    if ratios:
+        mean = sum(ratios) / len(ratios)
+        rows.append({"target": "a2t training time <= 3x standard, same epochs",
+                     "measured": f"{mean:.2f}x (per seed {', '.join(f'{r:.2f}' for r in ratios)})", "met": mean <= 3.0})
+    return rows
+
+
 def select_variant(results: dict[str, Any], preset: str = "a2t") -> dict[str, Any]:
     """The validation rule: among FreeLB variants whose clean accuracy is within 1 point of the
     standard model's, the one with the largest smaller drop of HotFlip and wordswap success under
@@ -389,8 +421,10 @@ def write_folder(out: Path, note: str = "") -> dict[str, Any]:
     if not models:
         raise SystemExit(f"no <stage>-seed<k>.json files in {out}")
     comps = comparisons(models)
-    results = {"models": models, "comparisons": comps, "methods": method_comparisons(models),
-               "targets": targets(models, comps), "seed_summaries": seed_summaries(models), "note": note}
+    methods = method_comparisons(models)
+    results = {"models": models, "comparisons": comps, "methods": methods,
+               "targets": targets(models, comps) + a2t_targets(models, methods), "seed_summaries": seed_summaries(models),
+               "note": note}
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     first = next(iter(models.values()))
     attacks = [a for a in ATTACK_NAMES if a in first["attacks"]]

@@ -96,6 +96,33 @@ def test_methods_are_compared_over_seeds_not_sentences():
     assert "a2t" in bench.method_table(bench.method_comparisons(models))
 
 
+def test_the_a2t_targets_read_the_over_seeds_verdict_and_the_training_time():
+    bench = _benchmark_module()
+
+    def model(stage: str, seed: int, clean: float, hotflip: float, wordswap: float, seconds: float) -> dict:
+        return {"stage": stage, "seed": seed, "clean": {"accuracy": clean}, "train_seconds": seconds,
+                "attacks": {"hotflip": {"a2t": {"summary": {"success_rate": hotflip}}},
+                            "wordswap": {"a2t": {"summary": {"success_rate": wordswap}}}}}
+
+    def rows(wordswap_drops: list[float], seeds: int = 3) -> dict[str, dict]:
+        models = {}
+        for seed in range(seeds):
+            models[f"standard (seed {seed})"] = model("standard", seed, 0.78, 0.60, 0.50, 100.0)
+            models[f"a2t (seed {seed})"] = model("a2t", seed, 0.77, 0.45 + 0.01 * seed, 0.50 - wordswap_drops[seed],
+                                                 250.0 + 50 * seed)
+        found = bench.a2t_targets(models, bench.method_comparisons(models))
+        names = ("hotflip a2t", "wordswap a2t", "clean", "training time")
+        return {name: next(r for r in found if name in r["target"]) for name in names}
+
+    met = rows([0.12, 0.15, 0.11])
+    assert met["hotflip a2t"]["met"] and met["wordswap a2t"]["met"] and met["clean"]["met"]
+    assert met["training time"]["met"] and "3.00x (per seed 2.50, 3.00, 3.50)" in met["training time"]["measured"]
+    small = rows([0.12, 0.02, 0.11])  # a wordswap drop of 8 points on average misses, whatever its interval
+    assert not small["wordswap a2t"]["met"] and small["hotflip a2t"]["met"]
+    two = rows([0.12, 0.15], seeds=2)  # two seeds are never enough for the target
+    assert not two["hotflip a2t"]["met"] and not two["wordswap a2t"]["met"]
+
+
 def test_text_bench_settings_are_checked(mr_dir):
     with pytest.raises(ValueError, match="stages"):
         TextBenchSettings(data_dir=str(mr_dir), stages=("freelb-huge",))
