@@ -29,7 +29,7 @@ DOCUMENTS = (README, *sorted((ROOT / "docs").rglob("*.md")))
 BLOCK = re.compile(r"<!-- begin: (?P<name>[\w.\-]+) -->\n(?P<body>.*?)\n?<!-- end: (?P=name) -->", re.S)
 VALUE = re.compile(r"<!-- v: (?P<name>[\w.\-]+) -->(?P<body>.*?)<!-- /v -->", re.S)
 #: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
-RENDERERS = ("trainers_report", "advgan", "text", "text_profile", "autoattack", "ci_matrix")
+RENDERERS = ("trainers_report", "advgan", "text", "text_profile", "text_a2t_cost", "autoattack", "ci_matrix")
 
 
 def _pct(value: Any) -> str:

@@ -123,6 +123,18 @@ def test_the_a2t_targets_read_the_over_seeds_verdict_and_the_training_time():
     assert not two["hotflip a2t"]["met"] and not two["wordswap a2t"]["met"]
 
 
+def test_a_cached_model_trained_with_other_parameters_is_refused(tmp_path):
+    from art_ext_plugins.text.benchmark.suite import model_cache_dir, stage_params, train_stage
+
+    settings = TextBenchSettings(data_dir=None, stages=("a2t",), epochs=2, model_cache=str(tmp_path))
+    cache = model_cache_dir("a2t", settings, settings.precision)
+    cache.mkdir(parents=True)
+    older = {**stage_params("a2t"), "adv_ratio": 0.5}  # a model of the stage before its parameters changed
+    (cache / "train.json").write_text(json.dumps({"stage": "a2t", "trainer_params": older}))
+    with pytest.raises(ValueError, match="model_cache: the a2t model in .* was trained with .*adv_ratio.*0.5"):
+        train_stage("a2t", None, settings)
+
+
 def test_text_bench_settings_are_checked(mr_dir):
     with pytest.raises(ValueError, match="stages"):
         TextBenchSettings(data_dir=str(mr_dir), stages=("freelb-huge",))
