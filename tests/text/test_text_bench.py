@@ -37,16 +37,25 @@ def tiny_folder(tmp_path_factory, mr_tokenizer):
 def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_dir, tiny_folder, sentence_encoder_dir):
     bench = _benchmark_module()
     out = tmp_path / "results" / bench.TEST
-    common = ["--data-dir", str(mr_dir), "--model", str(tiny_folder), "--n-train", "96", "--epochs", "1",
+    common = ["--data-dir", str(mr_dir), "--model", str(tiny_folder), "--n-train", "64", "--epochs", "2",
               "--n-attack", "12", "--n-pgd", "8", "--pgd-steps", "2", "--pgd-eps", "0.5", "--max-length", "32",
               "--sentence-encoder", sentence_encoder_dir, "--batch-size", "16"]
-    assert bench.main(["--out", str(out), "--stages", "standard,freelb-swap1,a2t", "--attacks", "hotflip,wordswap",
-                       "--presets", "none,a2t", *common]) == 0
+    cache = tmp_path / "models"
+    stages = ["--out", str(out), "--stages", "standard,freelb-swap1,a2t", "--attacks", "hotflip,wordswap",
+              "--presets", "none,a2t", "--model-cache", str(cache), *common]
+    assert bench.main(stages) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["models"]) == {"standard (seed 0)", "freelb-swap1 (seed 0)", "a2t (seed 0)"}
     a2t = results["models"]["a2t (seed 0)"]
-    assert a2t["trainer_params"]["attack"] == "text-hotflip" and a2t["trainer_params"]["constraints"] == "a2t"
-    assert sum(epoch["attacked"] for epoch in a2t["history"]) > 0  # it made adversarial examples
+    assert a2t["trainer_params"]["attack"] == "text-hotflip" and a2t["trainer_params"]["clean_epochs"] == 1
+    assert [epoch["attacked"] > 0 for epoch in a2t["history"]] == [False, True]  # A2T's clean epoch, then adversarial
+    # cached: the finished model replaced its run's checkpoints, its evaluation's cells are kept
+    folders = sorted(f.name for f in cache.iterdir())
+    assert not [f for f in folders if f.endswith(".run")] and len(folders) == 3
+    assert all((cache / f / "evaluation-test.json").is_file() for f in folders)
+    assert bench.main(stages) == 0  # a second run reuses the models and every finished cell
+    again = json.loads((out / "results.json").read_text())["models"]["a2t (seed 0)"]
+    assert again["attacks"] == a2t["attacks"] and again["eval_seconds"] == a2t["eval_seconds"]
     # one seed: the verdict over seeds is there, and says it has no test
     assert results["methods"]["a2t"]["seeds"] == [0] and results["methods"]["a2t"]["hotflip/a2t"]["p_value"] is None
     std = results["models"]["standard (seed 0)"]
@@ -133,6 +142,32 @@ def test_a_cached_model_trained_with_other_parameters_is_refused(tmp_path):
     (cache / "train.json").write_text(json.dumps({"stage": "a2t", "trainer_params": older}))
     with pytest.raises(ValueError, match="model_cache: the a2t model in .* was trained with .*adv_ratio.*0.5"):
         train_stage("a2t", None, settings)
+
+
+def test_an_evaluation_cut_off_resumes_at_its_first_unfinished_cell(tmp_path):
+    from art_ext_plugins.text.benchmark.evaluate import FinishedCells
+
+    path, identity = tmp_path / "evaluation-test.json", {"split": "test", "subset_sha": "abc"}
+    computed: list[str] = []
+
+    def cell(name: str):
+        def compute():
+            computed.append(name)
+            if name == "wordswap/a2t":
+                raise KeyboardInterrupt  # the session ends in the middle of the second cell
+            return {"seconds": 1.0, "name": name}
+        return compute
+
+    first = FinishedCells(path, identity)
+    first.get("hotflip/a2t", cell("hotflip/a2t"))
+    with pytest.raises(KeyboardInterrupt):
+        first.get("wordswap/a2t", cell("wordswap/a2t"))
+    again = FinishedCells(path, identity)
+    assert again.get("hotflip/a2t", cell("hotflip/a2t")) == {"seconds": 1.0, "name": "hotflip/a2t"}
+    assert computed == ["hotflip/a2t", "wordswap/a2t"]  # the finished cell was not measured again
+    other = FinishedCells(path, {**identity, "subset_sha": "def"})  # another evaluation's file is never mixed in
+    other.get("hotflip/a2t", cell("hotflip/a2t"))
+    assert computed[-1] == "hotflip/a2t" and len(computed) == 3
 
 
 def test_text_bench_settings_are_checked(mr_dir):

