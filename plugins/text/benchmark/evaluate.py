@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -144,9 +145,9 @@ def evaluate_model(clf: Any, data: Any, settings: Any, word_encoder: Any = None,
         out["attacks"][attack] = {}
         for preset in settings.presets:
             out["attacks"][attack][preset] = done.get(
-                f"{attack}/{preset}", lambda a=attack, p=preset: attack_cell(clf, a, p, sub_texts, sub_labels, settings, word_encoder))
+                f"{attack}/{preset}", partial(attack_cell, clf, attack, preset, sub_texts, sub_labels, settings, word_encoder))
     n_pgd = min(len(idx), settings.n_pgd)
-    by_eps = {str(eps): done.get(f"embedding-pgd/{eps}", lambda e=eps: _pgd_cell(clf, e, sub_texts[:n_pgd], sub_labels[:n_pgd], settings))
+    by_eps = {str(eps): done.get(f"embedding-pgd/{eps}", partial(_pgd_cell, clf, eps, sub_texts[:n_pgd], sub_labels[:n_pgd], settings))
               for eps in settings.pgd_eps}
     out["embedding_pgd"] = {"n": n_pgd, "steps": settings.pgd_steps, "norm": "L2 per token",
                             "eps_unit": f"embedding scale {clf.embedding_scale:.4f}", "by_eps": by_eps}
