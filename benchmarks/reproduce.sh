@@ -28,6 +28,10 @@ declare -A ESTIMATE=(
   [advgan]="40 min"
   [text]="3 h (trains 3 MiniLM models for seed 0, 2 for seed 1; validation on seed 0, test on seeds 0 and 1)"
   [text-precision]="20 min (both trainers at both precisions, then a 3-minute profile of their steps)"
+  [autoattack]="1.5 h (native standard list on 1,000 images and ART's on 200, of the pgd and fbf models)"
+  [trainers-converged]="about 22 CPU-hours (5 methods x 5 seeds, 40 epochs, standard AutoAttack; a unit is 10 min to 2 h)"
+  [text-a2t-cost]="20 min (needs the cached standard model of seed 0: stage text-a2t trains it first)"
+  [text-a2t]="6+ h per seed on the AMD EPYC at one thread (3 models trained and attacked on 500 sentences), 3 seeds"
 )
 
 run_stage() {
@@ -81,6 +85,29 @@ run_stage() {
       $PY benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1 \
           --n-train 4000 --n-hotflip 150 --data-dir "$DATA/mr" --threads 1
       $PY benchmarks/text_profile.py --out benchmarks/results/text-precision --data-dir "$DATA/mr" --steps 8 --threads 1 ;;
+    autoattack)
+      A="--out benchmarks/results/autoattack --threads 1"
+      $PY benchmarks/autoattack.py model $A
+      $PY benchmarks/autoattack.py agreement $A
+      $PY benchmarks/autoattack.py lists $A --n-art 200 --art-as-given
+      $PY benchmarks/autoattack.py model $A --method fbf
+      $PY benchmarks/autoattack.py lists $A --method fbf --n 200 --n-art 200
+      $PY benchmarks/autoattack.py report $A ;;
+    trainers-converged)  # each unit is committed as it ends; a cut-off unit keeps its weights and re-evaluates
+      for seed in 0 1 2 3 4; do
+        $PY benchmarks/trainers.py accuracy --out benchmarks/results/trainers-converged --epochs 40 --seeds $seed \
+            --methods pgd,art.madry,trades,fbf,nfgsm --aa standard --restarts 1 --threads 1
+      done ;;
+    text-a2t-cost)
+      $PY benchmarks/text_a2t_cost.py --model-cache "${TEXT_MODELS:-$HOME/.cache/art-ext/text-models}" --seed 0 \
+          --steps 20 --top-k 12,4,2 --data-dir "$DATA/mr" ;;
+    text-a2t)  # issue 27: >= 500 sentences, 3 seeds; resumable (training checkpoints, finished evaluation cells)
+      C="--data-dir $DATA/mr --epochs 2 --model-cache ${TEXT_MODELS:-$HOME/.cache/art-ext/text-models} --threads 1"
+      for seed in 0 1 2; do
+        $PY benchmarks/text.py --split test --out benchmarks/results/text-mr --stages standard,freelb-swap1,a2t \
+            --seed $seed --attacks hotflip,wordswap,charswap,pgd --presets none,a2t \
+            --n-attack 500 --n-pgd 500 --pgd-text-eps 4.0 $C
+      done ;;
     *) echo "unknown stage $1 (see --list)" >&2; exit 2 ;;
   esac
   $PY benchmarks/trainers.py report --out $T >/dev/null
@@ -89,13 +116,15 @@ run_stage() {
 case "${1:---list}" in
   --list)
     for stage in bench-default trainers-timing-1 trainers-timing-1-idle trainers-timing-2 trainers-select trainers-eps0.3 \
-                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision; do
+                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision autoattack \
+                 trainers-converged text-a2t text-a2t-cost; do
       printf '%-22s %s\n' "$stage" "${ESTIMATE[$stage]}"
     done ;;
   --check) exec $PY benchmarks/readme.py --check ;;
   all)
     for stage in bench-default trainers-timing-1 trainers-timing-1-idle trainers-timing-2 trainers-select trainers-eps0.3 \
-                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision; do
+                 trainers-aa-standard trainers-eps0.1-0.2 trainers-bncnn advgan text text-precision autoattack \
+                 trainers-converged text-a2t text-a2t-cost; do
       echo "== $stage (about ${ESTIMATE[$stage]})"; run_stage "$stage"
     done
     $PY benchmarks/readme.py ;;
