@@ -97,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--offset", type=int, default=4000, help="first training sentence of the measured steps")
     parser.add_argument("--top-k", default="12,4,2")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of text-standard around the a2t runs")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     import numpy as np

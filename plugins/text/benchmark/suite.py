@@ -69,8 +69,8 @@ STAGES = ("standard", "freelb", "freelb-swap1", "freelb-swap", "freelb-large", "
 #: the ``a2t`` stage: :class:`~art_ext_plugins.text.training.a2t.A2TTrainer` on A2T's schedule, a clean
 #: epoch before the adversarial ones (HotFlip swaps under the ``a2t`` preset on 20% of each batch,
 #: CE(clean) + CE(adversarial)); with the benchmark's 2 epochs, 1 clean and 1 adversarial. The cost
-#: that decided it (benchmarks/text_a2t_cost.py): an adversarial step is 4.0x a standard step on the
-#: AMD EPYC, so adversarial epochs only would miss issue 27's 3x; one clean epoch of two makes it 2.5x
+#: that decided it (benchmarks/text_a2t_cost.py): an adversarial step is 3.9x a standard step on the
+#: AMD EPYC, so adversarial epochs only would miss issue 27's 3x; one clean epoch of two: about 2.45x
 A2T_PARAMS: dict[str, Any] = {"attack": "text-hotflip", "constraints": "a2t", "adv_ratio": 0.2, "adv_weight": 1.0,
                               "clean_epochs": 1}
 _PAPER = {"adv_steps": 2, "adv_lr": 0.1, "adv_init_mag": 1.0, "adv_max_norm": 0.6, "relative": False}
