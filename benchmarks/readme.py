@@ -145,6 +145,9 @@ HEADLINES = (
     ("text: FreeLB with word swaps against standard fine-tuning over seeds (MiniLM, MR): seeds / clean accuracy "
      "difference / HotFlip a2t success drop / wordswap a2t success drop, points", "text-methods", "freelb-swap1",
      (1, 2, 4, 6), "docs/benchmarks/text.md"),
+    ("text: A2T-style adversarial training (`text-a2t`) against standard fine-tuning over seeds (MiniLM, MR, 500 "
+     "attacked sentences): seeds / clean accuracy difference / HotFlip a2t success drop / wordswap a2t success drop, "
+     "points", "text-a2t-methods", "a2t", (1, 2, 4, 6), "docs/benchmarks/text.md"),
     ("evaluation: Croce & Hein's AutoAttack, torch-native, against ART's default AutoAttack list (MNIST pgd SmallCNN, "
      "1 thread, AMD EPYC)", "autoattack-headline", "native standard / ART art-default, wall time per image, same layout",
      slice(1, None), "docs/benchmarks/autoattack.md"),

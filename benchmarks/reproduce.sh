@@ -104,7 +104,7 @@ run_stage() {
     text-a2t)  # issue 27: >= 500 sentences, 3 seeds; resumable (training checkpoints, finished evaluation cells)
       C="--data-dir $DATA/mr --epochs 2 --model-cache ${TEXT_MODELS:-$HOME/.cache/art-ext/text-models} --threads 1"
       for seed in 0 1 2; do
-        $PY benchmarks/text.py --split test --out benchmarks/results/text-mr --stages standard,freelb-swap1,a2t \
+        $PY benchmarks/text.py --split test --out benchmarks/results/text-a2t --stages standard,freelb-swap1,a2t \
             --seed $seed --attacks hotflip,wordswap,charswap,pgd --presets none,a2t \
             --n-attack 500 --n-pgd 500 --pgd-text-eps 4.0 $C
       done ;;

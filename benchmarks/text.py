@@ -45,6 +45,9 @@ logger = logging.getLogger("benchmarks.text")
 PRESETS = ("none", "hotflip-paper", "a2t", "strict")
 ATTACK_NAMES = {"hotflip": "HotFlip", "wordswap": "wordswap", "charswap": "charswap", "pgd": "embedding PGD (projected)"}
 VALIDATION, TEST, PRECISION = "text-validation", "text-mr", "text-precision"
+#: issue 27's table (standard, freelb-swap1, a2t; 500 sentences, 3 seeds): its own folder, so that it
+#: never mixes with the 100-sentence files of ``TEST``
+A2T = "text-a2t"
 
 
 # --------------------------------------------------------------------------- loading results
@@ -53,10 +56,22 @@ VALIDATION, TEST, PRECISION = "text-validation", "text-mr", "text-precision"
 def load_stages(folder: Path) -> dict[str, Any]:
     """``{"<stage> (seed k)": result}`` from every ``<stage>-seed<k>.json`` in ``folder``."""
     out: dict[str, Any] = {}
+    evaluations: dict[str, list[str]] = {}
     for path in sorted(folder.glob("*-seed*.json")):
         data = json.loads(path.read_text())
         out[f"{data['stage']} (seed {data['seed']})"] = data
+        evaluations.setdefault(_evaluation_key(data), []).append(path.name)
+    if len(evaluations) > 1:  # comparisons pair models on the same sentences: never mix two evaluations
+        found = "; ".join(f"{key}: {', '.join(names)}" for key, names in evaluations.items())
+        raise ValueError(f"{folder} mixes stage files evaluated on different sentences ({found}); "
+                         "keep one evaluation per folder")
     return dict(sorted(out.items(), key=lambda kv: (kv[1]["seed"], _stage_order(kv[1]["stage"]))))
+
+
+def _evaluation_key(result: dict[str, Any]) -> str:
+    """What makes two stage files comparable: the split and the attacked sentences."""
+    subset = result.get("subset", {})
+    return f"split {result.get('split')}, {subset.get('n')} sentences (sha {subset.get('indices_sha')})"
 
 
 def _stage_order(stage: str) -> int:
@@ -382,23 +397,28 @@ def calibration_table(data: dict[str, Any]) -> str:
     return lines
 
 
+def _test_tables(results: dict[str, Any], prefix: str) -> dict[str, str]:
+    """The blocks of one test-split results folder, named ``<prefix>models``, ``<prefix>hotflip``, ..."""
+    models = results["models"]
+    out = {f"{prefix}models": models_table(models)}
+    for attack in ATTACK_NAMES:
+        if any(attack in m["attacks"] for m in models.values()):
+            out[f"{prefix}{attack}"] = attack_table(models, attack)
+    out[f"{prefix}comparison"] = comparison_table(results["comparisons"])
+    if "methods" in results:
+        out[f"{prefix}methods"] = method_table(results["methods"])
+    out[f"{prefix}seeds"] = seeds_table(results["seed_summaries"])
+    out[f"{prefix}sentiment"] = sentiment_table(models)
+    out[f"{prefix}targets"] = targets_table(results["targets"])
+    return out
+
+
 def readme_tables(results_root: Path) -> dict[str, str]:
     """Markdown tables of the recorded text results, keyed by README block name (``text-...``)."""
     out: dict[str, str] = {}
-    test = results_root / TEST
-    if (test / "results.json").is_file():
-        results = json.loads((test / "results.json").read_text())
-        models = results["models"]
-        out["text-models"] = models_table(models)
-        for attack in ATTACK_NAMES:
-            if any(attack in m["attacks"] for m in models.values()):
-                out[f"text-{attack}"] = attack_table(models, attack)
-        out["text-comparison"] = comparison_table(results["comparisons"])
-        if "methods" in results:
-            out["text-methods"] = method_table(results["methods"])
-        out["text-seeds"] = seeds_table(results["seed_summaries"])
-        out["text-sentiment"] = sentiment_table(models)
-        out["text-targets"] = targets_table(results["targets"])
+    for folder, prefix in ((TEST, "text-"), (A2T, "text-a2t-")):
+        if (results_root / folder / "results.json").is_file():
+            out.update(_test_tables(json.loads((results_root / folder / "results.json").read_text()), prefix))
     val = results_root / VALIDATION
     if (val / "results.json").is_file():
         results = json.loads((val / "results.json").read_text())

@@ -74,6 +74,11 @@ def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_d
     assert f"{100 * std['clean']['accuracy']:.1f}" in tables["text-models"]
     rate = std["attacks"]["wordswap"]["none"]["summary"]["success_rate"]
     assert f"{100 * rate:.1f}" in tables["text-wordswap"]
+    # issue 27's folder gives the same blocks under its own names, beside the older table's
+    (tmp_path / "results" / bench.A2T).mkdir()
+    (tmp_path / "results" / bench.A2T / "results.json").write_text((out / "results.json").read_text())
+    both = bench.readme_tables(tmp_path / "results")
+    assert both["text-a2t-methods"] == tables["text-methods"] and both["text-models"] == tables["text-models"]
     # issue 14: both precisions of both trainers, in one process, evaluated in fp32
     prec = tmp_path / "results" / bench.PRECISION
     assert bench.main(["--mode", "precision", "--out", str(prec), "--n-hotflip", "8", *common]) == 0
@@ -130,6 +135,21 @@ def test_the_a2t_targets_read_the_over_seeds_verdict_and_the_training_time():
     assert not small["wordswap a2t"]["met"] and small["hotflip a2t"]["met"]
     two = rows([0.12, 0.15], seeds=2)  # two seeds are never enough for the target
     assert not two["hotflip a2t"]["met"] and not two["wordswap a2t"]["met"]
+
+
+def test_a_folder_mixing_two_evaluations_is_refused(tmp_path):
+    bench = _benchmark_module()
+
+    def write(name: str, stage: str, seed: int, n: int, sha: str) -> None:
+        (tmp_path / name).write_text(json.dumps({"stage": stage, "seed": seed, "split": "test",
+                                                 "subset": {"n": n, "seed": 0, "indices_sha": sha}}))
+
+    write("standard-seed0.json", "standard", 0, 500, "aaa")
+    write("a2t-seed0.json", "a2t", 0, 500, "aaa")
+    assert list(bench.load_stages(tmp_path)) == ["standard (seed 0)", "a2t (seed 0)"]
+    write("standard-seed1.json", "standard", 1, 100, "bbb")  # an older, smaller evaluation left in the folder
+    with pytest.raises(ValueError, match=r"standard-seed1\.json.*keep one evaluation per folder"):
+        bench.load_stages(tmp_path)
 
 
 def test_a_cached_model_trained_with_other_parameters_is_refused(tmp_path):
