@@ -4,6 +4,8 @@
     python benchmarks/text.py --split validation --out benchmarks/results/text-validation --seed 0 \\
         --stages standard,freelb,freelb-swap1,freelb-swap --epochs 2 --model-cache ~/.cache/art-ext/text-models
     python benchmarks/text.py --split test --out benchmarks/results/text-mr --seed 0 --stages ...
+    # issue 27: standard, freelb-swap1 and a2t on 500 sentences, 3 seeds, in a folder of its own
+    python benchmarks/text.py --split test --out benchmarks/results/text-a2t --seed 0 --stages standard,freelb-swap1,a2t ...
     # issue 14: default precision policy vs fp32, 1 epoch, one process
     python benchmarks/text.py --mode precision --out benchmarks/results/text-precision --epochs 1
     # rebuild results.json / results.md / report.html from the stage files
