@@ -161,6 +161,8 @@ def headlines(blocks: dict[str, str]) -> str:
         for row in blocks.get(block, "").splitlines():
             cells = [c.strip() for c in row.strip().strip("|").split("|")]
             if cells and cells[0] == first:
+                if not isinstance(shown, slice) and max(shown) >= len(cells):
+                    break  # a table still without the figures the row quotes (e.g. one stage recorded)
                 picked = cells[shown] if isinstance(shown, slice) else [cells[i] for i in shown]
                 lines.append(f"| {area} | {' / '.join(c for c in picked if c and c != '-')} | `{page}` |")
                 break

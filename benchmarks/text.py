@@ -262,7 +262,8 @@ def models_table(models: dict[str, Any]) -> str:
     rows = []
     for name, m in models.items():
         pgd = m.get("embedding_pgd", {}).get("by_eps", {})
-        rows.append([name, f"{m['train_seconds']:.0f}", m.get("precision", "-"), _ci(m["clean"]["accuracy"], m["clean"]["ci95"]),
+        seconds = f"{m['train_seconds']:.0f}" + (" (resumed: after the cut only)" if m.get("resumed") else "")
+        rows.append([name, seconds, m.get("precision", "-"), _ci(m["clean"]["accuracy"], m["clean"]["ci95"]),
                      " / ".join(_ci(v["robust_acc"], v["ci95"]) for v in pgd.values()) or "-"])
     eps = next((list(m.get("embedding_pgd", {}).get("by_eps", {})) for m in models.values()), [])
     return _table(["model", "train s", "precision", f"clean acc. % [95% CI] (n={next(iter(models.values()))['clean']['n']})",
@@ -338,8 +339,8 @@ def seeds_table(summaries: dict[str, Any]) -> str:
             return "-"
         return f"{_pct(v['mean'])}" + (f" ± {_pct(v['sd'])}" if v.get("sd") is not None else "")
 
-    keys = ["hotflip/none", "hotflip/a2t", "hotflip/strict", "wordswap/none", "wordswap/a2t", "wordswap/strict",
-            "charswap/a2t", "pgd/a2t"]
+    keys = [k for k in ("hotflip/none", "hotflip/a2t", "hotflip/strict", "wordswap/none", "wordswap/a2t",
+                        "wordswap/strict", "charswap/a2t", "pgd/a2t") if any(k in e for e in summaries.values())]
     rows = [[stage, ", ".join(map(str, e["seeds"])), cell(e["clean"]), *[cell(e.get(k, {})) for k in keys]]
             for stage, e in summaries.items()]
     return _table(["model", "seeds", "clean acc. %", *[f"{k} success %" for k in keys]], rows)
