@@ -176,6 +176,8 @@ def targets(models: dict[str, Any], comps: dict[str, Any]) -> list[dict[str, Any
                              "measured": f"{_ci(s['rate'], s['ci95'])} of {s['swaps']} swaps", "met": s["rate"] <= 0.10})
     for seed, per in comps.items():
         for variant, entry in per.items():
+            if not variant.startswith("freelb"):  # issue 17's rule is FreeLB's; a2t has its own (a2t_targets)
+                continue
             clean = entry["clean"]["difference"]
             drops = {a: entry.get(f"{a}/a2t") for a in ("hotflip", "wordswap")}
             if not all(drops.values()):
