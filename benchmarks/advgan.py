@@ -170,7 +170,7 @@ class Bench:
             self.classifier = make_classifier(model, d.input_shape, 10)
             earlier = self.out / "clean.json"
             record = json.loads(earlier.read_text()) if earlier.is_file() else {}
-            record["reused"] = str(cache)
+            record["reused"] = portable_path(cache)
             record["clean_acc"] = accuracy(self.classifier, d.x_test, d.y_test)
             self.save_stage("clean", record)
             return

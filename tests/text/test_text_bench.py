@@ -56,6 +56,7 @@ def test_benchmark_script_writes_results_report_and_readme_tables(tmp_path, mr_d
     assert bench.main(stages) == 0  # a second run reuses the models and every finished cell
     again = json.loads((out / "results.json").read_text())["models"]["a2t (seed 0)"]
     assert again["attacks"] == a2t["attacks"] and again["eval_seconds"] == a2t["eval_seconds"]
+    assert not Path(again["reused"]).is_absolute()  # the cache is recorded portably ($TMPDIR/...), never as a machine path
     # one seed: the verdict over seeds is there, and says it has no test
     assert results["methods"]["a2t"]["seeds"] == [0] and results["methods"]["a2t"]["hotflip/a2t"]["p_value"] is None
     std = results["models"]["standard (seed 0)"]

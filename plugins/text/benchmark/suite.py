@@ -56,7 +56,7 @@ from art_ext_plugins.text.training.trainers import TextTrainer
 from art_ext import checks
 from art_ext.core.checkpoint import atomic_write_text
 from art_ext.core.device import hardware_info, resolve_policy
-from art_ext.data import load_text_dataset
+from art_ext.data import load_text_dataset, portable_path
 from art_ext.evaluation.robust import mask_to_string, string_to_mask
 from art_ext.evaluation.stats import paired_difference, wilson_interval
 
@@ -181,7 +181,7 @@ def train_stage(stage: str, data: Any, settings: TextBenchSettings, precision: s
             raise ValueError(f"model_cache: the {stage} model in {cache} was trained with {info.get('trainer_params')}, "
                              f"the stage now trains with {params}; remove that folder or use another model_cache")
         logger.info("stage %s: reusing the model trained in %s", stage, cache)
-        return load_classifier(str(cache / "model"), settings.max_length, settings.seed), {**info, "reused": str(cache)}
+        return load_classifier(str(cache / "model"), settings.max_length, settings.seed), {**info, "reused": portable_path(cache)}
     clf = load_classifier(settings.base_model, settings.max_length, settings.seed,
                           num_labels=data.nb_classes if data.nb_classes != 2 else None)
 
