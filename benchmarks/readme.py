@@ -140,6 +140,9 @@ def all_blocks(results_root: Path = RESULTS) -> dict[str, str]:
 HEADLINES = (
     ("trainer core: time per epoch, ART's Madry PGD-AT / art-ext `pgd` (1 thread idle, loaded; 2 threads; "
      "Intel with AMX)", "trainers-timing", "art.madry / pgd", slice(1, None), "docs/benchmarks/trainers.md"),
+    ("trainer core on one NVIDIA H200: time per epoch, ART's Madry PGD-AT / art-ext `pgd` (PreAct ResNet-18, "
+     "CIFAR-shaped; MNIST SmallCNN)", "trainers-gpu-timing", "art.madry / pgd", slice(1, None),
+     "docs/benchmarks/trainers.md"),
     ("AdvGAN: generation speed vs ART PGD-40 (vs Foolbox)", "advgan-kappa0", "speed-up vs ART PGD-40 (vs Foolbox)",
      slice(1, None), "docs/benchmarks/advgan.md"),
     ("text: FreeLB with word swaps against standard fine-tuning over seeds (MiniLM, MR): seeds / clean accuracy "

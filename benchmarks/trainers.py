@@ -290,7 +290,8 @@ def stage_timing(args: argparse.Namespace, data: Data, out: Path) -> None:
     result = {"stage": "timing", "command": command(), "threads": args.threads, "repeats": args.repeats, "arch": args.arch,
               "eps": args.eps, "epoch_seconds": times, "summary": summary, "ratios": ratios,
               "guard_overhead": {m: spread(v) for m, v in guard_share.items()}, "data": data.split,
-              "tag": args.tag, "load_avg_before": load_before, "environment": environment(args.threads)}
+              "tag": args.tag, "device": args.device, "load_avg_before": load_before,
+              "environment": environment(args.threads)}
     write(out / f"timing-{args.arch}-threads{args.threads}{'-' + args.tag if args.tag else ''}.json", result)
     logger.info("ratios: %s", {k: round(v["median"], 2) for k, v in ratios.items()})
 

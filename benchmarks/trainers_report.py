@@ -401,12 +401,22 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
 
 
 def run_label(run: dict[str, Any]) -> str:
-    """``1 thread(s)``, with the run's tag and the 1-minute load average it started under."""
+    """``1 thread(s)``, with the run's tag and the 1-minute load average it started under; a GPU run
+    starts with the GPU's name."""
     load = run.get("load_avg_before") or run.get("environment", {}).get("load_avg")
     extra = [run["tag"]] if run.get("tag") else []
     if load:
         extra.append(f"load {load[0]:.1f}")
-    return f"{run['threads']} thread(s)" + (f" ({', '.join(extra)})" if extra else "")
+    label = f"{run['threads']} thread(s)" + (f" ({', '.join(extra)})" if extra else "")
+    return f"{_gpu_name(run)}, {label}" if _gpu_name(run) else label
+
+
+def _gpu_name(run: dict[str, Any]) -> str | None:
+    # timing files before the "device" field record the device only in their command line
+    device = run.get("device") or ("cuda" if "--device cuda" in run.get("command", "") else "cpu")
+    if device != "cuda":
+        return None
+    return ", ".join(run.get("environment", {}).get("hardware", {}).get("cuda_devices") or ["GPU"])
 
 
 def timing_table(timing: dict[str, Any]) -> str:
@@ -503,9 +513,11 @@ def budget_table(folder: Path) -> str:
 
 def readme_tables(results_root: Path) -> dict[str, str]:
     """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``,
-    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units) and ``trainers-cifar-timing`` (``trainers-cifar``)."""
+    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units),
+    ``trainers-cifar-timing`` (``trainers-cifar``) and ``trainers-gpu-timing`` (``trainers-gpu``, benchmarks/gpu.sh)."""
     blocks = {"trainers-budget": budget_table(results_root / "trainers-converged"),
-              "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar"))}
+              "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar")),
+              "trainers-gpu-timing": timing_table(timing_summary(results_root / "trainers-gpu"))}
     converged = load_units(results_root / "trainers-converged")
     for arch, eps in sorted({(k[0], k[1]) for k in converged}):
         blocks[f"trainers-converged-{arch}-{eps}"] = table(converged, arch, eps)

@@ -25,6 +25,15 @@ def bench() -> ModuleType:
     return module
 
 
+@pytest.fixture(scope="module")
+def report() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("benchmarks_trainers_report", ROOT / "benchmarks" / "trainers_report.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _fresh() -> SimpleNamespace:
     torch.manual_seed(0)
     return SimpleNamespace(model=SmallCNN((1, 28, 28), 10))
@@ -66,11 +75,7 @@ def test_an_interrupted_unit_evaluates_the_saved_weights_and_refuses_another_run
     assert len(trained) == before + 1
 
 
-def test_a_unit_the_guard_stopped_reports_the_epochs_it_trained() -> None:
-    spec = importlib.util.spec_from_file_location("benchmarks_trainers_report", ROOT / "benchmarks" / "trainers_report.py")
-    assert spec is not None and spec.loader is not None
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+def test_a_unit_the_guard_stopped_reports_the_epochs_it_trained(report: ModuleType) -> None:
     unit = ROOT / "benchmarks/results/trainers-converged/units/smallcnn/eps0.3/nfgsm/seed0/unit.json"
     if not unit.is_file():
         pytest.skip("the recorded nfgsm unit is not in this checkout")
@@ -81,3 +86,14 @@ def test_a_unit_the_guard_stopped_reports_the_epochs_it_trained() -> None:
     assert summary["epochs_run"] == [stopped_at]
     assert summary["epoch_seconds"]["mean"] == pytest.approx(record["train_seconds"] / stopped_at)
     assert report.epochs_text(summary) == f"{record['epochs']} (stopped at {stopped_at})"
+
+
+def test_a_gpu_timing_column_names_the_gpu_and_a_cpu_one_does_not(report: ModuleType) -> None:
+    hardware = {"cuda_devices": ["NVIDIA H200"]}
+    gpu = {"threads": 8, "command": "python benchmarks/trainers.py timing --device cuda", "load_avg_before": [0.4],
+           "environment": {"hardware": hardware}}
+    # the same machine training on its CPU: a GPU being present does not make the column a GPU one
+    cpu = {**gpu, "command": "python benchmarks/trainers.py timing", "device": "cpu"}
+    assert report.run_label(gpu) == "NVIDIA H200, 8 thread(s) (load 0.4)"
+    assert report.run_label(cpu) == "8 thread(s) (load 0.4)"
+    assert report.run_label({**cpu, "device": "cuda"}).startswith("NVIDIA H200, ")
