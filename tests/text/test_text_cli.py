@@ -60,6 +60,20 @@ def test_cli_train_freelb(saved_model, mr_dir, tmp_path):
                         epochs=1, out=str(tmp_path), params={"max_length": 32, "relative": True}))
 
 
+def test_cli_train_text_a2t(saved_model, mr_dir, tmp_path):
+    """`art-ext train --trainer text-a2t` on MR sentences: the attack runs inside the training epoch."""
+    out = run_train(_args(name="text-a2t", data_dir=str(mr_dir), model=str(saved_model), n_train=32, n_test=16,
+                          epochs=1, batch_size=16, out=str(tmp_path),
+                          params={"max_length": 32, "constraints": "none", "adv_ratio": 0.5}))
+    assert out["ran"]["trainer"].startswith("text-a2t") and out["n_train"] == 32
+    assert (tmp_path / "model" / "config.json").is_file()
+    metrics = tmp_path / "checkpoints" / "metrics.jsonl"
+    assert str(metrics) in out["outputs"]
+    epochs = [json.loads(line) for line in metrics.read_text().splitlines()]
+    assert epochs[-1]["attacked"] == 16 and epochs[-1]["changed"] > 0  # half of each of the 2 batches of 16
+    assert epochs[-1]["train_adv_acc"] < epochs[-1]["train_acc"]  # the swaps it trained on were adversarial
+
+
 def test_cli_bad_input(saved_model, mr_dir):
     with pytest.raises(ValueError, match="model"):
         run_attack(_args(data_dir=str(mr_dir), model=str(mr_dir / "missing")))
