@@ -16,22 +16,22 @@ from art_ext.models import SmallCNN
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarks_trainers", ROOT / "benchmarks" / "trainers.py")
+def _benchmark_module(stem: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{stem}", ROOT / "benchmarks" / f"{stem}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    return _benchmark_module("trainers")
 
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmarks_trainers_report", ROOT / "benchmarks" / "trainers_report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _benchmark_module("trainers_report")
 
 
 def _fresh() -> SimpleNamespace:
