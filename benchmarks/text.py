@@ -325,7 +325,7 @@ def method_table(methods: dict[str, Any]) -> str:
             text += f" [{_pct(d['ci95'][0])}, {_pct(d['ci95'][1])}], p {d['p_value']:.2g}"
             text += f", detectable {_pct(d['detectable'])}" if d.get("detectable") is not None else ""
         else:
-            text += " (one seed: no test)"
+            text += f" ({d.get('no_test', 'one seed: no test')})"  # older results: one seed was the only reason
         return text
 
     keys = [k for k in METHOD_KEYS if any(k in e for e in methods.values())]

@@ -187,10 +187,10 @@ def paired_vs(records: list[dict[str, Any]], base: list[dict[str, Any]], name: s
 
 
 def _difference_text(diff: dict[str, Any]) -> str:
-    """``+1.2 [-3.4, +5.6], p 0.41, detects 6.0`` (points), or the one-seed difference."""
+    """``+1.2 [-3.4, +5.6], p 0.41, detects 6.0`` (points), or the difference and why it has no test."""
     text = f"{100 * diff['difference']:+.1f}"
     if diff["ci95"] is None:
-        return text + " (1 seed: no test)"
+        return f"{text} ({diff.get('no_test', 'one seed: no test')})"  # older results: one seed was the only reason
     text += f" [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}], p {diff['p_value']:.2g}"
     if diff["detectable"] is not None:
         text += f", detects {100 * diff['detectable']:.1f}"

@@ -111,3 +111,18 @@ def test_bad_inputs_are_refused():
         method_interval([])
     one = method_difference([0.4], [0.3])
     assert one["p_value"] is None and not one["significant"] and one["ci95"] is None
+
+
+def test_runs_that_tie_in_their_differences_get_no_test():
+    """Two seeds whose clean accuracies on 1,066 sentences both differ by 10 sentences (the recorded
+    text table had such a pair): the spread is zero or float rounding, and a t-test would call the
+    difference significant with a zero-width interval."""
+    variant, standard = np.array([868, 870]) / 1066, np.array([878, 880]) / 1066
+    tied = method_difference(variant, standard)
+    assert tied["no_test"].startswith("equal per-seed differences")
+    assert tied["p_value"] is None and tied["ci95"] is None and tied["detectable"] is None and not tied["significant"]
+    assert tied["difference"] == pytest.approx(-10 / 1066)
+    zero = method_difference([0.5, 0.6], [0.5, 0.6])
+    assert zero["p_value"] is None and not zero["significant"] and zero["difference"] == 0.0
+    one_image_apart = method_difference(np.array([868, 871]) / 1066, standard)
+    assert one_image_apart["no_test"] is None and one_image_apart["p_value"] is not None

@@ -170,6 +170,11 @@ def detectable_difference(sd: float | None, n: int, *, alpha: float = 0.05, powe
     return float(noncentrality * sd / math.sqrt(n))
 
 
+#: per-seed differences closer than this (in accuracy, a fraction) are the same difference: float
+#: rounding of equal counts, far below one image in a billion
+TIED_DIFFERENCES = 1e-9
+
+
 def method_difference(a: Sequence[float], b: Sequence[float], *, alpha: float = 0.05) -> dict[str, Any]:
     """Method ``a`` minus method ``b``, the training run as the unit: ``a[i]`` and ``b[i]`` are the
     accuracies of the two methods' runs with the same seed (same clean start, same batches, same
@@ -177,8 +182,12 @@ def method_difference(a: Sequence[float], b: Sequence[float], *, alpha: float = 
 
     :return: ``difference`` (mean of the per-seed differences), ``ci95`` (t-interval), ``p_value``
         (Student's paired t-test, two-sided), ``significant`` (``p < alpha``), ``n`` (runs per method),
-        ``sd`` (of the per-seed differences) and ``detectable`` (:func:`detectable_difference` at 80%
-        power for this ``sd`` and ``n``). With one seed there is no test (``p_value`` ``None``).
+        ``sd`` (of the per-seed differences), ``detectable`` (:func:`detectable_difference` at 80%
+        power for this ``sd`` and ``n``) and ``no_test`` (why there is no test, else ``None``). There
+        is no test (``ci95``, ``p_value`` and ``detectable`` ``None``) with one seed, and where every
+        seed's difference is the same: accuracies on a finite test set move in steps, so two or three
+        runs can tie by chance, and a spread of zero would make any such difference "significant"
+        with a zero-width interval.
     """
     from scipy import stats
 
@@ -188,14 +197,16 @@ def method_difference(a: Sequence[float], b: Sequence[float], *, alpha: float = 
                          f"{len(second)} runs")
     differences = first - second
     summary = method_interval(differences, alpha=alpha, bounds=(-1.0, 1.0))
-    result: dict[str, Any] = {"difference": summary["mean"], "ci95": summary["ci95"], "n": len(differences),
+    result: dict[str, Any] = {"difference": summary["mean"], "ci95": None, "n": len(differences),
                               "sd": summary["sd"], "per_seed": differences.tolist(), "p_value": None,
-                              "significant": False, "detectable": detectable_difference(summary["sd"], len(differences),
-                                                                                       alpha=alpha)}
-    if len(differences) >= 2:
-        if summary["sd"] == 0.0:  # every seed moved by the same amount: no spread to test against
-            result["p_value"] = 1.0 if summary["mean"] == 0.0 else 0.0
-        else:
-            result["p_value"] = float(stats.ttest_rel(first, second).pvalue)
+                              "significant": False, "detectable": None, "no_test": None}
+    if len(differences) < 2:
+        result["no_test"] = "one seed: no test"
+    elif float(np.ptp(differences)) <= TIED_DIFFERENCES:
+        result["no_test"] = "equal per-seed differences: no spread measured, no test"
+    else:
+        result["ci95"] = summary["ci95"]
+        result["p_value"] = float(stats.ttest_rel(first, second).pvalue)
         result["significant"] = bool(result["p_value"] < alpha)
+        result["detectable"] = detectable_difference(summary["sd"], len(differences), alpha=alpha)
     return result
