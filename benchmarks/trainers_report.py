@@ -408,7 +408,8 @@ def run_label(run: dict[str, Any]) -> str:
     if load:
         extra.append(f"load {load[0]:.1f}")
     label = f"{run['threads']} thread(s)" + (f" ({', '.join(extra)})" if extra else "")
-    return f"{_gpu_name(run)}, {label}" if _gpu_name(run) else label
+    gpu = _gpu_name(run)
+    return f"{gpu}, {label}" if gpu else label
 
 
 def _gpu_name(run: dict[str, Any]) -> str | None:
