@@ -67,6 +67,13 @@ def load_stages(folder: Path) -> dict[str, Any]:
         found = "; ".join(f"{key}: {', '.join(names)}" for key, names in evaluations.items())
         raise ValueError(f"{folder} mixes stage files evaluated on different sentences ({found}); "
                          "keep one evaluation per folder")
+    precisions: dict[str, set[str]] = {}
+    for data in out.values():
+        precisions.setdefault(data["stage"], set()).add(str(data.get("precision")))
+    for stage, found_precisions in precisions.items():
+        if len(found_precisions) > 1:  # "auto" resolves per CPU: two precisions are two procedures
+            raise ValueError(f"{folder}: the seeds of stage {stage!r} were trained in different precisions "
+                             f"({', '.join(sorted(found_precisions))}); train them all with one --precision")
     return dict(sorted(out.items(), key=lambda kv: (kv[1]["seed"], _stage_order(kv[1]["stage"]))))
 
 
@@ -213,9 +220,11 @@ def a2t_targets(models: dict[str, Any], methods: dict[str, Any]) -> list[dict[st
         rows.append({"target": "a2t: clean accuracy within 1.5 points of standard (mean over seeds)",
                      "measured": f"{_pct(clean['difference'])} points", "met": clean["difference"] >= -0.015})
     # a run resumed after a cut lacks the time before it: no timing
-    by_seed = {(m["stage"], int(m["seed"])): float(m["train_seconds"]) for m in models.values() if not m.get("resumed")}
-    ratios = [by_seed[("a2t", s)] / by_seed[("standard", s)] for s in seeds
-              if ("standard", s) in by_seed and ("a2t", s) in by_seed]
+    # a ratio of two CPUs' times measures the CPUs: only pairs trained on one CPU
+    by_seed = {(m["stage"], int(m["seed"])): m for m in models.values() if not m.get("resumed")}
+    ratios = [float(by_seed[("a2t", s)]["train_seconds"]) / float(by_seed[("standard", s)]["train_seconds"])
+              for s in seeds if ("standard", s) in by_seed and ("a2t", s) in by_seed
+              and cpu_model(by_seed[("a2t", s)]) == cpu_model(by_seed[("standard", s)])]
     if ratios:
         mean = sum(ratios) / len(ratios)
         rows.append({"target": "a2t training time <= 3x standard, same epochs",
@@ -260,11 +269,18 @@ def seed_summaries(models: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- tables
 
 
+def cpu_model(model: dict[str, Any]) -> str:
+    return str(model.get("machine", {}).get("cpu_model", "?"))
+
+
 def models_table(models: dict[str, Any]) -> str:
     rows = []
+    several_cpus = len({cpu_model(m) for m in models.values()}) > 1
     for name, m in models.items():
         pgd = m.get("embedding_pgd", {}).get("by_eps", {})
         seconds = f"{m['train_seconds']:.0f}" + (" (resumed: after the cut only)" if m.get("resumed") else "")
+        if several_cpus:  # times of two CPUs are not comparable: each names its own
+            seconds += f" ({cpu_model(m)})"
         rows.append([name, seconds, m.get("precision", "-"), _ci(m["clean"]["accuracy"], m["clean"]["ci95"]),
                      " / ".join(_ci(v["robust_acc"], v["ci95"]) for v in pgd.values()) or "-"])
     eps = next((list(m.get("embedding_pgd", {}).get("by_eps", {})) for m in models.values()), [])
@@ -509,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-cache", default=None, help="keep trained models here (and reuse them)")
     parser.add_argument("--n-hotflip", type=int, default=300, help="precision mode: HotFlip sentences")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="training precision; a table's seeds must share one resolved precision, and auto "
+                             "resolves per CPU (bf16 on AMX / AVX512-BF16, fp32 elsewhere)")
     parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
     import torch
@@ -539,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         pgd_eps=tuple(float(e) for e in args.pgd_eps.split(",")), pgd_steps=args.pgd_steps,
         pgd_text_eps=args.pgd_text_eps, charswap_candidates=args.charswap_candidates, max_length=args.max_length, batch_size=args.batch_size, lr=args.lr,
         seed=args.seed, sentence_encoder=args.sentence_encoder, word_encoder=args.word_encoder,
-        model_cache=os.path.expanduser(args.model_cache) if args.model_cache else None)
+        precision=args.precision, model_cache=os.path.expanduser(args.model_cache) if args.model_cache else None)
     data = load_mr(args.data_dir, seed=0)
     machine = {**hardware_info(), "machine": platform.machine(), "threads": args.threads}
     with contextlib.suppress(OSError):

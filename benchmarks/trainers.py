@@ -102,6 +102,17 @@ def set_steps(steps: int) -> None:
             params["max_iter"] = steps
 
 
+def set_precision(precision: str) -> None:
+    """Training precision of every art-ext method that does not fix its own (``--precision``):
+    ``auto`` resolves per CPU (bf16 with AMX or AVX512-BF16, fp32 elsewhere), so a table whose seeds
+    run on different machines names one precision explicitly."""
+    if precision == "auto":
+        return
+    for framework, _, params in METHODS.values():
+        if framework == "art-ext":
+            params.setdefault("precision", precision)
+
+
 # ---------------------------------------------------------------- setup
 
 
@@ -498,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default="pgd,pgd-fp32,trades,free,fbf,fbf-noguard,nfgsm,gradalign,art.madry,art.trades,art.fbf")
     parser.add_argument("--repeats", type=int, default=3, help="timing: interleaved repeats")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="art-ext methods' training precision (auto: the default policy, which resolves per CPU)")
     parser.add_argument("--n-test", type=int, default=1000)
     parser.add_argument("--n-val", type=int, default=500, help="budget: validation images of the per-epoch check")
     parser.add_argument("--restarts", type=int, default=10, help="PGD-50 random restarts")
@@ -530,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown methods {unknown}; known: {', '.join(METHODS)}")
     set_steps(args.steps)
+    set_precision(args.precision)
     if args.data == "cifar-shaped" and args.stage != "timing":
         parser.error("--data cifar-shaped is for the timing stage only (random pixels have no accuracy to report)")
     data = CifarShaped(args.n_train) if args.data == "cifar-shaped" else Data(args.data_dir)

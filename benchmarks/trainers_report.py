@@ -116,7 +116,13 @@ def common_attacks(records: list[dict[str, Any]]) -> list[str]:
 
 def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) -> dict[str, Any]:
     """Mean, sd and t-interval over seeds of every accuracy of one method; ``worst`` is over
-    ``worst_of`` (default: the attacks all its seeds share)."""
+    ``worst_of`` (default: the attacks all its seeds share). Seeds trained in different precisions
+    are two procedures, never one row: refused."""
+    precisions = sorted({str(r.get("precision")) for r in records})
+    if len(precisions) > 1:
+        units = ", ".join(f"{r.get('method')} seed {r.get('seed')}: {r.get('precision')}" for r in records)
+        raise ValueError(f"records: one method's seeds were trained in different precisions ({units}); "
+                         "train the rest with the same --precision")
     reports = [EvaluationReport.from_dict(r["evaluation"]) for r in records]
     worst_of = common_attacks(records) if worst_of is None else worst_of
     out: dict[str, Any] = {"seeds": [r["seed"] for r in records], "n_per_seed": reports[0].n}
@@ -137,6 +143,7 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
     out["train_seconds"] = seed_summary(times)
     ran = [epochs_run(r) for r in records]
     out["epoch_seconds"] = seed_summary([r["train_seconds"] / n for r, n in zip(records, ran)])
+    out["timing_by_cpu"] = timing_by_cpu(records, ran)
     out["epochs"] = records[0]["epochs"]
     out["epochs_run"] = ran
     guards = [r.get("guard") for r in records]
@@ -155,6 +162,32 @@ def epochs_run(record: dict[str, Any]) -> int:
     """Epochs the run trained: its budget, or fewer where the collapse guard stopped it."""
     history = record.get("history") or []
     return int(history[-1]["epoch"]) if history else int(record["epochs"])
+
+
+def cpu_of(record: dict[str, Any]) -> str:
+    """The processor a unit trained on: its GPU's name, else the CPU model."""
+    return _gpu_name(record) or str(record.get("environment", {}).get("hardware", {}).get("cpu_model") or "?")
+
+
+def timing_by_cpu(records: list[dict[str, Any]], epochs_run: list[int]) -> dict[str, dict[str, float]]:
+    """Mean training seconds (per unit and per epoch) for each processor the units trained on: times
+    from two CPUs are never averaged into one figure."""
+    out: dict[str, dict[str, float]] = {}
+    for cpu in sorted({cpu_of(r) for r in records}):
+        mine = [(r, n) for r, n in zip(records, epochs_run) if cpu_of(r) == cpu]
+        out[cpu] = {"units": len(mine), "train_seconds": float(np.mean([r["train_seconds"] for r, _ in mine])),
+                    "epoch_seconds": float(np.mean([r["train_seconds"] / n for r, n in mine]))}
+    return out
+
+
+def timing_cells(s: dict[str, Any]) -> tuple[str, str]:
+    """The s / epoch and train s cells: one figure on one CPU, else one per CPU with its unit count."""
+    by_cpu = s["timing_by_cpu"]
+    if len(by_cpu) == 1:
+        return f"{s['epoch_seconds']['mean']:.1f}", f"{s['train_seconds']['mean']:.0f}"
+    per_epoch = "; ".join(f"{t['epoch_seconds']:.1f} ({cpu}, {t['units']:.0f})" for cpu, t in by_cpu.items())
+    per_unit = "; ".join(f"{t['train_seconds']:.0f} ({cpu}, {t['units']:.0f})" for cpu, t in by_cpu.items())
+    return per_epoch, per_unit
 
 
 def epochs_text(s: dict[str, Any]) -> str:
@@ -392,8 +425,7 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
             if diff:
                 comparison = _difference_text(diff) + (" *" if diff["significant"] else "")
         fired = s["guard_fired"]
-        row = [label(method, records), str(len(records)), epochs_text(s), f"{s['epoch_seconds']['mean']:.1f}",
-               f"{s['train_seconds']['mean']:.0f}", cell("clean"), *[cell(n) for n in attack_cols], cell("worst"),
+        row = [label(method, records), str(len(records)), epochs_text(s), *timing_cells(s), cell("clean"), *[cell(n) for n in attack_cols], cell("worst"),
                comparison, "-" if fired is None else ("no" if not any(fired) else f"yes ({sum(fired)} events)"),
                "pass" if not s["masking_failed"] else "FAIL: " + ", ".join(s["masking_failed"])]
         lines.append("| " + " | ".join(row) + " |")

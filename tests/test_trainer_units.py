@@ -8,9 +8,11 @@ from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
+from art_ext.evaluation import AttackResult, EvaluationReport
 from art_ext.models import SmallCNN
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,3 +99,26 @@ def test_a_gpu_timing_column_names_the_gpu_and_a_cpu_one_does_not(report: Module
     assert report.run_label(gpu) == "NVIDIA H200, 8 thread(s) (load 0.4)"
     assert report.run_label(cpu) == "8 thread(s) (load 0.4)"
     assert report.run_label({**cpu, "device": "cuda"}).startswith("NVIDIA H200, ")
+
+
+def _unit(seed: int, *, precision: str = "fp32", cpu: str = "AMD EPYC", seconds: float = 400.0) -> dict[str, Any]:
+    evaluation = EvaluationReport(0.3, "inf", np.ones(10, dtype=bool))
+    evaluation.add(AttackResult("PGD-50x1", "PGD", np.arange(10) < 8 - seed % 2))
+    return {"method": "trades", "seed": seed, "epochs": 40, "precision": precision, "train_seconds": seconds,
+            "history": [{"epoch": e} for e in range(1, 41)], "guard": None, "params": {},
+            "evaluation": evaluation.to_dict(), "environment": {"hardware": {"cpu_model": cpu}}}
+
+
+def test_seeds_of_one_method_in_two_precisions_are_refused(report: ModuleType) -> None:
+    # precision "auto" resolves to fp32 on one CPU and bf16 on another: pooling them mixes two procedures
+    with pytest.raises(ValueError, match="different precisions"):
+        report.summarise([_unit(0), _unit(1, precision="bf16")])
+
+
+def test_training_times_of_two_cpus_are_never_averaged(report: ModuleType) -> None:
+    units = [_unit(0, seconds=2400.0), _unit(1, seconds=2000.0), _unit(2, cpu="Intel(R) Xeon(R)", seconds=1200.0)]
+    summary = report.summarise(units)
+    per_epoch, per_unit = report.timing_cells(summary)
+    assert per_unit == "2200 (AMD EPYC, 2); 1200 (Intel(R) Xeon(R), 1)"
+    assert per_epoch == "55.0 (AMD EPYC, 2); 30.0 (Intel(R) Xeon(R), 1)"
+    assert report.timing_cells(report.summarise(units[:2])) == ("55.0", "2200")

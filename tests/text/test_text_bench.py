@@ -153,6 +153,34 @@ def test_a_folder_mixing_two_evaluations_is_refused(tmp_path):
         bench.load_stages(tmp_path)
 
 
+def test_seeds_of_one_stage_in_two_precisions_are_refused(tmp_path):
+    bench = _benchmark_module()
+    for seed, precision in ((0, "fp32"), (1, "fp32"), (2, "bf16")):  # "auto" on an AMX CPU gave bf16
+        (tmp_path / f"freelb-swap1-seed{seed}.json").write_text(json.dumps(
+            {"stage": "freelb-swap1", "seed": seed, "split": "test", "precision": precision,
+             "subset": {"n": 500, "seed": 0, "indices_sha": "aaa"}}))
+    with pytest.raises(ValueError, match=r"stage 'freelb-swap1'.*bf16, fp32"):
+        bench.load_stages(tmp_path)
+
+
+def test_the_time_ratio_pairs_only_runs_on_one_cpu():
+    bench = _benchmark_module()
+
+    def model(stage: str, seed: int, seconds: float, cpu: str) -> dict:
+        return {"stage": stage, "seed": seed, "clean": {"accuracy": 0.78}, "train_seconds": seconds,
+                "machine": {"cpu_model": cpu}, "attacks": {}}
+
+    models = {"standard (seed 0)": model("standard", 0, 100.0, "AMD EPYC"),
+              "a2t (seed 0)": model("a2t", 0, 250.0, "AMD EPYC"),
+              "standard (seed 1)": model("standard", 1, 100.0, "AMD EPYC"),
+              "a2t (seed 1)": model("a2t", 1, 120.0, "Intel(R) Xeon(R) Processor")}
+    time_row = next(r for r in bench.a2t_targets(models, bench.method_comparisons(models))
+                    if "training time" in r["target"])
+    assert "2.50x (per seed 2.50)" in time_row["measured"]
+    assert "(Intel(R) Xeon(R) Processor)" in bench.models_table(
+        {k: {**m, "clean": {"accuracy": 0.78, "ci95": [0.7, 0.8], "n": 10}} for k, m in models.items()})
+
+
 def test_a_cached_model_trained_with_other_parameters_is_refused(tmp_path):
     from art_ext_plugins.text.benchmark.suite import model_cache_dir, stage_params, train_stage
 
