@@ -145,8 +145,9 @@ HEADLINES = (
      "docs/benchmarks/trainers.md"),
     ("AdvGAN: generation speed vs ART PGD-40 (vs Foolbox)", "advgan-kappa0", "speed-up vs ART PGD-40 (vs Foolbox)",
      slice(1, None), "docs/benchmarks/advgan.md"),
-    ("text: FreeLB with word swaps against standard fine-tuning over seeds (MiniLM, MR): seeds / clean accuracy "
-     "difference / HotFlip a2t success drop / wordswap a2t success drop, points", "text-methods", "freelb-swap1",
+    ("text: FreeLB with word swaps against standard fine-tuning over seeds (MiniLM, MR, 500 attacked sentences): "
+     "seeds / clean accuracy difference / HotFlip a2t success drop / wordswap a2t success drop, points",
+     "text-a2t-methods", "freelb-swap1",
      (1, 2, 4, 6), "docs/benchmarks/text.md"),
     ("text: A2T-style adversarial training (`text-a2t`) against standard fine-tuning over seeds (MiniLM, MR, 500 "
      "attacked sentences): seeds / clean accuracy difference / HotFlip a2t success drop / wordswap a2t success drop, "
