@@ -183,10 +183,9 @@ def timing_by_cpu(records: list[dict[str, Any]], epochs_run: list[int]) -> dict[
 def timing_cells(s: dict[str, Any]) -> tuple[str, str]:
     """The s / epoch and train s cells: one figure on one CPU, else one per CPU with its unit count."""
     by_cpu = s["timing_by_cpu"]
-    if len(by_cpu) == 1:
-        return f"{s['epoch_seconds']['mean']:.1f}", f"{s['train_seconds']['mean']:.0f}"
-    per_epoch = "; ".join(f"{t['epoch_seconds']:.1f} ({cpu}, {t['units']:.0f})" for cpu, t in by_cpu.items())
-    per_unit = "; ".join(f"{t['train_seconds']:.0f} ({cpu}, {t['units']:.0f})" for cpu, t in by_cpu.items())
+    named = len(by_cpu) > 1
+    per_epoch = "; ".join(f"{t['epoch_seconds']:.1f}" + (f" ({cpu}, {t['units']:.0f})" if named else "") for cpu, t in by_cpu.items())
+    per_unit = "; ".join(f"{t['train_seconds']:.0f}" + (f" ({cpu}, {t['units']:.0f})" if named else "") for cpu, t in by_cpu.items())
     return per_epoch, per_unit
 
 

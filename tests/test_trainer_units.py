@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from benchmark_modules import load_benchmark
 
 from art_ext.evaluation import AttackResult, EvaluationReport
 from art_ext.models import SmallCNN
@@ -18,22 +18,14 @@ from art_ext.models import SmallCNN
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _benchmark_module(stem: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"benchmarks_{stem}", ROOT / "benchmarks" / f"{stem}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    return _benchmark_module("trainers")
+    return load_benchmark("trainers")
 
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    return _benchmark_module("trainers_report")
+    return load_benchmark("trainers_report")
 
 
 def _fresh() -> SimpleNamespace:

@@ -1,0 +1,18 @@
+"""One loader for the scripts in benchmarks/ (not a package): each test module imports them through it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark(stem: str) -> ModuleType:
+    """``benchmarks/<stem>.py`` as a module named ``benchmarks_<stem>``."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{stem}", ROOT / "benchmarks" / f"{stem}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
