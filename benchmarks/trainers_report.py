@@ -431,6 +431,70 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
     return "\n".join(lines)
 
 
+#: seeds a method needs before its comparison with ``pgd`` becomes a verdict (issue 25)
+VERDICT_SEEDS = 5
+
+
+def verdict_words(diff: dict[str, Any], comparisons: int, alpha: float = 0.05) -> str:
+    """What a paired-by-seed difference with ``pgd`` allows one to say, Bonferroni-corrected over the
+    ``comparisons`` verdicts stated together: below / above ``pgd``, or not distinguishable."""
+    if diff["p_value"] is None:
+        return f"no test ({diff.get('no_test')})"
+    side = "below" if diff["difference"] < 0 else "above"
+    if diff["p_value"] < alpha / comparisons:
+        return f"ends **{side}** `pgd`"
+    if diff["p_value"] < alpha:
+        return (f"{side} `pgd` at p < {alpha:g} uncorrected, **not distinguishable** after correcting for "
+                f"{comparisons} comparisons")
+    return f"**not distinguishable** from `pgd` at {diff['n']} seeds"
+
+
+def _verdict_figures(diff: dict[str, Any]) -> str:
+    """``-39.5 points [-54.0, -25.0], p 0.0016; 5 seeds detect 19.7``."""
+    text = f"{100 * diff['difference']:+.1f} points"
+    if diff["ci95"] is not None:
+        text += f" [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}], p {diff['p_value']:.2g}"
+    if diff["detectable"] is not None:
+        text += f"; {diff['n']} seeds detect {100 * diff['detectable']:.1f}"
+    return text
+
+
+def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, eps: str,
+             min_seeds: int = VERDICT_SEEDS) -> str:
+    """The README's sentences on one table: each method against ``pgd``, the training run as the unit,
+    a verdict only where both have ``min_seeds`` seeds; worded by :func:`verdict_words`, corrected for
+    every method the table compares with ``pgd``."""
+    base = groups.get((arch, eps, "pgd"))
+    methods = [m for m in ORDER if (arch, eps, m) in groups and m != "pgd"]
+    if not base or not methods:
+        return ""
+    shared = common_attacks([r for m in ["pgd", *methods] for r in groups[(arch, eps, m)]])
+    names = ", ".join(list_label(n, base) if n.startswith("autoattack-") else n for n in shared)
+    data = str(base[0].get("data", "?")).split(" (")[0]
+    lines = [f"{base[0]['epochs']} epochs, {arch} on {data}, Linf ε {base[0]['eps']:g}; "
+             f"worst case over {names} on the first {summarise(base, shared)['n_per_seed']:,} test images in "
+             f"float32; the training run is the unit (accuracy: mean ± sd over seeds [95% t-interval]; a "
+             f"difference: Student's paired t over seeds, Bonferroni over the "
+             f"{len(methods)} comparisons with `pgd`; \"detect\": the smallest difference these seeds find with "
+             "80% power):", ""]
+    for method in ["pgd", *methods]:
+        records = groups[(arch, eps, method)]
+        worst = summarise(records, shared)["worst"]
+        spread = f" ± {100 * worst['sd']:.1f}" if worst.get("sd") is not None else ""
+        if worst.get("ci95"):
+            spread += f" [{100 * worst['ci95'][0]:.1f}, {100 * worst['ci95'][1]:.1f}]"
+        line = f"- {label(method, records)}: {100 * worst['mean']:.1f}%{spread} over {len(records)} seeds"
+        diff = paired_vs(records, base, "worst", shared) if method != "pgd" else None
+        if method == "pgd":
+            line += ", the reference"
+        elif diff is None or min(len(records), len(base)) < min_seeds:
+            line += f"; no verdict before {min_seeds} seeds"
+        else:
+            line += f"; {verdict_words(diff, len(methods))}: {_verdict_figures(diff)}"
+        lines.append(line + ".")
+    return "\n".join(lines)
+
+
 def run_label(run: dict[str, Any]) -> str:
     """``1 thread(s)``, with the run's tag and the 1-minute load average it started under; a GPU run
     starts with the GPU's name."""
@@ -545,7 +609,8 @@ def budget_table(folder: Path) -> str:
 
 def readme_tables(results_root: Path) -> dict[str, str]:
     """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``,
-    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units),
+    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units) and
+    ``...-verdicts`` (the sentences read off it),
     ``trainers-cifar-timing`` (``trainers-cifar``) and ``trainers-gpu-timing`` (``trainers-gpu``, benchmarks/gpu.sh)."""
     blocks = {"trainers-budget": budget_table(results_root / "trainers-converged"),
               "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar")),
@@ -553,6 +618,7 @@ def readme_tables(results_root: Path) -> dict[str, str]:
     converged = load_units(results_root / "trainers-converged")
     for arch, eps in sorted({(k[0], k[1]) for k in converged}):
         blocks[f"trainers-converged-{arch}-{eps}"] = table(converged, arch, eps)
+        blocks[f"trainers-converged-{arch}-{eps}-verdicts"] = verdicts(converged, arch, eps)
     blocks = {k: v for k, v in blocks.items() if v}
     out = results_root / "trainers"
     groups = load_units(out)

@@ -86,3 +86,50 @@ def test_the_trainer_report_gives_no_verdict_that_only_pooled_images_support() -
     assert not diff["significant"] and diff["p_value"] > 0.05 and diff["ci95"][0] < 0 < diff["ci95"][1]
     assert [round(100 * r["difference"], 1) for r in diff["per_run"]] == pytest.approx([5.9, 7.3, -0.7], abs=0.15)
     assert "*" not in report._difference_text(diff)
+
+
+def _unit(method: str, seed: int, robust: np.ndarray) -> dict[str, Any]:
+    return {**_seed_record(seed, robust), "method": method, "trainer": method, "params": {}, "precision": "fp32",
+            "epochs": 40, "eps": 0.3, "train_seconds": 100.0, "data": "test data"}
+
+
+def _groups(shifts: dict[str, list[float]], n: int = 1000) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """``pgd`` runs at about 80% robust and, for each method, runs whose accuracy moves by its
+    per-seed shifts (the same images, so each seed's pair differs by exactly that shift)."""
+    rng = np.random.default_rng(1)
+    seeds = len(next(iter(shifts.values())))
+    base = [rng.random(n) < 0.8 for _ in range(seeds)]
+    groups = {("smallcnn", "eps0.3", "pgd"): [_unit("pgd", s, base[s]) for s in range(seeds)]}
+    for method, per_seed in shifts.items():
+        runs = []
+        for seed, shift in enumerate(per_seed):
+            robust = base[seed].copy()
+            robust[rng.choice(np.flatnonzero(robust != (shift > 0)), round(abs(shift) * n), replace=False)] = shift > 0
+            runs.append(_unit(method, seed, robust))
+        groups[("smallcnn", "eps0.3", method)] = runs
+    return groups
+
+
+def _sentence(text: str, method: str) -> str:
+    return next(line for line in text.splitlines() if f"`{method}`" in line.split(":")[0])
+
+
+def test_the_readme_verdicts_follow_the_seed_level_test() -> None:
+    """The README's sentences on the converged table are worded from the paired t-test over seeds:
+    a clear loss is "below", the issue's per-seed differences are "not distinguishable", a p-value
+    under 0.05 that does not survive the correction for the other comparisons is no verdict, and a
+    method with fewer than 5 seeds gets none."""
+    report = load_benchmark("trainers_report")
+    text = report.verdicts(_groups({
+        "fbf": [-0.30, -0.38, -0.41, -0.29, -0.35],  # far below in every seed
+        "art.madry": [0.059, 0.073, -0.007, 0.02, -0.03],  # the issue's three seeds and two more
+        "trades": [-0.05, -0.09, -0.02, -0.08, -0.01],  # p about 0.04: below only without correction
+    }), "smallcnn", "eps0.3")
+    assert "ends **below** `pgd`" in _sentence(text, "fbf")
+    assert "**not distinguishable** from `pgd` at 5 seeds" in _sentence(text, "AdversarialTrainerMadryPGD")
+    trades = _sentence(text, "trades")
+    p_value = float(re.search(r"p ([0-9.e-]+);", trades).group(1))  # type: ignore[union-attr]
+    assert 0.05 / 3 < p_value < 0.05, "the example no longer sits between the corrected and uncorrected level"
+    assert "not distinguishable** after correcting for 3 comparisons" in trades and "ends" not in trades
+    short = report.verdicts(_groups({"fbf": [-0.3, -0.35, -0.4, -0.32]}), "smallcnn", "eps0.3")
+    assert "no verdict before 5 seeds" in _sentence(short, "fbf") and "below" not in short
