@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -10,9 +11,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_benchmark(stem: str) -> ModuleType:
-    """``benchmarks/<stem>.py`` as a module named ``benchmarks_<stem>``."""
+    """``benchmarks/<stem>.py`` as a module named ``benchmarks_<stem>``, registered in ``sys.modules``
+    (dataclasses and pickling look a class's module up by name)."""
     spec = importlib.util.spec_from_file_location(f"benchmarks_{stem}", ROOT / "benchmarks" / f"{stem}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module

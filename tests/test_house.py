@@ -4,16 +4,12 @@ reads them back; every plotted series has its own style."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
+from benchmark_modules import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("benchmarks_portable_paths", ROOT / "benchmarks" / "portable_paths.py")
-assert spec is not None and spec.loader is not None
-portable_paths = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = portable_paths
-spec.loader.exec_module(portable_paths)
+portable_paths = load_benchmark("portable_paths")
 
 
 def test_no_committed_document_or_result_holds_a_machine_path():
@@ -59,11 +55,7 @@ def test_every_plotted_series_has_its_own_colour_and_marker():
 
 
 def test_no_import_circle_in_art_ext_or_its_plugins():
-    spec = importlib.util.spec_from_file_location("benchmarks_import_graph", ROOT / "benchmarks" / "import_graph.py")
-    assert spec is not None and spec.loader is not None
-    graph_module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = graph_module
-    spec.loader.exec_module(graph_module)
+    graph_module = load_benchmark("import_graph")
     graph = graph_module.edges()
     assert graph["art_ext.cli.runners"] and graph["art_ext.evaluation.robust"]  # the graph is read, not empty
     assert graph_module.cycles(graph) == []
@@ -71,11 +63,7 @@ def test_no_import_circle_in_art_ext_or_its_plugins():
 
 
 def _import_graph() -> dict[str, set[str]]:
-    spec = importlib.util.spec_from_file_location("benchmarks_import_graph", ROOT / "benchmarks" / "import_graph.py")
-    assert spec is not None and spec.loader is not None
-    graph_module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = graph_module
-    spec.loader.exec_module(graph_module)
+    graph_module = load_benchmark("import_graph")
     graph: dict[str, set[str]] = graph_module.edges()
     return graph
 

@@ -4,7 +4,6 @@ precision comparison of issue 14."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,16 +13,14 @@ pytest.importorskip("transformers", reason="the text plugin needs transformers (
 
 from art_ext_plugins.text.benchmark.report import diff_words
 from art_ext_plugins.text.benchmark.suite import TextBenchSettings
+from benchmark_modules import load_benchmark
 from text_helpers import tiny_bert
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _benchmark_module():
-    spec = importlib.util.spec_from_file_location("benchmarks_text", ROOT / "benchmarks" / "text.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("text")
 
 
 @pytest.fixture(scope="module")
