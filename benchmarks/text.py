@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from art_ext.bench.report import refuse_mixed_precisions
 from art_ext.data import data_root, portable_command
 
 logger = logging.getLogger("benchmarks.text")
@@ -67,13 +68,7 @@ def load_stages(folder: Path) -> dict[str, Any]:
         found = "; ".join(f"{key}: {', '.join(names)}" for key, names in evaluations.items())
         raise ValueError(f"{folder} mixes stage files evaluated on different sentences ({found}); "
                          "keep one evaluation per folder")
-    precisions: dict[str, set[str]] = {}
-    for data in out.values():
-        precisions.setdefault(data["stage"], set()).add(str(data.get("precision")))
-    for stage, found_precisions in precisions.items():
-        if len(found_precisions) > 1:  # "auto" resolves per CPU: two precisions are two procedures
-            raise ValueError(f"{folder}: the seeds of stage {stage!r} were trained in different precisions "
-                             f"({', '.join(sorted(found_precisions))}); train them all with one --precision")
+    refuse_mixed_precisions(out.values(), "stage", str(folder))
     return dict(sorted(out.items(), key=lambda kv: (kv[1]["seed"], _stage_order(kv[1]["stage"]))))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from art_ext.bench.report import refuse_mixed_precisions
 from art_ext.evaluation import EvaluationReport, autoattack_label, paired_difference, seed_summary
 from art_ext.evaluation.report import LEGACY_LIST_NAMES
 from art_ext.evaluation.stats import method_difference, method_interval, wilson_interval
@@ -118,11 +119,7 @@ def summarise(records: list[dict[str, Any]], worst_of: list[str] | None = None) 
     """Mean, sd and t-interval over seeds of every accuracy of one method; ``worst`` is over
     ``worst_of`` (default: the attacks all its seeds share). Seeds trained in different precisions
     are two procedures, never one row: refused."""
-    precisions = sorted({str(r.get("precision")) for r in records})
-    if len(precisions) > 1:
-        units = ", ".join(f"{r.get('method')} seed {r.get('seed')}: {r.get('precision')}" for r in records)
-        raise ValueError(f"records: one method's seeds were trained in different precisions ({units}); "
-                         "train the rest with the same --precision")
+    refuse_mixed_precisions(records, "method", "records")
     reports = [EvaluationReport.from_dict(r["evaluation"]) for r in records]
     worst_of = common_attacks(records) if worst_of is None else worst_of
     out: dict[str, Any] = {"seeds": [r["seed"] for r in records], "n_per_seed": reports[0].n}

@@ -13,6 +13,7 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -509,3 +510,18 @@ def write_all(results: dict[str, Any], out: Path) -> dict[str, Any]:
     written["report"] = str(write_markdown(results, out, plots))
     written["json"] = str(write_json(results, out))
     return written
+
+
+def refuse_mixed_precisions(runs: Iterable[Mapping[str, Any]], group: str, where: str) -> None:
+    """Refuse runs of one ``group`` (``"method"``, ``"stage"``) trained in different precisions: the
+    default ``precision="auto"`` resolves per CPU, so such seeds are two procedures, never one row or
+    one comparison. The message names each precision's seeds."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for run in runs:
+        by_precision = found.setdefault(str(run.get(group)), {})
+        by_precision.setdefault(str(run.get("precision")), []).append(str(run.get("seed")))
+    for name, by_precision in found.items():
+        if len(by_precision) > 1:
+            listed = "; ".join(f"{precision}: seeds {', '.join(seeds)}" for precision, seeds in sorted(by_precision.items()))
+            raise ValueError(f"{where}: the seeds of {group} {name!r} were trained in different precisions "
+                             f"({listed}); train them all with one --precision")

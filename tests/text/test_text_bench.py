@@ -156,7 +156,7 @@ def test_seeds_of_one_stage_in_two_precisions_are_refused(tmp_path):
         (tmp_path / f"freelb-swap1-seed{seed}.json").write_text(json.dumps(
             {"stage": "freelb-swap1", "seed": seed, "split": "test", "precision": precision,
              "subset": {"n": 500, "seed": 0, "indices_sha": "aaa"}}))
-    with pytest.raises(ValueError, match=r"stage 'freelb-swap1'.*bf16, fp32"):
+    with pytest.raises(ValueError, match=r"stage 'freelb-swap1'.*bf16: seeds .*; fp32: seeds "):
         bench.load_stages(tmp_path)
 
 
