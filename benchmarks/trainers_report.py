@@ -22,7 +22,12 @@ import numpy as np
 from art_ext.bench.report import refuse_mixed_precisions
 from art_ext.evaluation import EvaluationReport, autoattack_label, paired_difference, seed_summary
 from art_ext.evaluation.report import LEGACY_LIST_NAMES
-from art_ext.evaluation.stats import method_difference, method_interval, wilson_interval
+from art_ext.evaluation.stats import (
+    detectable_difference,
+    method_difference,
+    method_interval,
+    wilson_interval,
+)
 
 ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
          "gradalign", "art.madry", "art.trades", "art.fbf"]
@@ -446,13 +451,15 @@ def verdict_words(diff: dict[str, Any], comparisons: int, alpha: float = 0.05) -
     return f"**not distinguishable** from `pgd` at {diff['n']} seeds"
 
 
-def _verdict_figures(diff: dict[str, Any]) -> str:
-    """``-39.5 points [-54.0, -25.0], p 0.0016; 5 seeds detect 19.7``."""
+def _verdict_figures(diff: dict[str, Any], comparisons: int, alpha: float = 0.05) -> str:
+    """``-39.5 points [-54.0, -25.0], p 0.0016; 5 seeds detect 29.0``: what the seeds detect at the
+    corrected level the verdict uses, not the table's uncorrected one."""
     text = f"{100 * diff['difference']:+.1f} points"
     if diff["ci95"] is not None:
         text += f" [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}], p {diff['p_value']:.2g}"
-    if diff["detectable"] is not None:
-        text += f"; {diff['n']} seeds detect {100 * diff['detectable']:.1f}"
+    detectable = detectable_difference(diff["sd"], diff["n"], alpha=alpha / comparisons)
+    if diff["p_value"] is not None and detectable is not None:
+        text += f"; {diff['n']} seeds detect {100 * detectable:.1f}"
     return text
 
 
@@ -473,7 +480,7 @@ def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str
              f"float32; the training run is the unit (accuracy: mean ± sd over seeds [95% t-interval]; a "
              f"difference: Student's paired t over seeds, Bonferroni over the "
              f"{len(methods)} comparisons with `pgd`; \"detect\": the smallest difference these seeds find with "
-             "80% power):", ""]
+             "80% power at that corrected level):", ""]
     for method in ["pgd", *methods]:
         records = groups[(arch, eps, method)]
         worst = summarise(records, shared)["worst"]
@@ -487,7 +494,7 @@ def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str
         elif diff is None or min(len(records), len(base)) < min_seeds:
             line += f"; no verdict before {min_seeds} seeds"
         else:
-            line += f"; {verdict_words(diff, len(methods))}: {_verdict_figures(diff)}"
+            line += f"; {verdict_words(diff, len(methods))}: {_verdict_figures(diff, len(methods))}"
         lines.append(line + ".")
     return "\n".join(lines)
 

@@ -120,12 +120,17 @@ def test_the_readme_verdicts_follow_the_seed_level_test() -> None:
     under 0.05 that does not survive the correction for the other comparisons is no verdict, and a
     method with fewer than 5 seeds gets none."""
     report = load_benchmark("trainers_report")
-    text = report.verdicts(_groups({
+    groups = _groups({
         "fbf": [-0.30, -0.38, -0.41, -0.29, -0.35],  # far below in every seed
         "art.madry": [0.059, 0.073, -0.007, 0.02, -0.03],  # the issue's three seeds and two more
         "trades": [-0.05, -0.09, -0.02, -0.08, -0.01],  # p about 0.04: below only without correction
-    }), "smallcnn", "eps0.3")
+    })
+    text = report.verdicts(groups, "smallcnn", "eps0.3")
     assert "ends **below** `pgd`" in _sentence(text, "fbf")
+    # what the seeds detect is stated at the corrected level the verdict uses, above the uncorrected one
+    uncorrected = report.paired_vs(groups[("smallcnn", "eps0.3", "fbf")], groups[("smallcnn", "eps0.3", "pgd")], "worst")
+    stated = float(re.search(r"5 seeds detect (\d+\.\d)", _sentence(text, "fbf")).group(1))  # type: ignore[union-attr]
+    assert stated > 100 * uncorrected["detectable"] + 0.5
     assert "**not distinguishable** from `pgd` at 5 seeds" in _sentence(text, "AdversarialTrainerMadryPGD")
     trades = _sentence(text, "trades")
     p_value = float(re.search(r"p ([0-9.e-]+);", trades).group(1))  # type: ignore[union-attr]
