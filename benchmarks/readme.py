@@ -6,7 +6,7 @@
 A generated block is a table or line between ``<!-- begin: NAME -->`` and ``<!-- end: NAME -->``;
 a single figure inside prose is ``<!-- v: NAME -->text<!-- /v -->``. Every NAME comes from a
 renderer reading ``benchmarks/results/``: the default ``art-ext bench`` suite (here),
-``benchmarks/trainers_report.py``, ``benchmarks/advgan.py`` and ``benchmarks/text.py``. A README
+``benchmarks/trainers_report.py``, ``benchmarks/trainers_converged.py``, ``benchmarks/advgan.py`` and ``benchmarks/text.py``. A README
 number outside a block is not allowed (``--check`` also fails on a block name no renderer knows).
 """
 
@@ -29,7 +29,7 @@ DOCUMENTS = (README, *sorted((ROOT / "docs").rglob("*.md")))
 BLOCK = re.compile(r"<!-- begin: (?P<name>[\w.\-]+) -->\n(?P<body>.*?)\n?<!-- end: (?P=name) -->", re.S)
 VALUE = re.compile(r"<!-- v: (?P<name>[\w.\-]+) -->(?P<body>.*?)<!-- /v -->", re.S)
 #: modules in benchmarks/ with ``readme_tables(results_root) -> dict[str, str]``
-RENDERERS = ("trainers_report", "advgan", "text", "text_profile", "text_a2t_cost", "autoattack", "ci_matrix")
+RENDERERS = ("trainers_report", "trainers_converged", "advgan", "text", "text_profile", "text_a2t_cost", "autoattack", "ci_matrix")
 
 
 def _pct(value: Any) -> str:

@@ -22,12 +22,7 @@ import numpy as np
 from art_ext.bench.report import refuse_mixed_precisions
 from art_ext.evaluation import EvaluationReport, autoattack_label, paired_difference, seed_summary
 from art_ext.evaluation.report import LEGACY_LIST_NAMES
-from art_ext.evaluation.stats import (
-    detectable_difference,
-    method_difference,
-    method_interval,
-    wilson_interval,
-)
+from art_ext.evaluation.stats import method_difference, method_interval, wilson_interval
 
 ORDER = ["pgd", "pgd-fp32", "pgd-compile", "trades", "free", "fbf", "fbf-noguard", "fbf-guard4", "nfgsm", "nfgsm-guard4",
          "gradalign", "art.madry", "art.trades", "art.fbf"]
@@ -76,7 +71,7 @@ def load_units(out: Path) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
     return groups
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
@@ -433,72 +428,6 @@ def table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, e
     return "\n".join(lines)
 
 
-#: seeds a method needs before its comparison with ``pgd`` becomes a verdict (issue 25)
-VERDICT_SEEDS = 5
-
-
-def verdict_words(diff: dict[str, Any], comparisons: int, alpha: float = 0.05) -> str:
-    """What a paired-by-seed difference with ``pgd`` allows one to say, Bonferroni-corrected over the
-    ``comparisons`` verdicts stated together: below / above ``pgd``, or not distinguishable."""
-    if diff["p_value"] is None:
-        return f"no test ({diff.get('no_test')})"
-    side = "below" if diff["difference"] < 0 else "above"
-    if diff["p_value"] < alpha / comparisons:
-        return f"ends **{side}** `pgd`"
-    if diff["p_value"] < alpha:
-        return (f"{side} `pgd` at p < {alpha:g} uncorrected, **not distinguishable** after correcting for "
-                f"{comparisons} comparisons")
-    return f"**not distinguishable** from `pgd` at {diff['n']} seeds"
-
-
-def _verdict_figures(diff: dict[str, Any], comparisons: int, alpha: float = 0.05) -> str:
-    """``-39.5 points [-54.0, -25.0], p 0.0016; 5 seeds detect 29.0``: what the seeds detect at the
-    corrected level the verdict uses, not the table's uncorrected one."""
-    text = f"{100 * diff['difference']:+.1f} points"
-    if diff["ci95"] is not None:
-        text += f" [{100 * diff['ci95'][0]:+.1f}, {100 * diff['ci95'][1]:+.1f}], p {diff['p_value']:.2g}"
-    detectable = detectable_difference(diff["sd"], diff["n"], alpha=alpha / comparisons)
-    if diff["p_value"] is not None and detectable is not None:
-        text += f"; {diff['n']} seeds detect {100 * detectable:.1f}"
-    return text
-
-
-def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, eps: str,
-             min_seeds: int = VERDICT_SEEDS) -> str:
-    """The README's sentences on one table: each method against ``pgd``, the training run as the unit,
-    a verdict only where both have ``min_seeds`` seeds; worded by :func:`verdict_words`, corrected for
-    every method the table compares with ``pgd``."""
-    base = groups.get((arch, eps, "pgd"))
-    methods = [m for m in ORDER if (arch, eps, m) in groups and m != "pgd"]
-    if not base or not methods:
-        return ""
-    shared = common_attacks([r for m in ["pgd", *methods] for r in groups[(arch, eps, m)]])
-    names = ", ".join(list_label(n, base) if n.startswith("autoattack-") else n for n in shared)
-    data = str(base[0].get("data", "?")).split(" (")[0]
-    lines = [f"{base[0]['epochs']} epochs, {arch} on {data}, Linf ε {base[0]['eps']:g}; "
-             f"worst case over {names} on the first {summarise(base, shared)['n_per_seed']:,} test images in "
-             f"float32; the training run is the unit (accuracy: mean ± sd over seeds [95% t-interval]; a "
-             f"difference: Student's paired t over seeds, Bonferroni over the "
-             f"{len(methods)} comparisons with `pgd`; \"detect\": the smallest difference these seeds find with "
-             "80% power at that corrected level):", ""]
-    for method in ["pgd", *methods]:
-        records = groups[(arch, eps, method)]
-        worst = summarise(records, shared)["worst"]
-        spread = f" ± {100 * worst['sd']:.1f}" if worst.get("sd") is not None else ""
-        if worst.get("ci95"):
-            spread += f" [{100 * worst['ci95'][0]:.1f}, {100 * worst['ci95'][1]:.1f}]"
-        line = f"- {label(method, records)}: {100 * worst['mean']:.1f}%{spread} over {len(records)} seeds"
-        diff = paired_vs(records, base, "worst", shared) if method != "pgd" else None
-        if method == "pgd":
-            line += ", the reference"
-        elif diff is None or min(len(records), len(base)) < min_seeds:
-            line += f"; no verdict before {min_seeds} seeds"
-        else:
-            line += f"; {verdict_words(diff, len(methods))}: {_verdict_figures(diff, len(methods))}"
-        lines.append(line + ".")
-    return "\n".join(lines)
-
-
 def run_label(run: dict[str, Any]) -> str:
     """``1 thread(s)``, with the run's tag and the 1-minute load average it started under; a GPU run
     starts with the GPU's name."""
@@ -558,7 +487,7 @@ def curves_table(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch:
     width = max(len(c) for _, c in rows)
     lines = ["| method | " + " | ".join(f"epoch {i + 1}" for i in range(width)) + " |", "|---|" + "---|" * width]
     for method, curve in rows:
-        lines.append(f"| {method} | " + " | ".join(_pct(v) for v in [*curve, *[None] * (width - len(curve))]) + " |")
+        lines.append(f"| {method} | " + " | ".join(pct(v) for v in [*curve, *[None] * (width - len(curve))]) + " |")
     return "\n".join(lines)
 
 
@@ -585,44 +514,12 @@ def write_report(out: Path) -> dict[str, Any]:
     return result
 
 
-def budget_table(folder: Path) -> str:
-    """The budget stage's validation curves (``budget/*.json``): robust accuracy under PGD-10 on the
-    validation images after every epoch, one row per method and seed, with the best epoch."""
-    records = [_load(path) for path in sorted((folder / "budget").glob("*.json"))]
-    if not records:
-        return ""
-    width = max(len(r["history"]) for r in records)
-    # every epoch up to 10, then every 5th: a 40-epoch curve stays readable
-    shown = [e for e in range(1, width + 1) if e <= 10 or e % 5 == 0 or e == width]
-    lines = [f"{records[0]['validation']}; robust accuracy (%) after the epochs shown (every epoch to 10, then every "
-             f"5th), ε {records[0]['eps']:g}, {records[0]['environment']['hardware'].get('cpu_model', '?')}, "
-             f"{records[0]['environment']['torch_threads']} thread(s).", "",
-             "| method | seed | epochs | " + " | ".join(str(e) for e in shown)
-             + " | best (epoch) | last 5 epochs, mean | guard fired | train s |",
-             "|---|---|---|" + "---|" * len(shown) + "---|---|---|---|"]
-    for r in sorted(records, key=lambda r: (ORDER.index(r["method"]) if r["method"] in ORDER else 99, r["seed"])):
-        curve = [h.get("val_robust_acc") for h in r["history"]]
-        best = max(range(len(curve)), key=lambda i: curve[i] or 0.0)
-        cells = [_pct(curve[e - 1]) if e <= len(curve) else "" for e in shown]
-        tail = [v for v in curve[-5:] if v is not None]
-        lines.append(f"| {LABELS.get(r['method'], r['method'])} | {r['seed']} | {len(curve)} | " + " | ".join(cells)
-                     + f" | {_pct(curve[best])} ({best + 1}) | {_pct(sum(tail) / len(tail)) if tail else '-'} "
-                     f"| {'-' if r.get('guard') is None else r['guard']['fired']} | {r['train_seconds']:.0f} |")
-    return "\n".join(lines)
-
-
 def readme_tables(results_root: Path) -> dict[str, str]:
     """README blocks: ``trainers-timing``, ``trainers-eps0.3``, ``trainers-eps0.1``, ..., ``trainers-targets``,
-    ``trainers-budget`` (``trainers-converged/budget``), ``trainers-converged-ARCH-epsE`` (its units) and
-    ``...-verdicts`` (the sentences read off it),
-    ``trainers-cifar-timing`` (``trainers-cifar``) and ``trainers-gpu-timing`` (``trainers-gpu``, benchmarks/gpu.sh)."""
-    blocks = {"trainers-budget": budget_table(results_root / "trainers-converged"),
-              "trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar")),
+    ``trainers-cifar-timing`` (``trainers-cifar``) and ``trainers-gpu-timing`` (``trainers-gpu``, benchmarks/gpu.sh);
+    the converged budget's blocks are ``trainers_converged.py``'s."""
+    blocks = {"trainers-cifar-timing": timing_table(timing_summary(results_root / "trainers-cifar")),
               "trainers-gpu-timing": timing_table(timing_summary(results_root / "trainers-gpu"))}
-    converged = load_units(results_root / "trainers-converged")
-    for arch, eps in sorted({(k[0], k[1]) for k in converged}):
-        blocks[f"trainers-converged-{arch}-{eps}"] = table(converged, arch, eps)
-        blocks[f"trainers-converged-{arch}-{eps}-verdicts"] = verdicts(converged, arch, eps)
     blocks = {k: v for k, v in blocks.items() if v}
     out = results_root / "trainers"
     groups = load_units(out)

@@ -120,12 +120,13 @@ def test_the_readme_verdicts_follow_the_seed_level_test() -> None:
     under 0.05 that does not survive the correction for the other comparisons is no verdict, and a
     method with fewer than 5 seeds gets none."""
     report = load_benchmark("trainers_report")
+    converged = load_benchmark("trainers_converged")
     groups = _groups({
         "fbf": [-0.30, -0.38, -0.41, -0.29, -0.35],  # far below in every seed
         "art.madry": [0.059, 0.073, -0.007, 0.02, -0.03],  # the issue's three seeds and two more
         "trades": [-0.05, -0.09, -0.02, -0.08, -0.01],  # p about 0.04: below only without correction
     })
-    text = report.verdicts(groups, "smallcnn", "eps0.3")
+    text = converged.verdicts(groups, "smallcnn", "eps0.3")
     assert "ends **below** `pgd`" in _sentence(text, "fbf")
     # what the seeds detect is stated at the corrected level the verdict uses, above the uncorrected one
     uncorrected = report.paired_vs(groups[("smallcnn", "eps0.3", "fbf")], groups[("smallcnn", "eps0.3", "pgd")], "worst")
@@ -136,5 +137,5 @@ def test_the_readme_verdicts_follow_the_seed_level_test() -> None:
     p_value = float(re.search(r"p ([0-9.e-]+);", trades).group(1))  # type: ignore[union-attr]
     assert 0.05 / 3 < p_value < 0.05, "the example no longer sits between the corrected and uncorrected level"
     assert "not distinguishable** after correcting for 3 comparisons" in trades and "ends" not in trades
-    short = report.verdicts(_groups({"fbf": [-0.3, -0.35, -0.4, -0.32]}), "smallcnn", "eps0.3")
+    short = converged.verdicts(_groups({"fbf": [-0.3, -0.35, -0.4, -0.32]}), "smallcnn", "eps0.3")
     assert "no verdict before 5 seeds" in _sentence(short, "fbf") and "below" not in short
