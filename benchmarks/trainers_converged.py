@@ -86,6 +86,17 @@ def _verdict_figures(diff: dict[str, Any], comparisons: int, alpha: float = 0.05
     return text
 
 
+def _verdict_clause(method: str, records: list[dict[str, Any]], base: list[dict[str, Any]], shared: list[str],
+                    comparisons: int, min_seeds: int) -> str:
+    """The end of a method's sentence: the reference, no verdict yet, or the verdict with its figures."""
+    if method == "pgd":
+        return ", the reference"
+    diff = paired_vs(records, base, "worst", shared) if min(len(records), len(base)) >= min_seeds else None
+    if diff is None:
+        return f"; no verdict before {min_seeds} seeds"
+    return f"; {verdict_words(diff, comparisons)}: {_verdict_figures(diff, comparisons)}"
+
+
 def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str, eps: str,
              min_seeds: int = VERDICT_SEEDS) -> str:
     """The README's sentences on one table: each method against ``pgd``, the training run as the unit,
@@ -111,14 +122,7 @@ def verdicts(groups: dict[tuple[str, str, str], list[dict[str, Any]]], arch: str
         if worst.get("ci95"):
             spread += f" [{100 * worst['ci95'][0]:.1f}, {100 * worst['ci95'][1]:.1f}]"
         line = f"- {label(method, records)}: {100 * worst['mean']:.1f}%{spread} over {len(records)} seeds"
-        diff = paired_vs(records, base, "worst", shared) if method != "pgd" else None
-        if method == "pgd":
-            line += ", the reference"
-        elif diff is None or min(len(records), len(base)) < min_seeds:
-            line += f"; no verdict before {min_seeds} seeds"
-        else:
-            line += f"; {verdict_words(diff, len(methods))}: {_verdict_figures(diff, len(methods))}"
-        lines.append(line + ".")
+        lines.append(line + _verdict_clause(method, records, base, shared, len(methods), min_seeds) + ".")
     return "\n".join(lines)
 
 
